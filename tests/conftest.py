@@ -1,0 +1,72 @@
+"""Shared fixtures: the real servers of the local stack, started by the local stack's own code.
+
+Tests run their own stack (other ports, state under .state/test) so they never touch a
+developer's running stack. COFFEE_RT_TEST_KEEP=1 leaves it running after the session, and
+the next session reuses it; by default it is stopped and its state wiped at the start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from coffee_rt.local.settings import LocalSettings
+from coffee_rt.local.stack import LocalStack
+from coffee_rt.paths import REPO_ROOT
+
+# Several test sessions (e.g. two developers' worktrees) can run side by side with other offsets.
+PORT_OFFSET = int(os.environ.get("COFFEE_RT_TEST_PORT_OFFSET", "10000"))
+TEST_STATE = REPO_ROOT / ".state" / f"test-{PORT_OFFSET}"
+KEEP = os.environ.get("COFFEE_RT_TEST_KEEP") == "1"
+
+
+def make_test_settings(state_dir: Path = TEST_STATE, offset: int = PORT_OFFSET) -> LocalSettings:
+    """The test stack's settings: every port shifted by ``offset`` from the developer defaults."""
+    d = LocalSettings.model_fields
+    port_fields = ["kafka_port", "kafka_controller_port", "flink_rest_port", "flink_rpc_port",
+                   "flink_aux_port_base", "postgres_port", "redis_port"]
+    return LocalSettings(state_dir=state_dir, **{f: d[f].default + offset for f in port_fields})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/tests/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStack]:
+    stack = LocalStack(make_test_settings(), progress=lambda msg: print(f"[test-stack] {msg}", flush=True))
+    if not KEEP:
+        stack.down()
+        shutil.rmtree(TEST_STATE, ignore_errors=True)
+    yield stack
+    if not KEEP:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(local_stack: LocalStack) -> str:
+    local_stack.up(["kafka"])
+    return local_stack.settings.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(local_stack: LocalStack) -> str:
+    local_stack.up(["postgres"])
+    return local_stack.settings.postgres_dsn
+
+
+@pytest.fixture(scope="session")
+def redis_url(local_stack: LocalStack) -> str:
+    local_stack.up(["redis"])
+    return local_stack.settings.redis_url
+
+
+@pytest.fixture(scope="session")
+def flink_rest_url(local_stack: LocalStack) -> str:
+    local_stack.up(["flink"])
+    return local_stack.settings.flink_rest_url

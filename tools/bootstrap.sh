@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what coffee-rt needs on a Debian machine: Java 17, Maven, PostgreSQL, Redis, uv, the
+# Python environment (.venv, from uv.lock). Idempotent; a second run installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || need+=(maven)
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
+command -v redis-server >/dev/null || need+=(redis-server)
+if ((${#need[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bootstrap: missing Debian packages: ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2
+    exit 3
+  fi
+  echo "bootstrap: installing ${need[*]}" >&2
+  # Our own instances of Postgres and Redis run from the project; keep the packages' services off.
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! command -v uv >/dev/null; then
+  echo "bootstrap: installing uv" >&2
+  python3 -m pip install -q uv
+fi
+uv sync --frozen --python python3.11 -q

@@ -1,0 +1,1 @@
+"""Postgres schema: versioned SQL migrations and the command that applies them."""

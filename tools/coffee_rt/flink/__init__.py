@@ -1,0 +1,1 @@
+"""Talking to a Flink session cluster."""

@@ -1,0 +1,149 @@
+"""A small typed client for the Flink REST API (the parts coffee-rt uses).
+
+Submitting a PyFlink program over REST means uploading the flink-python jar once and running
+its ``PythonDriver`` entry class with ``-py``/``-pym``; we pass the job id ourselves so that a
+retried submission can never start a second copy of the job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
+TERMINAL_STATES = {"FINISHED", "FAILED", "CANCELED"}
+
+
+class FlinkRestError(Exception):
+    def __init__(self, method: str, url: str, status: int, body: str) -> None:
+        super().__init__(f"Flink REST {method} {url} answered {status}: {body[:2000]}")
+        self.status = status
+        self.body = body
+
+
+class FlinkRest:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise FlinkRestError(method, path, response.status_code, response.text)
+        return response.json() if response.content else {}
+
+    # Cluster
+    def overview(self) -> dict[str, Any]:
+        return self._call("GET", "/overview")  # type: ignore[no-any-return]
+
+    # Jars
+    def upload_jar(self, jar: Path) -> str:
+        """Upload a jar; returns the jar id used by :meth:`run_jar`."""
+        with jar.open("rb") as handle:
+            body = self._call("POST", "/jars/upload",
+                              files={"jarfile": (jar.name, handle, "application/x-java-archive")})
+        return str(body["filename"]).rsplit("/", 1)[-1]
+
+    def list_jars(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/jars").get("files", []))
+
+    def run_jar(
+        self,
+        jar_id: str,
+        *,
+        entry_class: str,
+        program_args: Sequence[str],
+        job_id: str | None = None,
+        parallelism: int | None = None,
+        savepoint_path: str | None = None,
+        allow_non_restored_state: bool = False,
+        flink_configuration: dict[str, str] | None = None,
+    ) -> str:
+        """Run a jar's entry class; returns the job id."""
+        body: dict[str, Any] = {"entryClass": entry_class, "programArgsList": list(program_args)}
+        if job_id:
+            body["jobId"] = job_id
+        if parallelism:
+            body["parallelism"] = parallelism
+        if savepoint_path:
+            body["savepointPath"] = savepoint_path
+            body["allowNonRestoredState"] = allow_non_restored_state
+        if flink_configuration:
+            body["flinkConfiguration"] = flink_configuration
+        return str(self._call("POST", f"/jars/{jar_id}/run", json=body)["jobid"])
+
+    # Jobs
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/jobs/overview").get("jobs", []))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}")  # type: ignore[no-any-return]
+
+    def job_state(self, job_id: str) -> str | None:
+        try:
+            return str(self.job(job_id)["state"])
+        except FlinkRestError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def checkpoints(self, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}/checkpoints")  # type: ignore[no-any-return]
+
+    def exceptions(self, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}/exceptions")  # type: ignore[no-any-return]
+
+    def cancel(self, job_id: str) -> None:
+        self._call("PATCH", f"/jobs/{job_id}", params={"mode": "cancel"})
+
+    def stop_with_savepoint(self, job_id: str, target_directory: str | None = None, drain: bool = False) -> str:
+        """Start stop-with-savepoint; returns the trigger id for :meth:`savepoint_status`."""
+        body: dict[str, Any] = {"drain": drain}
+        if target_directory:
+            body["targetDirectory"] = target_directory
+        return str(self._call("POST", f"/jobs/{job_id}/stop", json=body)["request-id"])
+
+    def trigger_savepoint(self, job_id: str, target_directory: str | None = None, cancel_job: bool = False) -> str:
+        body: dict[str, Any] = {"cancel-job": cancel_job}
+        if target_directory:
+            body["target-directory"] = target_directory
+        return str(self._call("POST", f"/jobs/{job_id}/savepoints", json=body)["request-id"])
+
+    def savepoint_status(self, job_id: str, trigger_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}/savepoints/{trigger_id}")  # type: ignore[no-any-return]
+
+    def wait_savepoint(self, job_id: str, trigger_id: str, timeout: float = 120.0) -> str:
+        """Wait for a savepoint; returns its path or raises with Flink's failure cause."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.savepoint_status(job_id, trigger_id)
+            if status["status"]["id"] == "COMPLETED":
+                operation = status.get("operation", {})
+                if "failure-cause" in operation:
+                    raise FlinkRestError("GET", f"savepoint {trigger_id}", 500,
+                                         str(operation["failure-cause"].get("stack-trace", ""))[:2000])
+                return str(operation["location"])
+            time.sleep(0.5)
+        raise TimeoutError(f"savepoint {trigger_id} of job {job_id} not done after {timeout:.0f} s")
+
+    def dispose_savepoint(self, path: str) -> str:
+        return str(self._call("POST", "/savepoint-disposal", json={"savepoint-path": path})["request-id"])
+
+    def wait_state(self, job_id: str, states: set[str], timeout: float = 120.0) -> str:
+        deadline = time.monotonic() + timeout
+        state: str | None = None
+        while time.monotonic() < deadline:
+            state = self.job_state(job_id)
+            if state in states:
+                return state
+            if state in TERMINAL_STATES - states:
+                raise FlinkRestError("GET", f"/jobs/{job_id}", 200, f"job reached {state}, wanted {states}")
+            time.sleep(0.5)
+        raise TimeoutError(f"job {job_id} is {state}, not {states}, after {timeout:.0f} s")

@@ -1,0 +1,80 @@
+"""What every local-stack server provides to the stack: preparation, processes, a health check."""
+
+from __future__ import annotations
+
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from coffee_rt.local.process import ManagedProcess
+from coffee_rt.local.settings import LocalSettings
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class Component(ABC):
+    """A server of the local stack. Subclasses are small: argv, config files, a health probe."""
+
+    name: str
+    start_timeout: float = 60.0
+
+    def __init__(self, settings: LocalSettings) -> None:
+        self.settings = settings
+
+    @property
+    def home(self) -> Path:
+        """This component's data, config and logs under the stack's state folder."""
+        return self.settings.state_dir / self.name
+
+    def process(self, suffix: str, argv: Sequence[str], **kwargs: object) -> ManagedProcess:
+        label = f"{self.name}-{suffix}" if suffix else self.name
+        return ManagedProcess(
+            name=label,
+            argv=list(argv),
+            log_file=self.settings.state_dir / "logs" / f"{label}.log",
+            pid_file=self.settings.state_dir / "run" / f"{label}.pid",
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    @abstractmethod
+    def ports(self) -> list[int]:
+        """Ports this component listens on; they must be free before it starts."""
+
+    @abstractmethod
+    def address(self) -> str:
+        """What a client connects to."""
+
+    def prepare(self, progress: Progress) -> None:
+        """Install, download and initialise data; idempotent. Called before every start."""
+
+    @abstractmethod
+    def processes(self) -> list[ManagedProcess]:
+        """The processes to run, in start order (stopped in reverse)."""
+
+    @abstractmethod
+    def health(self) -> Health:
+        """A real round trip to the server, bounded to a couple of seconds."""
+
+    def after_start(self, progress: Progress) -> None:
+        """One-time setup once healthy (topics, migrations); idempotent."""
+
+    def log_files(self) -> list[Path]:
+        return [p.log_file for p in self.processes()]

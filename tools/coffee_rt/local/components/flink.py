@@ -1,0 +1,142 @@
+"""An Apache Flink session cluster (JobManager + TaskManager) from the apache-flink wheel's bin/.
+
+The wheel ships the Flink distribution (bin/, lib/, opt/, plugins/). We leave it untouched and
+point its scripts at our own conf folder and a lib folder that adds the connector jars.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from coffee_rt.errors import PrerequisiteError
+from coffee_rt.local.components.base import Component, Health, Progress
+from coffee_rt.local.installers import maven_jars, require_java
+from coffee_rt.local.process import ManagedProcess
+
+
+def flink_dist() -> Path:
+    """The Flink distribution inside the installed apache-flink wheel."""
+    spec = importlib.util.find_spec("pyflink")
+    if spec is None or spec.origin is None:
+        raise PrerequisiteError("the apache-flink Python package is not installed (uv sync installs it)")
+    return Path(spec.origin).parent
+
+
+def flink_python_jar() -> Path:
+    """The jar whose PythonDriver runs PyFlink programs submitted over REST."""
+    jars = sorted((flink_dist() / "opt").glob("flink-python-*.jar"))
+    if not jars:
+        raise PrerequisiteError(f"no flink-python jar in {flink_dist() / 'opt'}")
+    return jars[-1]
+
+
+class Flink(Component):
+    name = "flink"
+    start_timeout = 120.0
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.home / "conf"
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.home / "lib"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.home / "checkpoints"
+
+    @property
+    def savepoint_dir(self) -> Path:
+        return self.home / "savepoints"
+
+    def ports(self) -> list[int]:
+        p = self.settings.ports()
+        return [p["flink_rest_port"], p["flink_rpc_port"], p["flink_blob_port"],
+                p["flink_taskmanager_rpc_port"], p["flink_taskmanager_data_port"],
+                p["flink_jobmanager_metrics_port"], p["flink_taskmanager_metrics_port"]]
+
+    def address(self) -> str:
+        return self.settings.flink_rest_url
+
+    def config(self) -> dict[str, Any]:
+        s, p = self.settings, self.settings.ports()
+        wheel_conf = yaml.safe_load((flink_dist() / "conf" / "config.yaml").read_text()) or {}
+        java_opts = wheel_conf.get("env", {}).get("java", {}).get("opts", {}).get("all", "")
+        return {
+            "env.java.opts.all": java_opts,
+            "env.log.dir": str(self.settings.state_dir / "logs"),
+            "jobmanager.bind-host": s.host,
+            "jobmanager.rpc.address": s.host,
+            "jobmanager.rpc.port": p["flink_rpc_port"],
+            "jobmanager.memory.process.size": s.flink_jobmanager_memory,
+            "jobmanager.execution.failover-strategy": "region",
+            "taskmanager.bind-host": s.host,
+            "taskmanager.host": s.host,
+            "taskmanager.rpc.port": str(p["flink_taskmanager_rpc_port"]),
+            "taskmanager.data.port": p["flink_taskmanager_data_port"],
+            "taskmanager.numberOfTaskSlots": s.flink_taskmanager_slots,
+            "taskmanager.memory.process.size": s.flink_taskmanager_memory,
+            "blob.server.port": str(p["flink_blob_port"]),
+            "rest.address": s.host,
+            "rest.bind-address": s.host,
+            "rest.port": p["flink_rest_port"],
+            "parallelism.default": 1,
+            "state.backend.type": "hashmap",
+            "execution.checkpointing.dir": self.checkpoint_dir.as_uri(),
+            "execution.checkpointing.savepoint-dir": self.savepoint_dir.as_uri(),
+            "execution.checkpointing.num-retained": 3,
+            "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+            "metrics.reporter.prom.port": f"{p['flink_jobmanager_metrics_port']}-{p['flink_taskmanager_metrics_port']}",
+            "metrics.reporter.prom.host": s.host,
+            "python.executable": sys.executable,
+            "python.client.executable": sys.executable,
+            "web.submit.enable": True,
+            "web.cancel.enable": True,
+        }
+
+    def prepare(self, progress: Progress) -> None:
+        require_java(17)
+        dist = flink_dist()
+        connectors = maven_jars("flink", self.settings.cache_dir, progress)
+        for folder in (self.conf_dir, self.checkpoint_dir, self.savepoint_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.lib_dir, ignore_errors=True)
+        self.lib_dir.mkdir(parents=True)
+        for jar in [*(dist / "lib").glob("*.jar"), *connectors.glob("*.jar")]:
+            (self.lib_dir / jar.name).symlink_to(jar)
+        for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties"):
+            shutil.copy(dist / "conf" / name, self.conf_dir / name)
+        (self.conf_dir / "config.yaml").write_text(yaml.safe_dump(self.config(), sort_keys=True))
+
+    def _env(self) -> dict[str, str]:
+        env = {"FLINK_CONF_DIR": str(self.conf_dir), "FLINK_LIB_DIR": str(self.lib_dir)}
+        java = shutil.which("java")
+        if java and "JAVA_HOME" not in os.environ:
+            env["JAVA_HOME"] = str(Path(java).resolve().parents[1])
+        return env
+
+    def processes(self) -> list[ManagedProcess]:
+        bin_dir = flink_dist() / "bin"
+        return [
+            self.process("jobmanager", ["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env=self._env()),
+            self.process("taskmanager", ["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"], env=self._env()),
+        ]
+
+    def health(self) -> Health:
+        try:
+            overview = httpx.get(f"{self.address()}/overview", timeout=2).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return Health(False, str(exc) or type(exc).__name__)
+        if overview.get("taskmanagers", 0) < 1:
+            return Health(False, "no TaskManager registered yet")
+        return Health(True, f"flink {overview.get('flink-version')}, {overview['slots-available']}/"
+                            f"{overview['slots-total']} slots free, {overview.get('jobs-running', 0)} jobs running")

@@ -1,0 +1,132 @@
+"""A single-node Apache Kafka broker in KRaft mode, from the official jars on Maven Central."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from coffee_rt import topics
+from coffee_rt.errors import PrerequisiteError
+from coffee_rt.local.components.base import Component, Health, Progress
+from coffee_rt.local.installers import maven_jar_dir, maven_jars, require_java
+from coffee_rt.local.process import ManagedProcess
+
+_LOG4J2 = """\
+Configuration:
+  status: warn
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka
+        level: WARN
+      - name: org.apache.kafka
+        level: WARN
+      - name: kafka.server.KafkaServer
+        level: INFO
+"""
+
+
+class Kafka(Component):
+    name = "kafka"
+    start_timeout = 60.0
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "server.properties"
+
+    def ports(self) -> list[int]:
+        return [self.settings.kafka_port, self.settings.kafka_controller_port]
+
+    def address(self) -> str:
+        return self.settings.kafka_bootstrap
+
+    def _jars(self, progress: Progress) -> Path:
+        return maven_jars("kafka", self.settings.cache_dir, progress)
+
+    def _java(self) -> list[str]:
+        java = require_java(17)
+        return [java, f"-Xmx{self.settings.kafka_heap}", f"-Xms{self.settings.kafka_heap}",
+                "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}"]
+
+    def prepare(self, progress: Progress) -> None:
+        jars = self._jars(progress)
+        s = self.settings
+        self.home.mkdir(parents=True, exist_ok=True)
+        data = self.home / "data"
+        self.config_file.write_text(
+            "\n".join([
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@{s.host}:{s.kafka_controller_port}",
+                f"listeners=PLAINTEXT://{s.host}:{s.kafka_port},CONTROLLER://{s.host}:{s.kafka_controller_port}",
+                f"advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=3",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=3",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "auto.create.topics.enable=false",
+                "",
+            ])
+        )
+        (self.home / "log4j2.yaml").write_text(_LOG4J2)
+        if (data / "meta.properties").exists():
+            return
+        progress("kafka: formatting KRaft storage")
+        result = subprocess.run(
+            [*self._java(), "-cp", f"{jars}/*", "kafka.tools.StorageTool", "format",
+             "-t", str(uuid.uuid4()), "-c", str(self.config_file)],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise PrerequisiteError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
+
+    def processes(self) -> list[ManagedProcess]:
+        jars = maven_jar_dir("kafka", self.settings.cache_dir)
+        return [self.process("", [*self._java(), "-cp", f"{jars}/*", "kafka.Kafka", str(self.config_file)])]
+
+    def admin(self) -> AdminClient:
+        # log_level 0: a broker still starting is expected; the health detail says so, not stderr noise.
+        return AdminClient({"bootstrap.servers": self.address(), "socket.timeout.ms": 2000, "log_level": 0})
+
+    def health(self) -> Health:
+        try:
+            metadata = self.admin().list_topics(timeout=2)
+        except KafkaException as exc:
+            return Health(False, str(exc))
+        if not metadata.brokers:
+            return Health(False, "no broker in metadata")
+        return Health(True, f"{len(metadata.brokers)} broker, {len(metadata.topics)} topics")
+
+    def after_start(self, progress: Progress) -> None:
+        admin = self.admin()
+        existing = set(admin.list_topics(timeout=10).topics)
+        wanted = [
+            NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, config=t.config)
+            for t in topics.ALL if t.name not in existing
+        ]
+        if not wanted:
+            return
+        for name, future in admin.create_topics(wanted, request_timeout=15).items():
+            future.result()
+            progress(f"kafka: created topic {name}")

@@ -1,0 +1,128 @@
+"""Getting what the local stack lacks: Debian packages, Java, Maven-resolved jars.
+
+Everything lands in the project's cache folder, keyed by the pom's content, so a second run
+resolves nothing and a version bump in a pom resolves again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from coffee_rt.errors import PrerequisiteError
+from coffee_rt.paths import TOOLS_DIR
+
+Progress = Callable[[str], None]
+
+_apt_updated = False
+
+
+def _no_progress(_: str) -> None:
+    pass
+
+
+def require_java(min_major: int = 17) -> str:
+    """Path of a ``java`` of at least ``min_major``; a clear error when there is none."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise PrerequisiteError(
+            f"Java {min_major}+ is required (Kafka and Flink run on it) but no `java` was found on PATH "
+            "or in JAVA_HOME. Install it with: apt-get install -y openjdk-17-jre-headless"
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    try:
+        version = out.split('"')[1]
+        major = int(version.split(".")[0]) if not version.startswith("1.") else int(version.split(".")[1])
+    except (IndexError, ValueError):
+        raise PrerequisiteError(f"could not read the Java version from `{java} -version`: {out.strip()}") from None
+    if major < min_major:
+        raise PrerequisiteError(f"Java {min_major}+ is required, found {version} at {java}")
+    return java
+
+
+def apt_install(packages: list[str], progress: Progress = _no_progress) -> None:
+    """Install Debian packages (as root, non-interactive). Not root: say which command to run."""
+    global _apt_updated
+    if os.geteuid() != 0:
+        raise PrerequisiteError(
+            f"missing Debian packages {', '.join(packages)}; run: sudo apt-get install -y {' '.join(packages)}"
+        )
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if not _apt_updated:
+        progress("apt-get update")
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=False, capture_output=True)
+        _apt_updated = True
+    progress(f"apt-get install {' '.join(packages)}")
+    # Don't let the packages start system-wide services: we run our own instances.
+    policy = Path("/usr/sbin/policy-rc.d")
+    created = not policy.exists()
+    if created:
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        result = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+            env=env, capture_output=True, text=True, check=False,
+        )
+    finally:
+        if created:
+            policy.unlink(missing_ok=True)
+    if result.returncode != 0:
+        raise PrerequisiteError(
+            f"apt-get install {' '.join(packages)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+
+
+def ensure_binary(path_or_name: str, package: str, progress: Progress = _no_progress) -> str:
+    """A binary by absolute path or PATH name, installing its Debian package when missing."""
+    def find() -> str | None:
+        if path_or_name.startswith("/"):
+            return path_or_name if Path(path_or_name).exists() else None
+        return shutil.which(path_or_name)
+
+    found = find()
+    if found is None:
+        apt_install([package], progress)
+        found = find()
+    if found is None:
+        raise PrerequisiteError(f"{path_or_name} is still missing after installing {package}")
+    return found
+
+
+def maven_jar_dir(pom_name: str, cache: Path) -> Path:
+    """Where the jars of ``tools/maven/<pom_name>/pom.xml`` are (or will be) resolved to."""
+    pom = TOOLS_DIR / "maven" / pom_name / "pom.xml"
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
+    return cache / "jars" / f"{pom_name}-{digest}"
+
+
+def maven_jars(pom_name: str, cache: Path, progress: Progress = _no_progress) -> Path:
+    """Resolve the dependencies of ``tools/maven/<pom_name>/pom.xml`` into a folder of jars."""
+    pom = TOOLS_DIR / "maven" / pom_name / "pom.xml"
+    target = maven_jar_dir(pom_name, cache)
+    digest = target.name.rsplit("-", 1)[1]
+    if (target / ".complete").exists():
+        return target
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        ensure_binary("mvn", "maven", progress)
+        mvn = shutil.which("mvn") or "mvn"
+    progress(f"resolving {pom_name} jars from Maven Central (first run only)")
+    tmp = target.with_suffix(".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    result = subprocess.run(
+        [mvn, "-B", "-q", "-f", str(pom), f"-Dmaven.repo.local={cache / 'm2'}",
+         "dependency:copy-dependencies", f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise PrerequisiteError(f"mvn could not resolve {pom}:\n{(result.stdout + result.stderr)[-3000:]}")
+    (tmp / ".complete").write_text(digest)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target

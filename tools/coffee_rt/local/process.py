@@ -1,0 +1,132 @@
+"""One server process we started: spawned in its own session, logged to a file, known by pid.
+
+``down`` must stop exactly what ``up`` started, never something that merely shares a name, so
+the pid file also records the process's start time (from /proc); a recycled pid doesn't match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process start time in clock ticks since boot, or None if there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name (field 2) may contain spaces; fields after the closing paren are fixed.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie is as good as gone
+        return None
+    return int(fields[19])
+
+
+@dataclass(frozen=True)
+class ManagedProcess:
+    """A long-running server process described by its argv, environment and files."""
+
+    name: str
+    argv: Sequence[str]
+    log_file: Path
+    pid_file: Path
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
+    user: str | None = None  # run as this user (e.g. postgres refuses root)
+
+    def pid(self) -> int | None:
+        """The pid of our live process, or None when it is not running (stale pid files are ignored)."""
+        try:
+            record = json.loads(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        pid, ticks = int(record["pid"]), record.get("start_ticks")
+        return pid if ticks is not None and _start_ticks(pid) == ticks else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self) -> int:
+        """Spawn the process (if not already running) and return its pid."""
+        existing = self.pid()
+        if existing is not None:
+            return existing
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        with open(self.log_file, "ab") as log:
+            log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {self.name}: "
+                      f"{' '.join(self.argv)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                list(self.argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=self.cwd,
+                start_new_session=True,
+                user=self.user,
+            )
+        ticks = _start_ticks(proc.pid)
+        self.pid_file.write_text(json.dumps({"pid": proc.pid, "start_ticks": ticks, "argv": list(self.argv)}))
+        return proc.pid
+
+    def exited_early(self) -> bool:
+        """True when a pid file exists but its process is gone (it crashed on start)."""
+        return self.pid_file.exists() and self.pid() is None
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """SIGTERM our process group, SIGKILL after ``timeout``. Returns whether anything was stopped."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        self._signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pid() == pid:
+            time.sleep(0.1)
+        if self.pid() == pid:
+            self._signal(pid, signal.SIGKILL)
+            while self.pid() == pid:
+                time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL without grace: for crash tests."""
+        pid = self.pid()
+        if pid is not None:
+            self._signal(pid, signal.SIGKILL)
+            while self.pid() == pid:
+                time.sleep(0.05)
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        try:
+            os.killpg(pid, sig)  # the whole session we started, e.g. a script and its java child
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            os.kill(pid, sig)
+        # Our child may be a zombie until reaped; reap it if it is ours.
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,113 @@
+"""Typed, validated settings of the local stack: ports, folders, versions.
+
+Read once from ``COFFEE_RT_*`` environment variables (e.g. ``COFFEE_RT_KAFKA_PORT``);
+tests build their own instance with other ports and a throwaway state folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from coffee_rt.errors import UsageError
+from coffee_rt.paths import cache_dir, default_state_dir
+
+Port = int
+
+
+class LocalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    state_dir: Path = Field(default_factory=default_state_dir)
+    cache_dir: Path = Field(default_factory=cache_dir)
+
+    kafka_port: Port = Field(19092, ge=1024, le=65535)
+    kafka_controller_port: Port = Field(19093, ge=1024, le=65535)
+    flink_rest_port: Port = Field(18081, ge=1024, le=65535)
+    flink_rpc_port: Port = Field(16123, ge=1024, le=65535)
+    # Ranges of five for the TaskManager/blob/metrics ports so several stacks can coexist.
+    flink_aux_port_base: Port = Field(16130, ge=1024, le=65500)
+    postgres_port: Port = Field(15432, ge=1024, le=65535)
+    redis_port: Port = Field(16379, ge=1024, le=65535)
+
+    postgres_user: str = "coffee"
+    postgres_password: str = "coffee-local"
+    postgres_db: str = "coffee"
+
+    kafka_heap: str = "512m"
+    flink_taskmanager_slots: int = Field(4, ge=1, le=64)
+    flink_taskmanager_memory: str = "2048m"
+    flink_jobmanager_memory: str = "1024m"
+
+    @model_validator(mode="after")
+    def _ports_distinct(self) -> LocalSettings:
+        ports = self.ports()
+        seen: dict[int, str] = {}
+        for name, port in ports.items():
+            if port in seen:
+                raise ValueError(f"{name} and {seen[port]} both use port {port}")
+            seen[port] = name
+        return self
+
+    def ports(self) -> dict[str, int]:
+        aux = self.flink_aux_port_base
+        return {
+            "kafka_port": self.kafka_port,
+            "kafka_controller_port": self.kafka_controller_port,
+            "flink_rest_port": self.flink_rest_port,
+            "flink_rpc_port": self.flink_rpc_port,
+            "flink_blob_port": aux,
+            "flink_taskmanager_rpc_port": aux + 1,
+            "flink_taskmanager_data_port": aux + 2,
+            "flink_jobmanager_metrics_port": aux + 3,
+            "flink_taskmanager_metrics_port": aux + 4,
+            "postgres_port": self.postgres_port,
+            "redis_port": self.redis_port,
+        }
+
+    # Addresses clients use.
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def flink_rest_url(self) -> str:
+        return f"http://{self.host}:{self.flink_rest_port}"
+
+    @property
+    def postgres_dsn(self) -> str:
+        return (
+            f"postgresql://{self.postgres_user}:{self.postgres_password}"
+            f"@{self.host}:{self.postgres_port}/{self.postgres_db}"
+        )
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.host}:{self.redis_port}/0"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> LocalSettings:
+        """Settings from ``COFFEE_RT_<FIELD>`` variables; an unknown or invalid one is an error."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        known = {f"COFFEE_RT_{name.upper()}": name for name in cls.model_fields}
+        # COFFEE_RT_CACHE / COFFEE_RT_STATE name folders, read by coffee_rt.paths.
+        ignored = {"COFFEE_RT_CACHE", "COFFEE_RT_STATE"}
+        for key, value in env.items():
+            if not key.startswith("COFFEE_RT_") or key in ignored:
+                continue
+            if key in known:
+                values[known[key]] = value
+        values.update(overrides)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise UsageError(f"invalid local stack settings: {problems}") from None

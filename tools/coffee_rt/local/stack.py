@@ -1,0 +1,147 @@
+"""The local stack: bring components up in order, report their health, stop what we started."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from coffee_rt.errors import StartupError, UsageError
+from coffee_rt.local.components.base import Component, Health, port_is_free
+from coffee_rt.local.components.flink import Flink
+from coffee_rt.local.components.kafka import Kafka
+from coffee_rt.local.components.postgres import Postgres
+from coffee_rt.local.components.redis import Redis
+from coffee_rt.local.settings import LocalSettings
+
+Progress = Callable[[str], None]
+
+# Start order; stopped in reverse.
+COMPONENTS: dict[str, type[Component]] = {
+    "postgres": Postgres,
+    "redis": Redis,
+    "kafka": Kafka,
+    "flink": Flink,
+}
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    address: str
+    state: str  # running | stopped | unhealthy
+    pids: list[int]
+    detail: str
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class LocalStack:
+    def __init__(self, settings: LocalSettings | None = None, progress: Progress = _quiet) -> None:
+        self.settings = settings or LocalSettings.from_env()
+        self.progress = progress
+        self.components = {name: cls(self.settings) for name, cls in COMPONENTS.items()}
+
+    def select(self, names: Iterable[str] | None) -> list[Component]:
+        names = list(names or [])
+        unknown = [n for n in names if n not in self.components]
+        if unknown:
+            raise UsageError(
+                f"unknown component {', '.join(repr(n) for n in unknown)}; "
+                f"known components: {', '.join(self.components)}"
+            )
+        return [c for n, c in self.components.items() if not names or n in names]
+
+    def __getitem__(self, name: str) -> Component:
+        return self.select([name])[0]
+
+    def up(self, names: Iterable[str] | None = None) -> list[ComponentStatus]:
+        for component in self.select(names):
+            self._up_one(component)
+        return self.status(names)
+
+    def _up_one(self, component: Component) -> None:
+        started = time.monotonic()
+        processes = component.processes() if self._prepared(component) else None
+        if processes and all(p.is_running() for p in processes) and component.health().ok:
+            self.progress(f"{component.name}: already running")
+            return
+        busy = [port for port in component.ports() if not port_is_free(self.settings.host, port)]
+        # Ports held by our own half-started processes are not a clash: stop those first.
+        if busy and processes and any(p.is_running() for p in processes):
+            self._stop(component)
+            busy = [port for port in component.ports() if not port_is_free(self.settings.host, port)]
+        if busy:
+            raise StartupError(
+                f"{component.name}: port {', '.join(map(str, busy))} on {self.settings.host} is in use "
+                "by another process; stop it or choose other ports (see `coffee-rt local up --help`)"
+            )
+        self.progress(f"{component.name}: preparing")
+        component.prepare(self.progress)
+        self.progress(f"{component.name}: starting")
+        for process in component.processes():
+            process.start()
+        self._wait_healthy(component)
+        component.after_start(self.progress)
+        self.progress(f"{component.name}: ready at {component.address()} ({time.monotonic() - started:.1f} s)")
+
+    @staticmethod
+    def _prepared(component: Component) -> bool:
+        try:
+            component.processes()
+        except Exception:  # noqa: BLE001 - not prepared yet (e.g. a jar folder not resolved)
+            return False
+        return True
+
+    def _wait_healthy(self, component: Component) -> None:
+        deadline = time.monotonic() + component.start_timeout
+        health = Health(False, "not checked")
+        while time.monotonic() < deadline:
+            crashed = [p for p in component.processes() if p.exited_early()]
+            if crashed:
+                process = crashed[0]
+                raise StartupError(
+                    f"{component.name}: process {process.name} exited during start-up; "
+                    f"read its log: {process.log_file}\n--- last lines ---\n{process.tail(25)}"
+                )
+            health = component.health()
+            if health.ok:
+                return
+            time.sleep(0.5)
+        logs = ", ".join(str(p) for p in component.log_files())
+        raise StartupError(
+            f"{component.name}: not healthy after {component.start_timeout:.0f} s ({health.detail}); "
+            f"read its log: {logs}"
+        )
+
+    def down(self, names: Iterable[str] | None = None) -> list[str]:
+        stopped = []
+        for component in reversed(self.select(names)):
+            if self._stop(component):
+                stopped.append(component.name)
+        return stopped
+
+    def _stop(self, component: Component) -> bool:
+        if not self._prepared(component):
+            return False
+        any_stopped = False
+        for process in reversed(component.processes()):
+            if process.stop():
+                self.progress(f"{component.name}: stopped {process.name}")
+                any_stopped = True
+        return any_stopped
+
+    def status(self, names: Iterable[str] | None = None) -> list[ComponentStatus]:
+        result = []
+        for component in self.select(names):
+            processes = component.processes() if self._prepared(component) else []
+            pids = [pid for p in processes if (pid := p.pid()) is not None]
+            if not pids:
+                result.append(ComponentStatus(component.name, component.address(), "stopped", [], ""))
+                continue
+            health = component.health()
+            state = "running" if health.ok and len(pids) == len(processes) else "unhealthy"
+            result.append(ComponentStatus(component.name, component.address(), state, pids, health.detail))
+        return result
