@@ -23,6 +23,8 @@ COMPONENTS: dict[str, type[Component]] = {
     "kafka": Kafka,
     "flink": Flink,
 }
+# Started only when named (e.g. `coffee-rt local up k8s`); `down` with no names still stops them.
+OPTIONAL: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class LocalStack:
         self.progress = progress
         self.components = {name: cls(self.settings) for name, cls in COMPONENTS.items()}
 
-    def select(self, names: Iterable[str] | None) -> list[Component]:
+    def select(self, names: Iterable[str] | None, include_optional: bool = False) -> list[Component]:
         names = list(names or [])
         unknown = [n for n in names if n not in self.components]
         if unknown:
@@ -52,7 +54,9 @@ class LocalStack:
                 f"unknown component {', '.join(repr(n) for n in unknown)}; "
                 f"known components: {', '.join(self.components)}"
             )
-        return [c for n, c in self.components.items() if not names or n in names]
+        if names:
+            return [c for n, c in self.components.items() if n in names]
+        return [c for n, c in self.components.items() if include_optional or n not in OPTIONAL]
 
     def __getitem__(self, name: str) -> Component:
         return self.select([name])[0]
@@ -118,7 +122,7 @@ class LocalStack:
 
     def down(self, names: Iterable[str] | None = None) -> list[str]:
         stopped = []
-        for component in reversed(self.select(names)):
+        for component in reversed(self.select(names, include_optional=True)):
             if self._stop(component):
                 stopped.append(component.name)
         return stopped
@@ -135,7 +139,7 @@ class LocalStack:
 
     def status(self, names: Iterable[str] | None = None) -> list[ComponentStatus]:
         result = []
-        for component in self.select(names):
+        for component in self.select(names, include_optional=True):
             processes = component.processes() if self._prepared(component) else []
             pids = [pid for p in processes if (pid := p.pid()) is not None]
             if not pids:
