@@ -8,11 +8,12 @@ from pathlib import Path
 
 import psycopg
 import redis
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from coffee_rt.flink.rest import PYTHON_DRIVER, FlinkRest
 from coffee_rt.local.components.flink import flink_python_jar
 from coffee_rt.local.stack import LocalStack
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 
 def test_kafka_message_round_trip(kafka_bootstrap: str) -> None:

@@ -93,9 +93,13 @@ def _local(args: argparse.Namespace) -> int:
         print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
         return 0
     if args.action == "status":
+        from coffee_rt.local.stack import OPTIONAL
+
         rows = stack.status(args.components)
         _print_status(rows, args.json)
-        return 0 if all(r.state == "running" for r in rows) else 1
+        # An optional component that was never started is not a failure unless asked for by name.
+        relevant = [r for r in rows if r.name in args.components or r.name not in OPTIONAL or r.pids]
+        return 0 if all(r.state == "running" for r in relevant) else 1
     if args.action == "logs":
         component = stack[args.component]
         if args.lines < 1:

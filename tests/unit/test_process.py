@@ -1,0 +1,66 @@
+"""ManagedProcess stops exactly what it started: by pid and start time, never by name."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from coffee_rt.local.process import ManagedProcess
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+def make(tmp_path: Path, name: str = "sleeper") -> ManagedProcess:
+    return ManagedProcess(name=name, argv=SLEEPER, log_file=tmp_path / f"{name}.log", pid_file=tmp_path / f"{name}.pid")
+
+
+def test_start_is_idempotent_and_stop_stops_it(tmp_path: Path) -> None:
+    process = make(tmp_path)
+    pid = process.start()
+    assert process.start() == pid
+    assert process.is_running()
+    assert process.stop(timeout=5) is True
+    assert process.pid() is None
+    assert not process.pid_file.exists()
+    assert process.stop() is False
+
+
+def test_stop_leaves_a_lookalike_process_alone(tmp_path: Path) -> None:
+    lookalike = subprocess.Popen(SLEEPER)
+    try:
+        process = make(tmp_path)
+        process.start()
+        process.stop(timeout=5)
+        assert lookalike.poll() is None
+    finally:
+        lookalike.kill()
+        lookalike.wait()
+
+
+def test_a_recycled_pid_is_not_ours(tmp_path: Path) -> None:
+    stranger = subprocess.Popen(SLEEPER)
+    try:
+        process = make(tmp_path)
+        # A pid file naming a live process that started at another time than recorded.
+        process.pid_file.write_text(json.dumps({"pid": stranger.pid, "start_ticks": 1}))
+        assert process.pid() is None
+        assert process.stop() is False
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_crashed_process_is_reported(tmp_path: Path) -> None:
+    process = ManagedProcess(name="crasher", argv=[sys.executable, "-c", "raise SystemExit(3)"],
+                             log_file=tmp_path / "c.log", pid_file=tmp_path / "c.pid")
+    process.start()
+    for _ in range(100):
+        if process.exited_early():
+            break
+        time.sleep(0.05)
+    assert process.exited_early()
+    assert "starting crasher" in process.tail()
