@@ -27,7 +27,7 @@ def make_test_settings(state_dir: Path = TEST_STATE, offset: int = PORT_OFFSET) 
     """The test stack's settings: every port shifted by ``offset`` from the developer defaults."""
     d = LocalSettings.model_fields
     port_fields = ["kafka_port", "kafka_controller_port", "flink_rest_port", "flink_rpc_port",
-                   "flink_aux_port_base", "postgres_port", "redis_port"]
+                   "flink_aux_port_base", "postgres_port", "redis_port", "ingest_port"]
     return LocalSettings(state_dir=state_dir, **{f: d[f].default + offset for f in port_fields})
 
 
@@ -70,3 +70,20 @@ def redis_url(local_stack: LocalStack) -> str:
 def flink_rest_url(local_stack: LocalStack) -> str:
     local_stack.up(["flink"])
     return local_stack.settings.flink_rest_url
+
+
+@pytest.fixture(scope="session")
+def ingest_url(local_stack: LocalStack) -> str:
+    """The order-ingest service (and the Kafka it writes to); tokens: the ``ingest_tokens`` fixture."""
+    local_stack.up(["kafka", "ingest"])
+    return local_stack.settings.ingest_url
+
+
+@pytest.fixture(scope="session")
+def ingest_tokens(local_stack: LocalStack, ingest_url: str) -> dict[str, str]:
+    """store_id -> bearer token of the test stack's ingest service (the load generator's stores)."""
+    from coffee_rt.local.components.ingest import Ingest
+
+    component = local_stack["ingest"]
+    assert isinstance(component, Ingest)
+    return component.dev_tokens()

@@ -33,6 +33,7 @@ class LocalSettings(BaseModel):
     flink_aux_port_base: Port = Field(16130, ge=1024, le=65500)
     postgres_port: Port = Field(15432, ge=1024, le=65535)
     redis_port: Port = Field(16379, ge=1024, le=65535)
+    ingest_port: Port = Field(18080, ge=1024, le=65535)
 
     postgres_user: str = "coffee"
     postgres_password: str = "coffee-local"
@@ -67,12 +68,17 @@ class LocalSettings(BaseModel):
             "flink_taskmanager_metrics_port": aux + 4,
             "postgres_port": self.postgres_port,
             "redis_port": self.redis_port,
+            "ingest_port": self.ingest_port,
         }
 
     # Addresses clients use.
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://{self.host}:{self.ingest_port}"
 
     @property
     def flink_rest_url(self) -> str:

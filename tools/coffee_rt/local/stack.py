@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from coffee_rt.errors import StartupError, UsageError
 from coffee_rt.local.components.base import Component, Health, port_is_free
 from coffee_rt.local.components.flink import Flink
+from coffee_rt.local.components.ingest import Ingest
 from coffee_rt.local.components.kafka import Kafka
 from coffee_rt.local.components.postgres import Postgres
 from coffee_rt.local.components.redis import Redis
@@ -21,6 +22,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "postgres": Postgres,
     "redis": Redis,
     "kafka": Kafka,
+    "ingest": Ingest,
     "flink": Flink,
 }
 # Started only when named (e.g. `coffee-rt local up k8s`); `down` with no names still stops them.

@@ -1,0 +1,279 @@
+"""Order-ingest latency under a fixed, open-loop request rate, with the local stack running.
+
+Open loop: request i is due at t0 + i/rate whether or not earlier ones have answered, and its
+latency counts from that due time, so a stalled server shows up as latency instead of hiding
+behind a slower client (coordinated omission). The client is a small raw-HTTP/1.1 keep-alive
+client on uvloop, to leave as much of the two cores as possible to the server and Kafka.
+
+The server's own view comes from its histogram (coffee_ingest_request_duration_seconds, route
+/v1/orders, status 202), diffed before/after each step; quantiles are interpolated inside
+buckets, so they are estimates at bucket resolution.
+
+    uv run python benchmarks/ingest_latency.py --rate 1000 --duration 30
+    uv run python benchmarks/ingest_latency.py --find-max          # steps until p99 >= 50 ms
+    uv run python benchmarks/ingest_latency.py --port-offset 11000  # the test stack of that offset
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from coffee_orders.loadgen import DEFAULT_STORES, random_order
+from coffee_orders.schema import to_wire
+from coffee_rt.local.components.ingest import Ingest
+from coffee_rt.local.settings import LocalSettings
+from coffee_rt.local.stack import OPTIONAL, LocalStack
+from coffee_rt.paths import REPO_ROOT
+
+ROUTE = "/v1/orders"
+
+
+@dataclass
+class StepResult:
+    target_rate: float
+    sent: int
+    ok: int
+    errors: dict[int, int]
+    achieved_rate: float
+    latencies: list[float]  # from due time, seconds
+    service: list[float]  # from write to last byte, seconds
+    server_p50: float | None
+    server_p99: float | None
+    server_max_bucket: float | None
+
+    def q(self, values: list[float], p: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    summary, details = __doc__.split("\n\n", 1)
+    p = argparse.ArgumentParser(description=summary, epilog=details,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rate", type=float, default=1000, help="orders per second (default 1000)")
+    p.add_argument("--duration", type=float, default=30, help="seconds per step (default 30)")
+    p.add_argument("--warmup", type=float, default=5, help="seconds at the rate before measuring (default 5)")
+    p.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
+    p.add_argument("--find-max", action="store_true",
+                   help="step the rate up from --rate by --step until p99 >= --p99-limit-ms or the rate is not met")
+    p.add_argument("--step", type=float, default=500, help="rate increment for --find-max (default 500)")
+    p.add_argument("--max-rate", type=float, default=20000, help="stop --find-max here (default 20000)")
+    p.add_argument("--p99-limit-ms", type=float, default=50.0)
+    p.add_argument("--port-offset", type=int, default=None,
+                   help="use the test stack of this offset (ports shifted, state under .state/test-<offset>)")
+    p.add_argument("--only", nargs="*", default=None,
+                   help="components to bring up (default: the whole default stack)")
+    p.add_argument("--no-up", action="store_true", help="do not start anything; the stack must be running")
+    return p.parse_args(argv)
+
+
+def stack_settings(offset: int | None) -> LocalSettings:
+    if offset is None:
+        return LocalSettings.from_env()
+    d = LocalSettings.model_fields
+    ports = {name: d[name].default + offset for name in d if name.endswith("_port") or name == "flink_aux_port_base"}
+    return LocalSettings(state_dir=REPO_ROOT / ".state" / f"test-{offset}", **ports)
+
+
+def build_requests(count: int, url: str, tokens: dict[str, str], seed: int) -> list[bytes]:
+    """Distinct orders (fresh message_ids) placed now, serialised as complete HTTP/1.1 requests."""
+    rng = random.Random(seed)
+    host = urlsplit(url).netloc
+    stores = [s for s in DEFAULT_STORES if s.store_id in tokens]
+    now = datetime.now(UTC)
+    out = []
+    for i in range(count):
+        store = stores[i % len(stores)]
+        body = to_wire(random_order(rng, store, now, "app" if i % 5 == 0 else "counter"))
+        out.append(
+            (f"POST {ROUTE} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {tokens[store.store_id]}\r\n"
+             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        )
+    return out
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    match = re.search(rb"(?i)content-length: *(\d+)", head)
+    if match:
+        await reader.readexactly(int(match.group(1)))
+    return status
+
+
+async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, connections: int) -> StepResult:
+    """Send ``requests`` at ``rate``; the first ``warmup`` seconds' worth are not measured."""
+    split = urlsplit(url)
+    queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
+    skip = int(warmup * rate)
+    latencies: list[float] = []
+    service: list[float] = []
+    errors: dict[int, int] = defaultdict(int)
+    ok = 0
+    done_at = 0.0
+
+    async def worker() -> None:
+        nonlocal ok, done_at
+        reader, writer = await asyncio.open_connection(split.hostname, split.port)
+        try:
+            while (item := await queue.get()) is not None:
+                index, due = item
+                sent = time.perf_counter()
+                writer.write(requests[index])
+                status = await _read_response(reader)
+                end = time.perf_counter()
+                if index >= skip:
+                    if status == 202:
+                        ok += 1
+                        latencies.append(end - due)
+                        service.append(end - sent)
+                    else:
+                        errors[status] += 1
+                    done_at = end
+        finally:
+            writer.close()
+
+    workers = [asyncio.create_task(worker()) for _ in range(connections)]
+    await asyncio.sleep(0.2)  # connections open
+    start = time.perf_counter()
+    measure_start = start + skip / rate
+    for index in range(len(requests)):
+        due = start + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0.0005:
+            await asyncio.sleep(delay)
+        queue.put_nowait((index, due))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    measured = len(requests) - skip
+    return StepResult(rate, measured, ok, dict(errors), ok / max(done_at - measure_start, 1e-9),
+                      latencies, service, None, None, None)
+
+
+def scrape(url: str) -> dict[float, float]:
+    """Cumulative bucket counts of the 202 latency histogram of /v1/orders."""
+    import httpx
+
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    buckets: dict[float, float] = {}
+    pattern = re.compile(r'coffee_ingest_request_duration_seconds_bucket\{le="([^"]+)",route="/v1/orders",'
+                         r'status="202"\} (\S+)')
+    for line in text.splitlines():
+        m = pattern.match(line)
+        if m:
+            buckets[float(m.group(1))] = float(m.group(2))
+    return buckets
+
+
+def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0
+    if total <= 0:
+        return None
+    rank = q * total
+    prev_bound, prev_count = 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if bound == float("inf"):
+                return prev_bound
+            return prev_bound + (bound - prev_bound) * (rank - prev_count) / max(count - prev_count, 1e-9)
+        prev_bound, prev_count = bound, count
+    return None
+
+
+def highest_bucket(before: dict[float, float], after: dict[float, float]) -> float | None:
+    """Upper bound of the highest non-empty bucket: the server's max, at bucket resolution."""
+    last = None
+    prev = 0.0
+    for bound in sorted(after):
+        count = after[bound] - before.get(bound, 0.0)
+        if count > prev:
+            last = bound
+        prev = count
+    return last
+
+
+def report(r: StepResult) -> None:
+    ms = 1000
+    line = (f"target {r.target_rate:7.0f}/s  achieved {r.achieved_rate:7.0f}/s  ok {r.ok:6d}  "
+            f"errors {r.errors or 0}  client p50 {r.q(r.latencies, .5) * ms:6.2f} ms  "
+            f"p99 {r.q(r.latencies, .99) * ms:6.2f} ms  max {max(r.latencies, default=float('nan')) * ms:7.2f} ms")
+    if r.server_p50 is not None and r.server_p99 is not None:
+        line += (f"  | server p50 {r.server_p50 * ms:5.2f} ms  p99 {r.server_p99 * ms:5.2f} ms"
+                 f"  max <= {(r.server_max_bucket or 0) * ms:g} ms")
+    print(line, flush=True)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    settings = stack_settings(args.port_offset)
+    stack = LocalStack(settings, progress=lambda m: print(f"[stack] {m}", flush=True))
+    if not args.no_up:
+        names = args.only if args.only is not None else [n for n in stack.components if n not in OPTIONAL]
+        stack.up(names)
+    ingest = stack["ingest"]
+    assert isinstance(ingest, Ingest)
+    url, tokens = ingest.address(), ingest.dev_tokens()
+    print(f"ingest {url}; {os.cpu_count()} CPUs; load average {load_average()}; "
+          f"running: {', '.join(s.name for s in stack.status() if s.state == 'running')}", flush=True)
+    rate = args.rate
+    best: StepResult | None = None
+    seed = 0
+    while True:
+        total = int(rate * (args.warmup + args.duration))
+        requests = build_requests(total, url, tokens, seed)
+        seed += 1
+        before = scrape(url)
+        result = await run_step(url, requests, rate, args.warmup, args.connections)
+        after = scrape(url)
+        result.server_p50 = histogram_quantile(before, after, 0.5)
+        result.server_p99 = histogram_quantile(before, after, 0.99)
+        result.server_max_bucket = highest_bucket(before, after)
+        report(result)
+        sustained = (not result.errors and result.achieved_rate >= 0.95 * rate
+                     and result.q(result.latencies, .99) * 1000 < args.p99_limit_ms)
+        if not args.find_max:
+            break
+        if not sustained or rate + args.step > args.max_rate:
+            break
+        best = result
+        rate += args.step
+    if args.find_max:
+        if best is None:
+            print(f"no step sustained p99 < {args.p99_limit_ms:g} ms")
+        else:
+            print(f"highest sustained rate with client p99 < {args.p99_limit_ms:g} ms: {best.target_rate:.0f} orders/s "
+                  f"(achieved {best.achieved_rate:.0f}/s)")
+    print(f"load average after: {load_average()}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main_async(args))
+    return uvloop.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

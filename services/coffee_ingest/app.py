@@ -1,0 +1,260 @@
+"""The HTTP API (Starlette): POST /v1/orders, POST /v1/orders:batch, health, readiness, metrics, OpenAPI.
+
+Checks run cheapest and least revealing first: token (401), content type (415), size (413),
+JSON and schema (400/422), store ownership (403); only then is Kafka touched, so a rejected
+request never writes anything. 202 is sent only after the broker's ack.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from coffee_ingest import problems
+from coffee_ingest.auth import Authenticator, AuthError, load_tokens
+from coffee_ingest.metrics import Metrics, MetricsMiddleware
+from coffee_ingest.openapi import build_openapi
+from coffee_ingest.problems import Problem
+from coffee_ingest.producer import Delivery, OrderProducer, ProduceError
+from coffee_ingest.settings import IngestSettings
+from coffee_orders.schema import Order, Window, parse_order, to_wire
+
+log = logging.getLogger("coffee_ingest")
+
+ORDERS, BATCH = "/v1/orders", "/v1/orders:batch"
+ROUTES = (ORDERS, BATCH, "/healthz", "/readyz", "/metrics", "/openapi.json")
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
+
+
+class IngestService:
+    """The state behind the routes: settings, tokens, producer and metrics."""
+
+    def __init__(self, settings: IngestSettings, authenticator: Authenticator | None = None) -> None:
+        self.settings = settings
+        self.auth = authenticator or Authenticator(load_tokens(settings.tokens_file, settings.tokens))
+        self.metrics = Metrics(problems.REASONS)
+        self.producer = OrderProducer(settings, self.metrics)
+        self.openapi = orjson.dumps(build_openapi(settings))
+
+    # -- shared steps ----------------------------------------------------------------------
+    def _store(self, request: Request) -> str:
+        try:
+            return self.auth.store_for(request.headers.get("authorization"))
+        except AuthError as exc:
+            raise problems.unauthenticated(exc.detail, exc.error) from None
+
+    async def _body(self, request: Request, limit: int) -> bytes:
+        content_type = request.headers.get("content-type")
+        media, _, params = (content_type or "").partition(";")
+        charset = params.strip().lower().removeprefix("charset=") if params.strip() else "utf-8"
+        if media.strip().lower() != "application/json" or charset.strip('"') != "utf-8":
+            raise problems.unsupported_media_type(content_type)
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            raise problems.body_too_large(limit)
+        chunks, size = [], 0
+        async for chunk in request.stream():  # a chunked body has no Content-Length: count as we go
+            size += len(chunk)
+            if size > limit:
+                raise problems.body_too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _window(self) -> Window:
+        s = self.settings
+        return Window(datetime.now(UTC), s.placed_at_horizon, s.placed_at_max_future)
+
+    def _overloaded(self, extra: int) -> bool:
+        return self.producer.pending + extra > self.settings.max_in_flight
+
+    # -- routes ----------------------------------------------------------------------------
+    async def post_order(self, request: Request) -> Response:
+        store = self._store(request)
+        body = await self._body(request, self.settings.max_body_bytes)
+        try:
+            order = parse_order(body, self._window())
+        except ValidationError as exc:
+            raise problems.validation_problem(exc) from None
+        if order.store_id != store:
+            raise problems.forbidden_store(store, order.store_id)
+        if self._overloaded(1):
+            self.metrics.unavailable.inc()
+            raise problems.overloaded(self.settings.retry_after_s)
+        try:
+            delivery = await self.producer.send(store.encode(), to_wire(order))
+        except ProduceError as exc:
+            self.metrics.unavailable.inc()
+            log.debug("order %s not confirmed by Kafka: %s", order.message_id, exc.detail)
+            raise problems.kafka_unavailable(self.settings.retry_after_s, exc.detail) from None
+        self.metrics.accepted.inc()
+        return _json(_accepted(order, delivery), 202)
+
+    async def post_batch(self, request: Request) -> Response:
+        store = self._store(request)
+        s = self.settings
+        body = await self._body(request, s.max_batch_body_bytes)
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise problems.malformed_json(str(exc)) from None
+        raw_orders = _batch_orders(doc, s.max_batch_orders)
+        window = self._window()
+        results: list[dict[str, Any] | None] = [None] * len(raw_orders)
+        valid: list[tuple[int, Order]] = []
+        for index, raw in enumerate(raw_orders):
+            try:
+                text = orjson.dumps(raw)
+                if len(text) > s.max_body_bytes:
+                    raise problems.body_too_large(s.max_body_bytes)
+                order = parse_order(text, window)
+                if order.store_id != store:
+                    raise problems.forbidden_store(store, order.store_id)
+                valid.append((index, order))
+            except ValidationError as exc:
+                results[index] = self._reject_one(index, problems.validation_problem(exc, at=("orders", index)))
+            except Problem as problem:
+                results[index] = self._reject_one(index, problem)
+        if self._overloaded(len(valid)):
+            deliveries: list[Delivery | ProduceError] = [ProduceError("too many orders in flight")] * len(valid)
+        else:
+            deliveries = await self.producer.send_many(
+                [(order.store_id.encode(), to_wire(order)) for _, order in valid], raise_first=False)
+        unavailable = 0
+        for (index, order), delivery in zip(valid, deliveries, strict=True):
+            if isinstance(delivery, Delivery):
+                self.metrics.accepted.inc()
+                results[index] = {"index": index, "status": 202, **_accepted(order, delivery)}
+            else:
+                unavailable += 1
+                self.metrics.unavailable.inc()
+                self.metrics.reject("kafka_unavailable")
+                unconfirmed = problems.kafka_unavailable(s.retry_after_s, delivery.detail)
+                results[index] = {"index": index, "status": 503, "message_id": str(order.message_id),
+                                  "problem": unconfirmed.document()}
+        accepted = len(valid) - unavailable
+        answer = {"accepted": accepted, "rejected": len(raw_orders) - len(valid), "unavailable": unavailable,
+                  "results": results}
+        return _json(answer, 200, {"Retry-After": str(s.retry_after_s)} if unavailable else None)
+
+    def _reject_one(self, index: int, problem: Problem) -> dict[str, Any]:
+        self.metrics.reject(problem.reason)
+        self.metrics.rejected.inc()
+        return {"index": index, "status": problem.status, "problem": problem.document()}
+
+    async def healthz(self, request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        ok, detail = await self.producer.ready()
+        if ok:
+            return _json({"status": "ready", "kafka": detail})
+        return Problem(503, "not-ready", "Not ready", detail, "not_ready",
+                       headers={"Retry-After": str(self.settings.retry_after_s)}).response(request.url.path)
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi_endpoint(self, request: Request) -> Response:
+        return Response(self.openapi, media_type="application/json")
+
+    # -- wiring ----------------------------------------------------------------------------
+    def _answering_problems(self, handler: Callable[[Request], Awaitable[Response]]
+                            ) -> Callable[[Request], Awaitable[Response]]:
+        """Turn a raised :class:`Problem` into its response and count it (no exception middleware hop)."""
+        metrics = self.metrics
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Problem as problem:
+                metrics.reject(problem.reason)
+                if problem.reason not in ("kafka_unavailable", "overloaded"):
+                    metrics.rejected.inc()
+                return problem.response(request.url.path)
+
+        return endpoint
+
+    def asgi(self) -> Starlette:
+        @asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            self.producer.start()
+            log.info("order ingest ready to accept orders for %d stores on topic %s",
+                     self.auth.store_count, self.settings.topic)
+            try:
+                yield
+            finally:
+                await self.producer.close()
+
+        routes = [
+            Route(ORDERS, self._answering_problems(self.post_order), methods=["POST"]),
+            Route(BATCH, self._answering_problems(self.post_batch), methods=["POST"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
+            Route("/metrics", self.metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", self.openapi_endpoint, methods=["GET"]),
+        ]
+        return Starlette(
+            routes=routes,
+            middleware=[Middleware(MetricsMiddleware, metrics=self.metrics, routes=ROUTES)],
+            exception_handlers={HTTPException: self._http_error, Exception: self._internal_error},
+            lifespan=lifespan,
+        )
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        problem = problems.http_problem(exc.status_code, exc.detail)
+        self.metrics.reject(problem.reason)
+        response = problem.response(request.url.path)
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def _internal_error(self, request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problems.internal_error().response(request.url.path)
+
+
+def _accepted(order: Order, delivery: Delivery) -> dict[str, Any]:
+    return {"message_id": str(order.message_id), "topic": delivery.topic, "partition": delivery.partition,
+            "offset": delivery.offset}
+
+
+def _batch_orders(doc: Any, limit: int) -> list[Any]:
+    """The ``orders`` array of a batch envelope, or a 4xx naming what is wrong with the envelope."""
+    if not isinstance(doc, dict):
+        raise problems.batch_problem(422, "invalid-batch", "the body must be an object {\"orders\": [...]}",
+                                     "wrong_type", field="body")
+    unknown = sorted(set(doc) - {"orders"})
+    if unknown:
+        raise problems.batch_problem(422, "invalid-batch", f"unknown field {unknown[0]!r}", "unknown_field",
+                                     field=str(unknown[0]))
+    if "orders" not in doc:
+        raise problems.batch_problem(422, "invalid-batch", "field required", "missing_field")
+    orders = doc["orders"]
+    if not isinstance(orders, list):
+        raise problems.batch_problem(422, "invalid-batch", "orders must be an array", "wrong_type")
+    if not orders:
+        raise problems.batch_problem(422, "invalid-batch", "orders must contain at least one order", "invalid_value")
+    if len(orders) > limit:
+        raise problems.batch_problem(413, "batch-too-large", f"at most {limit} orders per batch, got {len(orders)}",
+                                     "batch_too_large")
+    return orders
+
+
+def create_app(settings: IngestSettings | None = None) -> Starlette:
+    return IngestService(settings or IngestSettings.from_env()).asgi()

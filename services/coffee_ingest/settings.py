@@ -1,0 +1,88 @@
+"""The service's configuration, typed and validated once from ``INGEST_*`` environment variables.
+
+An unknown ``INGEST_*`` variable is an error too: a typo in a Kubernetes manifest should stop
+the pod at start, not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from coffee_orders.schema import DEFAULT_HORIZON, MAX_FUTURE
+
+ENV_PREFIX = "INGEST_"
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a valid configuration; the message says which variable."""
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    kafka_bootstrap: str = Field("127.0.0.1:9092", min_length=1)
+    topic: str = Field("orders", min_length=1)
+    # Extra librdkafka settings as JSON, e.g. {"security.protocol": "SSL"}; ours win on conflict.
+    kafka_config: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    linger_ms: float = Field(1.0, ge=0, le=1000)
+    delivery_timeout_ms: int = Field(60_000, ge=1000)  # librdkafka gives up on a record after this
+    produce_timeout_s: float = Field(2.0, gt=0, le=60)  # how long a client waits before a 503
+    retry_after_s: int = Field(2, ge=1, le=3600)
+    readiness_timeout_s: float = Field(1.0, gt=0, le=30)
+    max_in_flight: int = Field(4000, ge=1)  # orders awaiting Kafka; above it a request gets 503 at once
+
+    tokens_file: Path | None = None
+    tokens: str | None = Field(None, repr=False)  # the token file's JSON content, for an env-only Secret
+
+    placed_at_horizon: timedelta = DEFAULT_HORIZON
+    placed_at_max_future: timedelta = MAX_FUTURE
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_batch_orders: int = Field(500, ge=1, le=10_000)
+    max_batch_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+    log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
+    access_log: bool = False  # uvicorn's per-request line; off by default (CPU, and metrics say more)
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> IngestSettings:
+        if (self.tokens_file is None) == (self.tokens is None):
+            raise ValueError("set exactly one of INGEST_TOKENS_FILE (a mounted file) or INGEST_TOKENS (its JSON)")
+        return self
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> IngestSettings:
+        env = dict(os.environ if env is None else env)
+        known = {f"{ENV_PREFIX}{name.upper()}": name for name in cls.model_fields}
+        values: dict[str, Any] = {}
+        for key, value in env.items():
+            if not key.startswith(ENV_PREFIX):
+                continue
+            if key not in known:
+                raise SettingsError(f"unknown setting {key}; known: {', '.join(sorted(known))}")
+            values[known[key]] = value
+        try:
+            # Strings from the environment are coerced (lax mode): "2.5" -> 2.5, "P7D" -> 7 days.
+            return cls.model_validate(_json_fields(values))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise SettingsError(f"invalid ingest settings: {problems}") from None
+
+
+def _json_fields(values: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(values.get("kafka_config"), str):
+        try:
+            values["kafka_config"] = json.loads(values["kafka_config"])
+        except ValueError as exc:
+            raise SettingsError(f"{ENV_PREFIX}KAFKA_CONFIG is not JSON: {exc}") from None
+    return values
