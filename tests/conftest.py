@@ -27,7 +27,8 @@ def make_test_settings(state_dir: Path = TEST_STATE, offset: int = PORT_OFFSET) 
     """The test stack's settings: every port shifted by ``offset`` from the developer defaults."""
     d = LocalSettings.model_fields
     port_fields = ["kafka_port", "kafka_controller_port", "flink_rest_port", "flink_rpc_port",
-                   "flink_aux_port_base", "postgres_port", "redis_port", "ingest_port"]
+                   "flink_aux_port_base", "postgres_port", "redis_port", "ingest_port",
+                   "k8s_apiserver_port", "etcd_port", "etcd_peer_port"]
     return LocalSettings(state_dir=state_dir, **{f: d[f].default + offset for f in port_fields})
 
 
@@ -87,3 +88,14 @@ def ingest_tokens(local_stack: LocalStack, ingest_url: str) -> dict[str, str]:
     component = local_stack["ingest"]
     assert isinstance(component, Ingest)
     return component.dev_tokens()
+
+
+@pytest.fixture(scope="session")
+def k8s(local_stack: LocalStack) -> Path:
+    """A real control plane (etcd, kube-apiserver, kube-controller-manager); returns the admin kubeconfig."""
+    from coffee_rt.local.components.k8s import Kubernetes
+
+    local_stack.up(["k8s"])
+    component = local_stack["k8s"]
+    assert isinstance(component, Kubernetes)
+    return component.kubeconfig

@@ -34,6 +34,9 @@ class LocalSettings(BaseModel):
     postgres_port: Port = Field(15432, ge=1024, le=65535)
     redis_port: Port = Field(16379, ge=1024, le=65535)
     ingest_port: Port = Field(18080, ge=1024, le=65535)
+    k8s_apiserver_port: Port = Field(16443, ge=1024, le=65535)
+    etcd_port: Port = Field(12379, ge=1024, le=65535)
+    etcd_peer_port: Port = Field(12380, ge=1024, le=65535)
 
     postgres_user: str = "coffee"
     postgres_password: str = "coffee-local"
@@ -69,6 +72,9 @@ class LocalSettings(BaseModel):
             "postgres_port": self.postgres_port,
             "redis_port": self.redis_port,
             "ingest_port": self.ingest_port,
+            "k8s_apiserver_port": self.k8s_apiserver_port,
+            "etcd_port": self.etcd_port,
+            "etcd_peer_port": self.etcd_peer_port,
         }
 
     # Addresses clients use.
@@ -94,6 +100,10 @@ class LocalSettings(BaseModel):
     @property
     def redis_url(self) -> str:
         return f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def k8s_apiserver_url(self) -> str:
+        return f"https://{self.host}:{self.k8s_apiserver_port}"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> LocalSettings:

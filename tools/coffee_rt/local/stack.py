@@ -10,6 +10,7 @@ from coffee_rt.errors import StartupError, UsageError
 from coffee_rt.local.components.base import Component, Health, port_is_free
 from coffee_rt.local.components.flink import Flink
 from coffee_rt.local.components.ingest import Ingest
+from coffee_rt.local.components.k8s import Kubernetes
 from coffee_rt.local.components.kafka import Kafka
 from coffee_rt.local.components.postgres import Postgres
 from coffee_rt.local.components.redis import Redis
@@ -24,9 +25,10 @@ COMPONENTS: dict[str, type[Component]] = {
     "kafka": Kafka,
     "ingest": Ingest,
     "flink": Flink,
+    "k8s": Kubernetes,
 }
 # Started only when named (e.g. `coffee-rt local up k8s`); `down` with no names still stops them.
-OPTIONAL: set[str] = set()
+OPTIONAL: set[str] = {"k8s"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,213 @@
+"""The CoffeePipeline CRD on a real API server: install, defaults, printer columns, validation."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from coffee_rt.k8s.kubectl import Kubectl
+from coffee_rt.paths import REPO_ROOT
+
+MANIFESTS = REPO_ROOT / "operator" / "manifests"
+EXAMPLE = REPO_ROOT / "operator" / "examples" / "coffeepipeline.yaml"
+
+MINIMAL: dict[str, Any] = {
+    "apiVersion": "coffee-rt.dev/v1alpha1",
+    "kind": "CoffeePipeline",
+    "metadata": {"name": "minimal"},
+    "spec": {
+        "ingest": {"image": "coffee-rt/order-ingest:0.1.0"},
+        "job": {"restUrl": "http://flink:8081", "entry": {"module": "coffee_jobs.orders"}},
+        "kafka": {"bootstrap": "kafka:9092"},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def scratch(kubectl: Kubectl, crd: str) -> Iterator[str]:
+    """A namespace of its own, so reruns against a kept stack start clean."""
+    ns = f"crd-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", ns)
+    yield ns
+    kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_crd_is_served_as_specified(kubectl: Kubectl, crd: str) -> None:
+    spec = json.loads(kubectl("get", "crd", crd, "-o", "json"))["spec"]
+    assert (spec["group"], spec["scope"]) == ("coffee-rt.dev", "Namespaced")
+    assert spec["names"]["kind"] == "CoffeePipeline"
+    assert (spec["names"]["plural"], spec["names"]["shortNames"]) == ("coffeepipelines", ["cp"])
+    (version,) = spec["versions"]
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    assert version["subresources"] == {"status": {}}
+    columns = [(c["name"], c["type"], c["jsonPath"]) for c in version["additionalPrinterColumns"]]
+    assert columns == [
+        ("Phase", "string", ".status.phase"),
+        ("Job State", "string", ".status.jobStatus.state"),
+        ("Last Checkpoint", "date", ".status.jobStatus.lastCheckpoint.time"),
+        ("Ingest Ready", "integer", ".status.ingest.readyReplicas"),
+        ("Age", "date", ".metadata.creationTimestamp"),
+    ]
+    resources = kubectl("api-resources", "--api-group=coffee-rt.dev", "--no-headers").split()
+    assert resources == ["coffeepipelines", "cp", "coffee-rt.dev/v1alpha1", "true", "CoffeePipeline"]
+
+
+def test_api_server_fills_in_the_defaults(kubectl: Kubectl, scratch: str) -> None:
+    out = kubectl.apply(yaml.safe_dump(MINIMAL), "-n", scratch)
+    assert out.strip() == "coffeepipeline.coffee-rt.dev/minimal created"
+    spec = json.loads(kubectl("get", "cp", "minimal", "-n", scratch, "-o", "json"))["spec"]
+    assert spec == {
+        "ingest": {"image": "coffee-rt/order-ingest:0.1.0", "replicas": 2, "topic": "orders"},
+        "job": {
+            "restUrl": "http://flink:8081",
+            "entry": {"module": "coffee_jobs.orders"},
+            "parallelism": 1,
+            "checkpointInterval": "10s",
+            "upgradeMode": "savepoint",
+            "state": "running",
+            "allowNonRestoredState": False,
+            "savepointHistory": {"maxCount": 5},
+        },
+        "kafka": {"bootstrap": "kafka:9092", "topics": {"orders": "orders", "dlq": "orders.dlq"}},
+    }
+
+
+def test_example_applies_and_get_cp_shows_the_printer_columns(kubectl: Kubectl, crd: str, namespace: str) -> None:
+    out = kubectl.apply(EXAMPLE)
+    assert re.fullmatch(r"coffeepipeline\.coffee-rt\.dev/roastery (created|unchanged|configured)\n", out)
+    example = yaml.safe_load(EXAMPLE.read_text())
+    stored = json.loads(kubectl("get", "cp", "roastery", "-n", namespace, "-o", "json"))
+    assert stored["spec"] == example["spec"]  # the example spells out every field: nothing defaulted
+
+    checkpoint = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=3)
+    checkpoint_time = checkpoint.isoformat().replace("+00:00", "Z")
+    status = {"status": {
+        "phase": "Running",
+        "observedGeneration": stored["metadata"]["generation"],
+        "jobStatus": {"jobId": "a" * 32, "state": "RUNNING",
+                      "lastCheckpoint": {"path": "file:///chk/42", "time": checkpoint_time}},
+        "ingest": {"readyReplicas": 2},
+    }}
+    out = kubectl("patch", "cp", "roastery", "-n", namespace, "--subresource=status", "--type=merge",
+                  "-p", json.dumps(status))
+    assert out.strip() in {"coffeepipeline.coffee-rt.dev/roastery patched",
+                           "coffeepipeline.coffee-rt.dev/roastery patched (no change)"}
+    header, row = kubectl("get", "cp", "-n", namespace).splitlines()
+    assert header.split() == ["NAME", "PHASE", "JOB", "STATE", "LAST", "CHECKPOINT", "INGEST", "READY", "AGE"]
+    cells = row.split()
+    assert cells[:5] == ["roastery", "Running", "RUNNING", "3h", "2"]
+    assert re.fullmatch(r"\d+[smhd].*", cells[5])
+
+
+def _invalid(**changes: Any) -> dict[str, Any]:
+    """MINIMAL with ``changes`` applied; keys are dotted paths under the resource, None deletes."""
+    resource = copy.deepcopy(MINIMAL)
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = resource
+        for key in parents:
+            node = node.setdefault(key, {})
+        if value is None:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    return resource
+
+
+# (what is wrong, the resource, what the API server must say)
+INVALID = [
+    ("wrong type: string for integer", _invalid(spec__ingest__replicas="two"),
+     'spec.ingest.replicas: Invalid value: "string": spec.ingest.replicas in body must be of type integer: "string"'),
+    ("wrong type: string for boolean", _invalid(spec__job__allowNonRestoredState="yes"),
+     'spec.job.allowNonRestoredState: Invalid value: "string": spec.job.allowNonRestoredState in body must be of '
+     'type boolean: "string"'),
+    ("wrong type: list for object", _invalid(spec__kafka=["kafka:9092"]),
+     'spec.kafka: Invalid value: "array": spec.kafka in body must be of type object: "array"'),
+    ("missing spec", _invalid(spec=None), "spec: Required value"),
+    ("missing ingest.image", _invalid(spec__ingest__image=None), "spec.ingest.image: Required value"),
+    ("missing job.restUrl", _invalid(spec__job__restUrl=None), "spec.job.restUrl: Required value"),
+    ("missing kafka", _invalid(spec__kafka=None), "spec.kafka: Required value"),
+    ("missing secret key", _invalid(spec__sinks={"postgres": {"secretRef": {"name": "pg"}}}),
+     "spec.sinks.postgres.secretRef.key: Required value"),
+    ("bad enum upgradeMode", _invalid(spec__job__upgradeMode="hot-swap"),
+     'spec.job.upgradeMode: Unsupported value: "hot-swap": supported values: "stateless", "savepoint", "last-state"'),
+    ("bad enum state", _invalid(spec__job__state="paused"),
+     'spec.job.state: Unsupported value: "paused": supported values: "running", "suspended"'),
+    ("replicas above 20", _invalid(spec__ingest__replicas=21),
+     "spec.ingest.replicas: Invalid value: 21: spec.ingest.replicas in body should be less than or equal to 20"),
+    ("replicas below 0", _invalid(spec__ingest__replicas=-1),
+     "spec.ingest.replicas: Invalid value: -1: spec.ingest.replicas in body should be greater than or equal to 0"),
+    ("parallelism 0", _invalid(spec__job__parallelism=0),
+     "spec.job.parallelism: Invalid value: 0: spec.job.parallelism in body should be greater than or equal to 1"),
+    ("parallelism 65", _invalid(spec__job__parallelism=65),
+     "spec.job.parallelism: Invalid value: 65: spec.job.parallelism in body should be less than or equal to 64"),
+    ("savepoint history above 100", _invalid(spec__job__savepointHistory={"maxCount": 101}),
+     "spec.job.savepointHistory.maxCount: Invalid value: 101: spec.job.savepointHistory.maxCount in body should "
+     "be less than or equal to 100"),
+    ("duration without unit", _invalid(spec__job__checkpointInterval="10 seconds"),
+     'spec.job.checkpointInterval: Invalid value: "10 seconds": spec.job.checkpointInterval in body should match '
+     "'^[1-9][0-9]*(ms|s|min|m|h|d)$'"),
+    ("restUrl not a URL", _invalid(spec__job__restUrl="flink:8081"),
+     'spec.job.restUrl: Invalid value: "flink:8081": spec.job.restUrl in body should match'),
+    ("entry with both module and file", _invalid(spec__job__entry={"module": "a.b", "file": "/job.py"}),
+     'spec.job.entry: Invalid value: set exactly one of entry.module or entry.file'),
+    ("entry with neither", _invalid(spec__job__entry={}),
+     'spec.job.entry: Invalid value: set exactly one of entry.module or entry.file'),
+    ("cpu not a quantity", _invalid(spec__ingest__resources={"requests": {"cpu": "lots"}}),
+     'spec.ingest.resources.requests.cpu: Invalid value: "lots": spec.ingest.resources.requests.cpu in body '
+     "should match"),
+    ("unknown field", _invalid(spec__ingest__imag="typo:1"),
+     'strict decoding error: unknown field "spec.ingest.imag"'),
+]
+
+
+@pytest.mark.parametrize(("resource", "message"), [(r, m) for _, r, m in INVALID], ids=[w for w, _, _ in INVALID])
+def test_invalid_resources_are_rejected_naming_the_field(
+    kubectl: Kubectl, scratch: str, resource: dict[str, Any], message: str
+) -> None:
+    resource = copy.deepcopy(resource)
+    resource["metadata"]["name"] = "bad"
+    result = kubectl.run("apply", "-n", scratch, "-f", "-", stdin=yaml.safe_dump(resource), check=False)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert message in result.stderr
+    # Nothing was stored.
+    missing = kubectl.run("get", "cp", "bad", "-n", scratch, check=False)
+    assert missing.returncode == 1
+    assert 'coffeepipelines.coffee-rt.dev "bad" not found' in missing.stderr
+
+
+def test_status_is_only_written_through_the_subresource(kubectl: Kubectl, scratch: str) -> None:
+    resource = copy.deepcopy(MINIMAL)
+    resource["metadata"]["name"] = "status-probe"
+    kubectl.apply(yaml.safe_dump(resource), "-n", scratch)
+    resource["status"] = {"phase": "Hacked"}
+    kubectl.apply(yaml.safe_dump(resource), "-n", scratch)
+    stored = json.loads(kubectl("get", "cp", "status-probe", "-n", scratch, "-o", "json"))
+    assert "status" not in stored
+
+
+def test_every_shipped_manifest_passes_a_server_dry_run(kubectl: Kubectl, crd: str, namespace: str) -> None:
+    outcome = r"(created|unchanged|configured) \(server dry run\)"
+    expected = {
+        "crd.yaml": ["customresourcedefinition.apiextensions.k8s.io/coffeepipelines.coffee-rt.dev"],
+        "namespace.yaml": ["namespace/coffee-rt"],
+        "rbac.yaml": ["serviceaccount/coffee-rt-operator", "role.rbac.authorization.k8s.io/coffee-rt-operator",
+                      "rolebinding.rbac.authorization.k8s.io/coffee-rt-operator"],
+    }
+    assert sorted(p.name for p in MANIFESTS.glob("*.yaml")) == sorted(expected)
+    for name, objects in expected.items():
+        lines = kubectl("apply", "--dry-run=server", "-f", str(MANIFESTS / name)).splitlines()
+        assert len(lines) == len(objects), lines
+        for line, obj in zip(lines, objects, strict=True):
+            assert re.fullmatch(re.escape(obj) + " " + outcome, line), line
+    lines = kubectl("apply", "--dry-run=server", "-f", str(EXAMPLE)).splitlines()
+    assert len(lines) == 1 and re.fullmatch(r"coffeepipeline\.coffee-rt\.dev/roastery " + outcome, lines[0])

@@ -1,0 +1,209 @@
+"""The operator's ServiceAccount with the shipped Role: it can do its job, and nothing more.
+
+Every check is a real request authenticated with a real ServiceAccount token (TokenRequest API),
+authorised by the API server's RBAC, with the stricter OwnerReferencesPermissionEnforcement on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from coffee_rt.k8s import kubeconfig
+from coffee_rt.k8s.kubectl import Kubectl
+from coffee_rt.paths import REPO_ROOT
+
+MANIFESTS = REPO_ROOT / "operator" / "manifests"
+EXAMPLE = REPO_ROOT / "operator" / "examples" / "coffeepipeline.yaml"
+NS = "coffee-rt"
+OTHER = "coffee-rt-other"
+SA_USER = "system:serviceaccount:coffee-rt:coffee-rt-operator"
+
+
+def _secret(name: str, namespace: str, **data: str) -> str:
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+                           "stringData": data})
+
+
+@pytest.fixture(scope="module")
+def operator(kubectl: Kubectl, crd: str, namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    """kubectl as the operator's ServiceAccount, after the shipped RBAC and the example are applied."""
+    kubectl.apply(MANIFESTS / "rbac.yaml")
+    kubectl.apply(EXAMPLE)
+    kubectl.apply(_secret("coffee-rt-postgres", NS, dsn="postgresql://coffee@pg/coffee"))
+    kubectl.apply(_secret("payments-db", NS, dsn="postgresql://finance@pg/payments"))
+    kubectl.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OTHER}}))
+    kubectl.apply(_secret("coffee-rt-postgres", OTHER, dsn="postgresql://other@pg/other"))
+    elsewhere = yaml.safe_load(EXAMPLE.read_text())
+    elsewhere["metadata"] = {"name": "elsewhere", "namespace": OTHER}
+    kubectl.apply(yaml.safe_dump(elsewhere))
+    token = kubectl("create", "token", "coffee-rt-operator", "-n", NS, "--duration=1h").strip()
+    admin = yaml.safe_load(kubectl.kubeconfig.read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    path = kubeconfig.write(
+        tmp_path_factory.mktemp("operator") / "kubeconfig",
+        kubeconfig.render(cluster["server"], Path(cluster["certificate-authority"]), "coffee-rt-operator",
+                          token=token, namespace=NS),
+    )
+    return Kubectl(path)
+
+
+def _owned_deployment(name: str, owner: dict[str, str]) -> str:
+    return yaml.safe_dump({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS, "ownerReferences": [
+            {**owner, "controller": True, "blockOwnerDeletion": True}]},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "ingest", "image": "coffee-rt/order-ingest:0.1.0"}]}}},
+    })
+
+
+def test_operator_is_the_service_account(operator: Kubectl) -> None:
+    review = json.loads(operator("auth", "whoami", "-o", "json"))
+    assert review["status"]["userInfo"]["username"] == SA_USER
+
+
+def test_operator_reads_and_marks_its_pipelines(operator: Kubectl) -> None:
+    assert operator("get", "cp", "-o", "name").splitlines() == ["coffeepipeline.coffee-rt.dev/roastery"]
+    out = operator("patch", "cp", "roastery", "--type=merge",
+                   "-p", '{"metadata": {"annotations": {"coffee-rt.dev/probe": "1"}}}')
+    assert out.strip() in {"coffeepipeline.coffee-rt.dev/roastery patched",
+                           "coffeepipeline.coffee-rt.dev/roastery patched (no change)"}
+    out = operator("patch", "cp", "roastery", "--subresource=status", "--type=merge",
+                   "-p", '{"status": {"phase": "Deploying", "ingest": {"readyReplicas": 0}}}')
+    assert out.strip() in {"coffeepipeline.coffee-rt.dev/roastery patched",
+                           "coffeepipeline.coffee-rt.dev/roastery patched (no change)"}
+    status = json.loads(operator("get", "cp", "roastery", "-o", "json"))["status"]
+    assert (status["phase"], status["ingest"]) == ("Deploying", {"readyReplicas": 0})
+
+
+@pytest.mark.parametrize(("verb", "resource", "answer"), [
+    ("watch", "coffeepipelines.coffee-rt.dev", "yes"),
+    ("list", "coffeepipelines.coffee-rt.dev", "yes"),
+    ("update", "coffeepipelines.coffee-rt.dev/finalizers", "yes"),
+    ("delete", "coffeepipelines.coffee-rt.dev", "no"),
+    ("create", "coffeepipelines.coffee-rt.dev", "no"),
+    ("watch", "deployments.apps", "yes"),
+    ("watch", "secrets", "no"),
+    ("get", "pods", "no"),
+    ("create", "leases.coordination.k8s.io", "no"),
+])
+def test_can_i_matrix(operator: Kubectl, verb: str, resource: str, answer: str) -> None:
+    result = operator.run("auth", "can-i", verb, resource, check=False)
+    assert (result.stdout.strip(), result.returncode) == (answer, 0 if answer == "yes" else 1)
+
+
+def test_operator_creates_an_owned_deployment_and_the_controller_manager_runs_it(
+    operator: Kubectl, kubectl: Kubectl
+) -> None:
+    uid = json.loads(operator("get", "cp", "roastery", "-o", "json"))["metadata"]["uid"]
+    owner = {"apiVersion": "coffee-rt.dev/v1alpha1", "kind": "CoffeePipeline", "name": "roastery", "uid": uid}
+    operator("delete", "deployment", "roastery-ingest", "--ignore-not-found")
+    out = operator.apply(_owned_deployment("roastery-ingest", owner))
+    assert out.strip() == "deployment.apps/roastery-ingest created"
+    deadline = time.monotonic() + 60
+    replicasets: list[dict[str, object]] = []
+    while not replicasets and time.monotonic() < deadline:
+        replicasets = json.loads(kubectl("get", "rs", "-n", NS, "-l", "app=roastery-ingest", "-o", "json"))["items"]
+        time.sleep(0.5)
+    assert len(replicasets) == 1
+    assert replicasets[0]["spec"]["replicas"] == 2  # type: ignore[index]
+    assert operator("delete", "deployment", "roastery-ingest").strip() == (
+        'deployment.apps "roastery-ingest" deleted from coffee-rt namespace')
+
+
+def test_operator_manages_services_configmaps_pdbs_and_events(operator: Kubectl) -> None:
+    objects = [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "roastery-ingest"},
+         "spec": {"selector": {"app": "roastery-ingest"}, "ports": [{"port": 8080}]}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "roastery-job"}, "data": {"parallelism": "2"}},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "roastery-ingest"},
+         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "roastery-ingest"}}}},
+    ]
+    manifest = yaml.safe_dump_all(objects)
+    operator("delete", "-f", "-", "--ignore-not-found", stdin=manifest)
+    assert operator.apply(manifest).splitlines() == [
+        "service/roastery-ingest created",
+        "configmap/roastery-job created",
+        "poddisruptionbudget.policy/roastery-ingest created",
+    ]
+    assert operator("delete", "-f", "-", stdin=manifest).splitlines() == [
+        'service "roastery-ingest" deleted from coffee-rt namespace',
+        'configmap "roastery-job" deleted from coffee-rt namespace',
+        'poddisruptionbudget.policy "roastery-ingest" deleted from coffee-rt namespace',
+    ]
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"generateName": "roastery."},
+             "involvedObject": {"apiVersion": "coffee-rt.dev/v1alpha1", "kind": "CoffeePipeline",
+                                "name": "roastery", "namespace": NS},
+             "reason": "Deployed", "message": "ingest deployment created", "type": "Normal"}
+    out = operator("create", "-f", "-", stdin=yaml.safe_dump(event))
+    assert out.startswith("event/roastery.") and out.rstrip().endswith(" created")
+
+
+def test_operator_reads_a_secret_its_role_names(operator: Kubectl) -> None:
+    secret = json.loads(operator("get", "secret", "coffee-rt-postgres", "-o", "json"))
+    assert base64.b64decode(secret["data"]["dsn"]).decode() == "postgresql://coffee@pg/coffee"
+
+
+def _forbidden(verb: str, resource: str, group: str, where: str, name: str = "",
+               prefix: str = "Error from server (Forbidden): ") -> str:
+    """kubectl's report of the API server's 403 (resources outside the core group are named with it)."""
+    qualified = f"{resource}.{group}" if group else resource
+    subject = f'{qualified} "{name}"' if name else qualified
+    return (f'{prefix}{subject} is forbidden: User "{SA_USER}" cannot {verb} resource '
+            f'"{resource}" in API group "{group}" {where}')
+
+
+IN_NS, IN_OTHER, CLUSTER = f'in the namespace "{NS}"', f'in the namespace "{OTHER}"', "at the cluster scope"
+
+FORBIDDEN = [
+    ("secret not named in the role", ["get", "secret", "payments-db"],
+     _forbidden("get", "secrets", "", IN_NS, "payments-db")),
+    ("listing secrets", ["get", "secrets"], _forbidden("list", "secrets", "", IN_NS)),
+    ("a named secret in another namespace", ["get", "secret", "coffee-rt-postgres", "-n", OTHER],
+     _forbidden("get", "secrets", "", IN_OTHER, "coffee-rt-postgres")),
+    ("pipelines in another namespace", ["get", "cp", "-n", OTHER],
+     _forbidden("list", "coffeepipelines", "coffee-rt.dev", IN_OTHER)),
+    ("deployments in another namespace", ["create", "deployment", "x", "--image=x", "-n", OTHER],
+     _forbidden("create", "deployments", "apps", IN_OTHER, prefix="error: failed to create deployment: ")),
+    ("deleting a pipeline", ["delete", "cp", "roastery"],
+     _forbidden("delete", "coffeepipelines", "coffee-rt.dev", IN_NS, "roastery")),
+    ("pods", ["get", "pods"], _forbidden("list", "pods", "", IN_NS)),
+    ("roles (no escalation)", ["create", "role", "x", "--verb=get", "--resource=secrets"],
+     _forbidden("create", "roles", "rbac.authorization.k8s.io", IN_NS)),
+    ("namespaces", ["get", "namespaces"], _forbidden("list", "namespaces", "", CLUSTER)),
+    ("the CRD", ["delete", "crd", "coffeepipelines.coffee-rt.dev"],
+     _forbidden("delete", "customresourcedefinitions", "apiextensions.k8s.io", CLUSTER,
+                "coffeepipelines.coffee-rt.dev")),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), [(a, m) for _, a, m in FORBIDDEN], ids=[w for w, _, _ in FORBIDDEN])
+def test_operator_gets_403_outside_its_job(operator: Kubectl, kubectl: Kubectl, argv: list[str], message: str) -> None:
+    result = operator.run(*argv, check=False)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.strip() == message
+    # The refused request changed nothing.
+    assert kubectl("get", "cp", "roastery", "-n", NS, "-o", "name") == "coffeepipeline.coffee-rt.dev/roastery\n"
+    assert kubectl.run("get", "deployment", "x", "-n", OTHER, check=False).returncode == 1
+    assert kubectl.run("get", "crd", "coffeepipelines.coffee-rt.dev", "-o", "name").returncode == 0
+
+
+def test_block_owner_deletion_needs_finalizers_rights_on_the_owner(operator: Kubectl, kubectl: Kubectl) -> None:
+    """Owning a child by a ConfigMap (no configmaps/finalizers in the Role) is refused: the plugin is on."""
+    operator("delete", "configmap", "owner-probe", "--ignore-not-found")
+    operator("create", "configmap", "owner-probe")
+    uid = json.loads(operator("get", "configmap", "owner-probe", "-o", "json"))["metadata"]["uid"]
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner-probe", "uid": uid}
+    result = operator.run("apply", "-f", "-", stdin=_owned_deployment("probe", owner), check=False)
+    assert result.returncode == 1
+    assert "cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on" \
+        in result.stderr
+    assert kubectl.run("get", "deployment", "probe", "-n", NS, check=False).returncode == 1
+    operator("delete", "configmap", "owner-probe")

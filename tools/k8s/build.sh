@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Build etcd, kube-apiserver and kube-controller-manager from the Go module proxy into the project
+# cache (COFFEE_RT_CACHE, default .cache/): pinned in tools/coffee_rt/k8s/versions.py, described by
+# go.mod/go.sum here. A no-op when already built; prints the binaries' paths.
+# After changing the pin: uv run python -m coffee_rt.k8s.gomod (rewrites go.mod and go.sum).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+exec uv run --frozen python -m coffee_rt.k8s.build "$@"
