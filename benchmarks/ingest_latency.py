@@ -51,6 +51,7 @@ class StepResult:
     server_p50: float | None
     server_p99: float | None
     server_max_bucket: float | None
+    cpu_ms_per_order: dict[str, float]  # process CPU time (user + system) per measured order, by component
 
     def q(self, values: list[float], p: float) -> float:
         if not values:
@@ -132,8 +133,13 @@ async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, 
             while (item := await queue.get()) is not None:
                 index, due = item
                 sent = time.perf_counter()
-                writer.write(requests[index])
-                status = await _read_response(reader)
+                try:
+                    writer.write(requests[index])
+                    status = await _read_response(reader)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    status = 0  # counted as an error; carry on with a new connection
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(split.hostname, split.port)
                 end = time.perf_counter()
                 if index >= skip:
                     if status == 202:
@@ -161,7 +167,7 @@ async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, 
     await asyncio.gather(*workers)
     measured = len(requests) - skip
     return StepResult(rate, measured, ok, dict(errors), ok / max(done_at - measure_start, 1e-9),
-                      latencies, service, None, None, None)
+                      latencies, service, None, None, None, {})
 
 
 def scrape(url: str) -> dict[float, float]:
@@ -216,7 +222,17 @@ def report(r: StepResult) -> None:
     if r.server_p50 is not None and r.server_p99 is not None:
         line += (f"  | server p50 {r.server_p50 * ms:5.2f} ms  p99 {r.server_p99 * ms:5.2f} ms"
                  f"  max <= {(r.server_max_bucket or 0) * ms:g} ms")
+    if r.cpu_ms_per_order:
+        line += "  | CPU ms/order " + " ".join(f"{k} {v:.3f}" for k, v in r.cpu_ms_per_order.items())
     print(line, flush=True)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process and its threads, from /proc."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load_average() -> str:
@@ -241,9 +257,14 @@ async def main_async(args: argparse.Namespace) -> int:
         total = int(rate * (args.warmup + args.duration))
         requests = build_requests(total, url, tokens, seed)
         seed += 1
+        pids = {name: stack[name].processes()[0].pid() for name in ("ingest", "kafka")}
         before = scrape(url)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         result = await run_step(url, requests, rate, args.warmup, args.connections)
+        cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
         after = scrape(url)
+        orders = len(requests)  # CPU covers the warm-up too
+        result.cpu_ms_per_order = {name: (cpu_after[name] - cpu_before[name]) * 1000 / orders for name in pids}
         result.server_p50 = histogram_quantile(before, after, 0.5)
         result.server_p99 = histogram_quantile(before, after, 0.99)
         result.server_max_bucket = highest_bucket(before, after)

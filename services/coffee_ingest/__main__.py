@@ -39,6 +39,7 @@ def main() -> int:
         access_log=settings.access_log,
         log_level=settings.log_level,
         server_header=False,
+        proxy_headers=False,  # no X-Forwarded-* rewriting: nothing here uses the client address
         timeout_graceful_shutdown=10,
     )
     return 0

@@ -1,8 +1,9 @@
 """An asyncio face on ``confluent_kafka.Producer``: a record in, a future of its broker ack out.
 
 Why a thread: librdkafka reports deliveries only from ``poll()``. A dedicated thread blocks in
-``poll()`` (the GIL is released there) and wakes the event loop per delivery, so an ack reaches
-the waiting request within microseconds without the loop ever blocking or spinning.
+``poll()`` (the GIL is released there) and hands each poll's deliveries to the event loop in one
+wake-up, so an ack reaches the waiting request within microseconds without the loop ever
+blocking or spinning.
 
 Guarantees the API relies on:
 * idempotent producer, ``acks=all``: an ack means the record is in the partition's log, once;
@@ -82,6 +83,7 @@ class OrderProducer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.pending = 0  # records handed over and not yet settled or given up on
+        self._delivered: list[tuple[Any, KafkaError | None, Message]] = []  # filled during one poll()
         self._degraded = False  # logged once when Kafka starts failing, once when it is back
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -101,8 +103,13 @@ class OrderProducer:
             await asyncio.to_thread(self._thread.join, 5)
 
     def _poll_forever(self) -> None:
+        loop = self._loop
+        assert loop is not None
         while not self._stop.is_set():
             self._producer.poll(0.1)  # whichever producer is current (see _replace)
+            if self._delivered:
+                batch, self._delivered = self._delivered, []
+                loop.call_soon_threadsafe(_settle_all, batch)
 
     def _on_error(self, err: KafkaError) -> None:  # in the poll thread
         if err.fatal():
@@ -114,9 +121,11 @@ class OrderProducer:
             log.warning("kafka is failing (%s); answering 503 until it acknowledges again", err.str())
 
     def _replace(self) -> None:
-        # Records still in the old producer fail their requests by timeout (503), never a 202.
+        # Records still in the old producer fail their requests by timeout (503), never a 202;
+        # their callbacks never come, so they no longer count as pending.
         self._producer = Producer(self._config)
         self._fatal = None
+        self.pending = 0
 
     # -- producing -------------------------------------------------------------------------
     def produce(self, key: bytes, value: bytes) -> asyncio.Future[Delivery]:
@@ -145,8 +154,11 @@ class OrderProducer:
             if not future.done():
                 future.set_result(Delivery(msg.topic() or "", msg.partition() or 0, msg.offset() or 0))
 
-        def on_delivery(err: KafkaError | None, msg: Message) -> None:  # in the poll thread
-            loop.call_soon_threadsafe(settle, err, msg)
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if threading.current_thread() is self._thread:  # from poll(): batched per poll
+                self._delivered.append((settle, err, msg))
+            else:  # from flush() at shutdown
+                loop.call_soon_threadsafe(settle, err, msg)
 
         try:
             self._producer.produce(self.settings.topic, value, key, on_delivery=on_delivery)
@@ -207,3 +219,8 @@ class OrderProducer:
         if not meta.partitions or leaderless:
             return False, f"topic {topic}: partitions without leader {leaderless}"
         return True, f"topic {topic}: {len(meta.partitions)} partitions"
+
+
+def _settle_all(batch: list[tuple[Any, KafkaError | None, Message]]) -> None:
+    for settle, err, msg in batch:
+        settle(err, msg)
