@@ -47,6 +47,21 @@ class Offsets:
             self.consumer.unassign()
         raise AssertionError(f"no record at {partition}/{offset}")
 
+    def read_range(self, partition: int, first: int, last: int) -> dict[int, tuple[bytes | None, bytes | None]]:
+        """offset -> (key, value) of every record from ``first`` to ``last`` inclusive."""
+        self.consumer.assign([TopicPartition(topics.ORDERS.name, partition, first)])
+        records: dict[int, tuple[bytes | None, bytes | None]] = {}
+        try:
+            for _ in range(600):
+                for message in self.consumer.consume(500, 1.0):
+                    assert message.error() is None, message.error()
+                    records[message.offset() or 0] = (message.key(), message.value())
+                if max(records, default=-1) >= last:
+                    return {o: r for o, r in records.items() if o <= last}
+        finally:
+            self.consumer.unassign()
+        raise AssertionError(f"records {first}..{last} of partition {partition} not all read")
+
 
 def auth(token: str, content_type: str = "application/json") -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": content_type}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from ingest_helpers import Offsets, auth, fresh_order, problem
 
-from coffee_orders.schema import to_wire
+from coffee_orders.schema import from_wire, to_wire
 from coffee_rt.local.stack import LocalStack
 
 
@@ -92,3 +93,51 @@ def test_broker_frozen_gives_503_not_a_hang(
     again = post_until_accepted(client, to_wire(order), token)
     assert again.status_code == 202
     assert offsets.read(again.json()["partition"], again.json()["offset"]) == (b"store-02", to_wire(order))
+
+
+def test_broker_stopped_mid_run_every_202_is_in_kafka(
+    kafka_restored: LocalStack, ingest_url: str, ingest_tokens: dict[str, str], offsets: Offsets
+) -> None:
+    """A till posting steadily while the broker goes away and comes back: only 202s and 503s,
+    every request answered, and every 202 names a record that holds exactly that order."""
+    token = ingest_tokens["store-04"]
+    outcomes: list[tuple[int, str, int, int]] = []  # status, message_id, partition, offset
+    back = threading.Event()
+    stop = threading.Event()
+
+    def till() -> None:
+        with httpx.Client(base_url=ingest_url, timeout=15) as c:
+            accepted_after_return = 0
+            while not stop.is_set() and len(outcomes) < 2000 and accepted_after_return < 20:
+                order = fresh_order("store-04")
+                r = c.post("/v1/orders", content=to_wire(order), headers=auth(token))
+                body = r.json()
+                outcomes.append((r.status_code, str(order.message_id), body.get("partition", -1),
+                                 body.get("offset", -1)))
+                if back.is_set() and r.status_code == 202:
+                    accepted_after_return += 1
+
+    thread = threading.Thread(target=till)
+    thread.start()
+    try:
+        time.sleep(1.0)
+        assert kafka_restored["kafka"].processes()[0].stop()
+        time.sleep(3.0)
+        kafka_restored.up(["kafka"])
+        back.set()
+        thread.join(timeout=120)
+    finally:
+        stop.set()
+        thread.join()
+    statuses = [o[0] for o in outcomes]
+    assert set(statuses) <= {202, 503}
+    assert 503 in statuses
+    assert statuses[0] == 202 and statuses[-1] == 202
+    accepted = [(partition, offset, message_id) for status, message_id, partition, offset in outcomes if status == 202]
+    assert len({partition for partition, _, _ in accepted}) == 1
+    partition = accepted[0][0]
+    records = offsets.read_range(partition, min(o for _, o, _ in accepted), max(o for _, o, _ in accepted))
+    for _, offset, message_id in accepted:
+        key, value = records[offset]
+        assert key == b"store-04"
+        assert value is not None and str(from_wire(value).message_id) == message_id
