@@ -65,7 +65,7 @@ def main() -> int:
     try:
         started = time.monotonic()
         stack.up(["k8s"])
-        _say(f"start-up, fresh state, to /readyz: {time.monotonic() - started:.1f} s")
+        _say(f"start-up, fresh state, to /readyz and the kwok node Ready: {time.monotonic() - started:.1f} s")
         component = stack["k8s"]
         assert isinstance(component, Kubernetes)
         kubectl = Kubectl(component.kubeconfig)

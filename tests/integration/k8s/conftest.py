@@ -34,7 +34,7 @@ def namespace(kubectl: Kubectl) -> str:
     return NAMESPACE
 
 
-# A fresh machine compiles the control plane (about 11 min on 2 idle cores) inside the first k8s
+# A fresh machine compiles the control plane (about 12 min on 2 cores) inside the first k8s
 # test's setup; pytest's default per-test timeout would cut that short.
 BUILD_TIMEOUT = 2700
 

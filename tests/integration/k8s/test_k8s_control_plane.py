@@ -1,4 +1,4 @@
-"""The control plane itself: the pinned version answers, and the controller-manager does its job."""
+"""The control plane itself: the pinned version answers; controllers, scheduler and kwok do their jobs."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_server_is_the_pinned_release_and_kubectl_matches_its_minor(kubectl: Kub
 
 def test_stack_reports_k8s_running(kubectl: Kubectl, local_stack: LocalStack) -> None:
     (status,) = local_stack.status(["k8s"])
-    assert (status.name, status.state, len(status.pids)) == ("k8s", "running", 3)
+    assert (status.name, status.state, len(status.pids)) == ("k8s", "running", 5)
     assert status.address == local_stack.settings.k8s_apiserver_url
 
 
@@ -32,8 +32,16 @@ def test_admin_is_who_the_kubeconfig_says(kubectl: Kubectl) -> None:
     assert "system:masters" in review["status"]["userInfo"]["groups"]
 
 
-def test_deployment_gets_a_replicaset_and_pods(kubectl: Kubectl) -> None:
-    """Only the controller-manager turns a Deployment into a ReplicaSet and Pods (Pending: no nodes)."""
+def test_the_simulated_node_is_ready(kubectl: Kubectl) -> None:
+    nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
+    assert [n["metadata"]["name"] for n in nodes] == ["coffee-rt-node"]
+    conditions = {c["type"]: c["status"] for c in nodes[0]["status"]["conditions"]}
+    assert conditions["Ready"] == "True"
+    assert nodes[0]["status"]["allocatable"] == {"cpu": "32", "memory": "64Gi", "pods": "110"}
+
+
+def test_deployment_gets_a_replicaset_and_running_pods(kubectl: Kubectl) -> None:
+    """The controller-manager makes the ReplicaSet and Pods, the scheduler binds them, kwok runs them."""
     ns = f"cp-{uuid.uuid4().hex[:8]}"
     kubectl("create", "namespace", ns)
     try:
@@ -44,13 +52,17 @@ def test_deployment_gets_a_replicaset_and_pods(kubectl: Kubectl) -> None:
         while time.monotonic() < deadline:
             rs = json.loads(kubectl("get", "rs", "-n", ns, "-l", "app=brew", "-o", "json"))["items"]
             pods = json.loads(kubectl("get", "pods", "-n", ns, "-l", "app=brew", "-o", "json"))["items"]
-            if rs and len(pods) == 3:
+            if rs and len(pods) == 3 and all(p["status"].get("phase") == "Running" for p in pods):
                 break
             time.sleep(0.5)
         assert len(rs) == 1
         owner = rs[0]["metadata"]["ownerReferences"][0]  # type: ignore[index]
         assert (owner["kind"], owner["name"]) == ("Deployment", "brew")
         assert rs[0]["spec"]["replicas"] == 3  # type: ignore[index]
-        assert sorted(p["status"]["phase"] for p in pods) == ["Pending"] * 3  # type: ignore[index]
+        assert sorted(p["status"]["phase"] for p in pods) == ["Running"] * 3  # type: ignore[index]
+        assert {p["spec"]["nodeName"] for p in pods} == {"coffee-rt-node"}  # type: ignore[index]
+        kubectl("rollout", "status", "deployment/brew", "-n", ns, "--timeout=60s")
+        deployment = json.loads(kubectl("get", "deployment", "brew", "-n", ns, "-o", "json"))
+        assert (deployment["status"]["readyReplicas"], deployment["status"]["availableReplicas"]) == (3, 3)
     finally:
         kubectl("delete", "namespace", ns, "--wait=false")

@@ -58,12 +58,12 @@ def test_no_staging_replaces_is_an_error() -> None:
 
 def test_render_writes_tools_require_and_aligned_replaces() -> None:
     text = render("v1.37.2", "1.26.0", [("default", "go1.26")], {"k8s.io/api": "v0.37.2", "k8s.io/kms": "v0.37.2"},
-                  ["k8s.io/kubernetes/cmd/kube-apiserver"])
+                  ["k8s.io/kubernetes/cmd/kube-apiserver"], {"k8s.io/kubernetes": "v1.37.2", "x.io/y": "v0.1.0"})
     body = text.split("\n", 2)[2]
     assert body == (
         "module coffee-rt.dev/tools/k8s\n\ngo 1.26.0\n\ngodebug default=go1.26\n\n"
         "tool (\n\tk8s.io/kubernetes/cmd/kube-apiserver\n)\n\n"
-        "require k8s.io/kubernetes v1.37.2\n\n"
+        "require (\n\tk8s.io/kubernetes v1.37.2\n\tx.io/y v0.1.0\n)\n\n"
         "replace (\n\tk8s.io/api => k8s.io/api v0.37.2\n\tk8s.io/kms => k8s.io/kms v0.37.2\n)\n"
     )
 

@@ -34,11 +34,19 @@ def test_serving_cert_is_signed_by_the_ca_and_names_loopback_and_the_service(tmp
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
 
 
-def test_controller_manager_client_cert_carries_its_user(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("component", "user", "groups"), [
+    ("controller-manager", "system:kube-controller-manager", []),
+    ("scheduler", "system:kube-scheduler", []),
+    ("kwok", "coffee-rt-kwok", ["system:masters"]),
+])
+def test_component_client_certs_carry_their_user_and_groups(
+    tmp_path: Path, component: str, user: str, groups: list[str]
+) -> None:
     pki = ensure_pki(tmp_path / "pki")
-    cert = _cert(pki.controller_manager_cert)
+    cert = _cert(pki.client_cert(component))
     cert.verify_directly_issued_by(_cert(pki.ca_cert))
-    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "system:kube-controller-manager"
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == user
+    assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == groups
     assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
         ExtendedKeyUsageOID.CLIENT_AUTH]
 

@@ -1,6 +1,6 @@
-"""Build etcd, kube-apiserver and kube-controller-manager once into the project cache.
+"""Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok once into the project cache.
 
-One ``go build`` compiles all three so the packages they share (client-go, apiserver, grpc, etcd
+One ``go build`` compiles them all so the packages they share (client-go, apiserver, grpc, etcd
 client) compile once. The result lives in ``<cache>/k8s/<version>/bin`` with a stamp of what was
 built (wrapper go.mod/go.sum, ldflags, Go version); a matching stamp means no work, anything else
 rebuilds. Run ``python -m coffee_rt.k8s.build`` (or tools/k8s/build.sh) to build ahead of time.
@@ -22,12 +22,21 @@ from pathlib import Path
 
 from coffee_rt.errors import PrerequisiteError
 from coffee_rt.k8s import goenv
-from coffee_rt.k8s.gomod import TOOLS, WRAPPER_DIR
+from coffee_rt.k8s.gomod import KWOK_MODULE, TOOLS, WRAPPER_DIR
 from coffee_rt.k8s.versions import KUBERNETES_VERSION, parse_release
 from coffee_rt.paths import cache_dir
 
 Progress = Callable[[str], None]
 MIN_GO = (1, 26)  # k8s.io/kubernetes v1.37's go directive
+# kwok's behaviour is data: the Stage objects kwokctl uses by default (nodes turn Ready and keep a
+# lease, pods turn Running, finish, and go away when deleted), shipped in its module.
+KWOK_STAGES = (
+    "kustomize/stage/node/fast/node-initialize.yaml",
+    "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "kustomize/stage/pod/fast/pod-ready.yaml",
+    "kustomize/stage/pod/fast/pod-complete.yaml",
+    "kustomize/stage/pod/fast/pod-delete.yaml",
+)
 
 
 def _no_progress(_: str) -> None:
@@ -57,6 +66,22 @@ class Binaries:
     @property
     def kube_controller_manager(self) -> Path:
         return self["kube-controller-manager"]
+
+    @property
+    def kube_scheduler(self) -> Path:
+        return self["kube-scheduler"]
+
+    @property
+    def kwok(self) -> Path:
+        return self["kwok"]
+
+    @property
+    def kwok_stages(self) -> Path:
+        """kwok's --config: the Stage objects, copied from the kwok module at build time."""
+        return self.bin_dir / "kwok-stages.yaml"
+
+    def complete(self) -> bool:
+        return all(self[name].is_file() for name in TOOLS) and self.kwok_stages.is_file()
 
 
 def version_ldflags(version: str, build_date: str) -> list[str]:
@@ -97,7 +122,7 @@ def _fingerprint(go_version: str, ldflags: str) -> str:
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum"):
         digest.update((WRAPPER_DIR / name).read_bytes())
-    digest.update(f"\0{go_version}\0{ldflags}\0{sorted(TOOLS.items())}".encode())
+    digest.update(f"\0{go_version}\0{ldflags}\0{sorted(TOOLS.items())}\0{KWOK_STAGES}".encode())
     return digest.hexdigest()
 
 
@@ -138,10 +163,10 @@ def ensure_built(progress: Progress = _no_progress, cache: Path | None = None,
             built = json.loads(stamp.read_text()).get("fingerprint")
         except (FileNotFoundError, ValueError):
             built = None
-        if built == fingerprint and all(binaries[name].is_file() for name in TOOLS):
+        if built == fingerprint and binaries.complete():
             return binaries
         progress(f"k8s: building {', '.join(TOOLS)} {version} with {go_version} "
-                 "(first time: tens of minutes on 2 cores; cached afterwards)")
+                 "(from an empty cache about 12 min on 2 cores; cached afterwards)")
         started = time.monotonic()
         staging = home / "bin.partial"
         shutil.rmtree(staging, ignore_errors=True)
@@ -153,6 +178,7 @@ def ensure_built(progress: Progress = _no_progress, cache: Path | None = None,
             produced = staging / _binary_name(package)
             if produced != staging / name:
                 produced.rename(staging / name)
+        _write_kwok_stages(staging / binaries.kwok_stages.name, cache)
         shutil.rmtree(binaries.bin_dir, ignore_errors=True)
         staging.rename(binaries.bin_dir)
         seconds = time.monotonic() - started
@@ -160,6 +186,16 @@ def ensure_built(progress: Progress = _no_progress, cache: Path | None = None,
                                      "ldflags": ldflags}, indent=2))
         progress(f"k8s: built in {seconds:.0f} s into {binaries.bin_dir}")
     return binaries
+
+
+def _write_kwok_stages(target: Path, cache: Path | None) -> None:
+    result = subprocess.run([goenv.go_binary(), "list", "-m", "-json", KWOK_MODULE], cwd=WRAPPER_DIR,
+                            env=goenv.env(cache), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise PrerequisiteError(f"cannot locate the {KWOK_MODULE} module: {result.stderr[-2000:]}")
+    module_dir = Path(json.loads(result.stdout)["Dir"])
+    docs = [(module_dir / stage).read_text().strip() for stage in KWOK_STAGES]
+    target.write_text("\n---\n".join(docs) + "\n")
 
 
 def _binary_name(package: str) -> str:

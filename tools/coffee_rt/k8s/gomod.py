@@ -27,11 +27,17 @@ STAGING_PREFIX = "./staging/src/"
 
 # The binaries, by Go package. etcd's server module is already in Kubernetes' module graph
 # (its integration tests use it), so it builds from the same go.sum at the version Kubernetes tests.
+# kwok (a simulated kubelet: nodes turn Ready, scheduled pods Running) is compiled against the same
+# staging modules as the control plane, which adds only its own few packages to the build.
 TOOLS: Mapping[str, str] = {
     "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
     "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+    "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
     "etcd": "go.etcd.io/etcd/server/v3",
+    "kwok": "sigs.k8s.io/kwok/cmd/kwok",
 }
+KWOK_MODULE = "sigs.k8s.io/kwok"
+KWOK_VERSION = "v0.8.0"
 
 
 def staging_replaces(modfile: Mapping[str, Any], version: str) -> dict[str, str]:
@@ -60,6 +66,7 @@ def render(
     godebug: Sequence[tuple[str, str]],
     replaces: Mapping[str, str],
     tools: Sequence[str],
+    requires: Mapping[str, str],
 ) -> str:
     """The wrapper go.mod before ``go mod tidy`` adds the indirect requirements."""
     lines = [
@@ -74,7 +81,7 @@ def render(
     if godebug:
         lines.append("")
     lines += ["tool (", *(f"\t{t}" for t in tools), ")", ""]
-    lines += [f"require k8s.io/kubernetes {version}", ""]
+    lines += ["require (", *(f"\t{path} {v}" for path, v in requires.items()), ")", ""]
     width = max(len(p) for p in replaces)
     lines += ["replace (", *(f"\t{p:<{width}} => {p} {v}" for p, v in replaces.items()), ")", ""]
     return "\n".join(lines)
@@ -95,7 +102,8 @@ def generate(version: str = KUBERNETES_VERSION, wrapper_dir: Path = WRAPPER_DIR)
         raise RuntimeError(f"cannot fetch k8s.io/kubernetes@{version}: {download['Error']}")
     modfile = _go_json(["mod", "edit", "-json", download["GoMod"]])
     godebug = [(d["Key"], d["Value"]) for d in modfile.get("GoDebug") or []]
-    text = render(version, modfile["Go"], godebug, staging_replaces(modfile, version), list(TOOLS.values()))
+    requires = {"k8s.io/kubernetes": version, KWOK_MODULE: KWOK_VERSION}
+    text = render(version, modfile["Go"], godebug, staging_replaces(modfile, version), list(TOOLS.values()), requires)
     wrapper_dir.mkdir(parents=True, exist_ok=True)
     gomod = wrapper_dir / "go.mod"
     gomod.write_text(text)

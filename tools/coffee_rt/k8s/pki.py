@@ -1,8 +1,8 @@
 """Certificates, keys and a token for a loopback control plane, generated once per state folder.
 
-One CA signs the API server's serving certificate and the client certificates (the
-controller-manager's, an admin's). A separate key pair signs service-account tokens. The admin
-also gets a static bearer token: that is what the written kubeconfig uses, like a cloud login.
+One CA signs the API server's serving certificate and the components' client certificates
+(controller-manager, scheduler, kwok). A separate key pair signs service-account tokens. The
+admin gets a static bearer token: that is what the written kubeconfig uses, like a cloud login.
 """
 
 from __future__ import annotations
@@ -24,9 +24,21 @@ SERVICE_CIDR = "10.0.0.0/24"
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 ADMIN_USER = "coffee-rt-admin"
 CONTROLLER_MANAGER_USER = "system:kube-controller-manager"
+SCHEDULER_USER = "system:kube-scheduler"
+# kwok plays every kubelet (node and pod status, leases); there is no narrower built-in role for
+# that without the Node authorizer, so this test-only simulator is an admin.
+KWOK_USER = "coffee-rt-kwok"
+KWOK_GROUPS = ("system:masters",)
 _VALIDITY = dt.timedelta(days=3650)
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+# Component -> (user, groups) of its client certificate.
+CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "controller-manager": (CONTROLLER_MANAGER_USER, ()),
+    "scheduler": (SCHEDULER_USER, ()),
+    "kwok": (KWOK_USER, KWOK_GROUPS),
+}
 
 
 @dataclass(frozen=True)
@@ -59,13 +71,12 @@ class Pki:
     def sa_pub(self) -> Path:
         return self.root / "sa.pub"
 
-    @property
-    def controller_manager_cert(self) -> Path:
-        return self.root / "controller-manager.crt"
+    def client_cert(self, component: str) -> Path:
+        """A component's client certificate: component is controller-manager, scheduler or kwok."""
+        return self.root / f"{component}.crt"
 
-    @property
-    def controller_manager_key(self) -> Path:
-        return self.root / "controller-manager.key"
+    def client_key(self, component: str) -> Path:
+        return self.root / f"{component}.key"
 
     @property
     def token_file(self) -> Path:
@@ -76,8 +87,9 @@ class Pki:
         return self.token_file.read_text().split(",", 1)[0]
 
     def files(self) -> list[Path]:
+        clients = [f(c) for c in CLIENTS for f in (self.client_cert, self.client_key)]
         return [self.ca_cert, self.ca_key, self.apiserver_cert, self.apiserver_key, self.sa_key, self.sa_pub,
-                self.controller_manager_cert, self.controller_manager_key, self.token_file]
+                *clients, self.token_file]
 
     def complete(self) -> bool:
         return all(p.is_file() for p in self.files())
@@ -173,15 +185,16 @@ def ensure_pki(root: Path, host: str = "127.0.0.1") -> Pki:
                    "kubernetes.default.svc.cluster.local"],
         ip_addresses=sorted({host, "127.0.0.1", KUBERNETES_SERVICE_IP}),
     )
-    kcm, kcm_key = issue(ca_cert, ca_key, CONTROLLER_MANAGER_USER)
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = serialization.Encoding.PEM
     _write(pki.ca_cert, ca_cert.public_bytes(pem))
     _write(pki.ca_key, _key_pem(ca_key))
     _write(pki.apiserver_cert, serving.public_bytes(pem))
     _write(pki.apiserver_key, _key_pem(serving_key))
-    _write(pki.controller_manager_cert, kcm.public_bytes(pem))
-    _write(pki.controller_manager_key, _key_pem(kcm_key))
+    for component, (user, groups) in CLIENTS.items():
+        cert, key = issue(ca_cert, ca_key, user, organizations=groups)
+        _write(pki.client_cert(component), cert.public_bytes(pem))
+        _write(pki.client_key(component), _key_pem(key))
     _write(pki.sa_key, _key_pem(sa_key))
     _write(pki.sa_pub, sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
     # Written last: complete() is true only once everything above is there.
