@@ -61,9 +61,9 @@ class IngestService:
 
     async def _body(self, request: Request, limit: int) -> bytes:
         content_type = request.headers.get("content-type")
-        media, _, params = (content_type or "").partition(";")
-        charset = params.strip().lower().removeprefix("charset=") if params.strip() else "utf-8"
-        if media.strip().lower() != "application/json" or charset.strip('"') != "utf-8":
+        media, *params = (content_type or "").lower().split(";")
+        charsets = [p.strip().removeprefix("charset=").strip('"') for p in params if p.strip().startswith("charset=")]
+        if media.strip() != "application/json" or any(c != "utf-8" for c in charsets):
             raise problems.unsupported_media_type(content_type)
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):

@@ -231,3 +231,13 @@ def test_auth_failures(
     assert offsets() == before
     text = ingest_log.read_text()
     assert all(token not in text for token in [*ingest_tokens.values(), forged])
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=UTF-8", "Application/JSON",
+                                          'application/json;charset="utf-8"', "application/json; v=1"])
+def test_json_content_type_variants_are_accepted(
+    client: httpx.Client, ingest_tokens: dict[str, str], content_type: str
+) -> None:
+    response = client.post("/v1/orders", content=to_wire(fresh_order()),
+                           headers=auth(ingest_tokens["store-01"], content_type))
+    assert response.status_code == 202, response.text
