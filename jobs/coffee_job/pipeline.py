@@ -1,0 +1,97 @@
+"""Wiring: Kafka source -> parse (Python) -> dedup + Postgres sinks (SQL) and live metrics (Python).
+
+One Kafka source and one parse operator feed everything. The Python operators carry explicit
+uids; the SQL operators' ids derive from the query's topology, so a savepoint restores into the
+same or a compatible query (see docs/flink-job.md, "Upgrades").
+"""
+
+from __future__ import annotations
+
+from pyflink.common import Configuration
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.table import Schema, StreamTableEnvironment
+
+from coffee_job import sql
+from coffee_job.config import JobConfig, duration_ms
+from coffee_job.functions import (
+    DLQ_TAG,
+    ITEMS_TAG,
+    KEYED_ORDER_TYPE,
+    ORDER_TYPE,
+    LiveMetrics,
+    ParseOrders,
+    fan_out,
+)
+
+
+def flink_configuration(cfg: JobConfig) -> dict[str, str]:
+    """Job-level Flink options; cluster-level ones (checkpoint storage dir) come from the cluster."""
+    return {
+        "pipeline.name": cfg.job_name,
+        "parallelism.default": str(cfg.parallelism),
+        "execution.checkpointing.interval": f"{duration_ms(cfg.checkpoint_interval)} ms",
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "execution.checkpointing.tolerable-failed-checkpoints": "3",
+        "state.backend.type": cfg.state_backend,
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": str(cfg.restart_attempts),
+        "restart-strategy.fixed-delay.delay": f"{duration_ms(cfg.restart_delay)} ms",
+        "execution.buffer-timeout.interval": f"{duration_ms(cfg.buffer_timeout)} ms",
+        "python.fn-execution.bundle.time": str(duration_ms(cfg.python_bundle_time)),
+        "python.fn-execution.bundle.size": "1000",
+        "table.exec.state.ttl": f"{duration_ms(cfg.dedup_ttl)} ms",
+        "table.local-time-zone": "UTC",
+        # SQL operators keep Flink's topology-derived ids: the planner's numbered uids would differ
+        # between two submissions to one session cluster (its node counter lives in the JobManager).
+        "table.exec.uid.generation": "PLAN_ONLY",
+        "table.exec.source.idle-timeout": "5 s",
+    }
+
+
+def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: JobConfig) -> None:
+    t_env.execute_sql(sql.source_ddl(cfg))
+    t_env.execute_sql(sql.dlq_ddl(cfg))
+    for ddl in sql.sink_ddls(cfg):
+        t_env.execute_sql(ddl)
+
+    raw = t_env.to_data_stream(t_env.from_path("orders_raw"))
+    parsed = (raw.process(ParseOrders(cfg.orders_topic), output_type=ORDER_TYPE)
+              .uid("parse-orders").name("parse and validate orders"))
+    watermark = f"INTERVAL '{duration_ms(cfg.watermark_out_of_orderness) // 1000}' SECOND"
+    orders = t_env.from_data_stream(
+        parsed,
+        Schema.new_builder()
+        .column_by_expression("proc_time", "PROCTIME()")
+        .column_by_expression("event_time", "TO_TIMESTAMP_LTZ(placed_at_ms, 3)")
+        .watermark("event_time", f"event_time - {watermark}")
+        .build(),
+    )
+    items = t_env.from_data_stream(
+        parsed.get_side_output(ITEMS_TAG),
+        Schema.new_builder().column_by_expression("proc_time", "PROCTIME()").build(),
+    )
+    t_env.create_temporary_view("orders_parsed", orders)
+    t_env.create_temporary_view("items_parsed", items)
+    t_env.create_temporary_view("dead_letters_parsed", t_env.from_data_stream(parsed.get_side_output(DLQ_TAG)))
+    for view in sql.DEDUP_VIEWS:
+        t_env.execute_sql(view)
+
+    statements = t_env.create_statement_set()
+    for insert in sql.INSERTS:
+        statements.add_insert_sql(insert)
+    statements.attach_as_datastream()
+
+    unique = t_env.to_data_stream(t_env.from_path("orders_unique"))
+    (unique.flat_map(fan_out, output_type=KEYED_ORDER_TYPE).uid("fan-out-live").name("per store and all stores")
+     .key_by(lambda keyed: keyed[0])
+     .process(LiveMetrics(cfg)).uid("live-metrics").name("live metrics to redis"))
+
+
+def create_environments(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
+    conf = Configuration()
+    for key, value in flink_configuration(cfg).items():
+        conf.set_string(key, value)
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    env.set_parallelism(cfg.parallelism)
+    return env, StreamTableEnvironment.create(env)

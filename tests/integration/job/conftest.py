@@ -1,0 +1,57 @@
+"""The module-scoped running job; see job_harness for what it offers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+import redis
+from confluent_kafka.admin import AdminClient, NewTopic
+from job_harness import RunningJob, midday_zone
+
+from coffee_job.config import JobConfig
+from coffee_job.submit import submit
+from coffee_orders.loadgen import Store
+from coffee_rt.flink.rest import FlinkRest
+from coffee_rt.local.stack import LocalStack
+
+
+@pytest.fixture(scope="module")
+def running_job(local_stack: LocalStack, kafka_bootstrap: str, postgres_dsn: str, redis_url: str,
+                flink_rest_url: str) -> Iterator[RunningJob]:
+    suffix = uuid.uuid4().hex[:8]
+    orders_topic, dlq_topic = f"orders-{suffix}", f"orders-dlq-{suffix}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for future in admin.create_topics([NewTopic(orders_topic, 3, 1), NewTopic(dlq_topic, 1, 1)]).values():
+        future.result(timeout=30)
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE orders, order_items, sales_by_minute, sales_by_hour")
+    redis.Redis.from_url(redis_url).flushdb()
+
+    now = datetime.now(UTC)
+    zone = midday_zone(now)
+    settings = local_stack.settings
+    cfg = JobConfig(
+        job_name=f"coffee-rt-test-{suffix}",
+        kafka_bootstrap=kafka_bootstrap, orders_topic=orders_topic, dlq_topic=dlq_topic,
+        group_id=f"coffee-rt-test-{suffix}",
+        postgres_jdbc_url=f"jdbc:postgresql://{settings.host}:{settings.postgres_port}/{settings.postgres_db}",
+        postgres_user=settings.postgres_user, postgres_password=settings.postgres_password,
+        redis_url=redis_url, checkpoint_interval="2s", restart_delay="2s", default_timezone=zone,
+    )
+    rest = FlinkRest(flink_rest_url)
+    job_id = uuid.uuid4().hex
+    submit(rest, cfg, job_id)
+    rest.wait_state(job_id, {"RUNNING"}, timeout=180)
+    stores = [Store(f"store-{n}", zone) for n in range(1, 5)]
+    day = now.astimezone(ZoneInfo(zone)).date().isoformat()
+    job = RunningJob(local_stack, rest, cfg, job_id, zone, day, stores)
+    yield job
+    for entry in rest.jobs():
+        if entry["state"] in ("RUNNING", "RESTARTING", "CREATED", "INITIALIZING") and entry["name"] == cfg.job_name:
+            rest.cancel(entry["jid"])
+    rest.close()

@@ -1,0 +1,68 @@
+"""Kafka record -> rows or a dead letter, with the one order schema."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime
+
+from coffee_job.records import DeadLetter, parse
+from coffee_orders.loadgen import Store, random_order
+from coffee_orders.schema import to_wire
+
+
+def order_bytes(seed: int = 1) -> tuple[bytes, object]:
+    order = random_order(random.Random(seed), Store("store-1", "UTC"), datetime(2026, 3, 7, 9, 30, tzinfo=UTC))
+    return to_wire(order), order
+
+
+def test_valid_order_becomes_one_order_row_and_numbered_item_rows() -> None:
+    raw, order = order_bytes()
+    result = parse(raw, 2, 41)
+    assert not isinstance(result, DeadLetter)
+    row, items = result
+    assert row.message_id == str(order.message_id)  # type: ignore[attr-defined]
+    assert row.placed_at_ms == int(datetime(2026, 3, 7, 9, 30, tzinfo=UTC).timestamp() * 1000)
+    assert row.total_cents == order.total_cents  # type: ignore[attr-defined]
+    assert row.item_count == len(order.items) == len(items)  # type: ignore[attr-defined]
+    assert [i.line_no for i in items] == list(range(1, len(items) + 1))
+    assert row.quantity == sum(i.quantity for i in items)
+    assert (row.kafka_partition, row.kafka_offset) == (2, 41)
+    lines = json.loads(row.items_json)
+    assert sum(line[4] for line in lines) == row.total_cents
+
+
+def test_placed_at_long_ago_is_still_valid_in_the_job() -> None:
+    order = random_order(random.Random(2), Store("store-1", "UTC"), datetime(2001, 1, 1, tzinfo=UTC))
+    assert not isinstance(parse(to_wire(order), 0, 0), DeadLetter)
+
+
+def test_not_json_is_a_dead_letter_with_its_bytes_and_offset() -> None:
+    result = parse(b"\xff\xfe not json", 1, 7)
+    assert isinstance(result, DeadLetter)
+    assert (result.raw, result.kafka_partition, result.kafka_offset) == (b"\xff\xfe not json", 1, 7)
+    assert "Invalid JSON" in result.reason
+
+
+def test_schema_violation_names_the_field() -> None:
+    raw, _ = order_bytes()
+    data = json.loads(raw)
+    data["items"][0]["quantity"] = 0
+    result = parse(json.dumps(data).encode(), 0, 3)
+    assert isinstance(result, DeadLetter)
+    assert result.reason.startswith("items.0.quantity: Input should be greater than or equal to 1")
+
+
+def test_total_mismatch_is_a_dead_letter() -> None:
+    raw, _ = order_bytes()
+    data = json.loads(raw)
+    data["total_cents"] += 1
+    result = parse(json.dumps(data).encode(), 0, 3)
+    assert isinstance(result, DeadLetter)
+    assert "total_cents" in result.reason
+
+
+def test_tombstone_is_a_dead_letter() -> None:
+    result = parse(None, 0, 9)
+    assert isinstance(result, DeadLetter)
+    assert result.reason == "record has no value (a tombstone)"
