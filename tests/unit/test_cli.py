@@ -95,3 +95,14 @@ def test_status_of_a_stopped_stack_exits_one(isolated: Path, capsys: pytest.Capt
 def test_down_with_nothing_running(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["local", "down"]) == 0
     assert "nothing was running" in capsys.readouterr().out
+
+
+def test_flink_errors_lead_with_the_root_cause() -> None:
+    from coffee_rt.flink.rest import FlinkRestError
+
+    body = ('{"errors":["org.apache.flink.runtime.rest.handler.RestHandlerException: Could not execute application.\\n'
+            '\\tat x.y(Z.java:1)\\nCaused by: java.lang.RuntimeException: wrapper\\n'
+            'Caused by: java.lang.IllegalStateException: Cannot map savepoint state for operator abc"]}')
+    error = FlinkRestError("POST", "/jars/x/run", 400, body)
+    assert str(error) == ("Flink REST POST /jars/x/run answered 400: "
+                          "java.lang.IllegalStateException: Cannot map savepoint state for operator abc")

@@ -1,42 +1,68 @@
-"""The README's first command: bring the stack up, send sample orders, say where to look."""
+"""The README's first command: bring the stack up, post sample orders, show the live numbers.
+
+Orders go through the real path (HTTP -> ingest -> Kafka -> Flink -> Postgres + Redis), with
+the local stack's dev tokens; one order is posted twice to show it is counted once.
+"""
 
 from __future__ import annotations
 
-import json
-import uuid
+import random
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from confluent_kafka import Producer
+import httpx
+import psycopg
+import redis
 
-from coffee_rt import topics
+from coffee_rt.errors import CoffeeRtError
 from coffee_rt.local.stack import LocalStack
+
+SAMPLE_ORDERS = 40
 
 
 def run_demo(progress: Callable[[str], None]) -> int:
+    from coffee_orders.loadgen import DEFAULT_STORES, random_order
+    from coffee_orders.schema import to_wire
+
     stack = LocalStack(progress=progress)
     rows = stack.up()
     settings = stack.settings
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True, "acks": "all"})
-    sent = 0
-    for i in range(20):
-        order = {
-            "message_id": str(uuid.uuid4()),
-            "store_id": f"store-{i % 3 + 1}",
-            "placed_at": datetime.now(UTC).isoformat(),
-            "channel": "counter",
-            "currency": "USD",
-            "items": [{"sku": "GUA-HONEY-12", "name": "Guatemala Honey 12oz", "category": "beans",
-                       "origin": "Guatemala Honey", "quantity": 1, "unit_price_cents": 1800}],
-            "total_cents": 1800,
-        }
-        producer.produce(topics.ORDERS.name, key=str(order["store_id"]), value=json.dumps(order))
-        sent += 1
-    producer.flush(10)
-    print(f"\nSent {sent} sample orders to Kafka topic {topics.ORDERS.name!r}.\n")
+    tokens = stack["ingest"].dev_tokens()  # type: ignore[attr-defined]
+    rng = random.Random()
+    now = datetime.now(UTC)
+    orders = [random_order(rng, store, now - timedelta(seconds=rng.randint(0, 600)))
+              for store in DEFAULT_STORES for _ in range(SAMPLE_ORDERS // len(DEFAULT_STORES))]
+    progress(f"demo: posting {len(orders)} orders (+1 resend) to {settings.ingest_url}/v1/orders")
+    with httpx.Client(base_url=settings.ingest_url, timeout=10) as http:
+        for order in [*orders, orders[0]]:
+            response = http.post("/v1/orders", content=to_wire(order), headers={
+                "content-type": "application/json", "authorization": f"Bearer {tokens[order.store_id]}"})
+            if response.status_code != 202:
+                raise CoffeeRtError(f"ingest answered {response.status_code}: {response.text}")
+
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    store = DEFAULT_STORES[0]
+    day = now.astimezone(ZoneInfo("UTC")).date().isoformat()
+    deadline = time.monotonic() + 60
+    summary: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        summary = client.hgetall(f"coffee:live:_all:{day}:summary")  # type: ignore[assignment]
+        if summary and int(summary["orders"]) >= len(orders):
+            break
+        time.sleep(0.5)
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        stored = conn.execute("SELECT count(*) FROM orders").fetchone()
+    print(f"\nPosted {len(orders)} orders and resent one: the resend is counted once.")
+    print(f"Live totals today (all stores, Redis): {summary.get('orders', 0)} orders, "
+          f"{int(summary.get('revenue_cents', 0)) / 100:.2f} revenue")
+    print(f"Order history (Postgres): {stored[0] if stored else 0} orders\n")
     print("Where to look:")
     for row in rows:
         print(f"  {row.name:<9} {row.address}")
-    print(f"  Flink UI  {settings.flink_rest_url}")
-    print("  logs      coffee-rt local logs COMPONENT;  stop: coffee-rt local down")
+    print(f"  redis-cli -p {settings.redis_port} hgetall coffee:live:_all:{day}:summary")
+    print(f"  redis-cli -p {settings.redis_port} hgetall coffee:live:{store.store_id}:"
+          f"{now.astimezone(ZoneInfo(store.timezone)).date()}:products")
+    print("  logs: coffee-rt local logs COMPONENT    stop: coffee-rt local down")
     return 0

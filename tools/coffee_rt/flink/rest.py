@@ -7,6 +7,7 @@ retried submission can never start a second copy of the job.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,9 +21,21 @@ TERMINAL_STATES = {"FINISHED", "FAILED", "CANCELED"}
 
 class FlinkRestError(Exception):
     def __init__(self, method: str, url: str, status: int, body: str) -> None:
-        super().__init__(f"Flink REST {method} {url} answered {status}: {body[:2000]}")
         self.status = status
         self.body = body
+        self.cause = root_cause(body)
+        super().__init__(f"Flink REST {method} {url} answered {status}: {self.cause}")
+
+
+def root_cause(body: str) -> str:
+    """The innermost 'Caused by' of a Java stack trace in an error body (what a person needs)."""
+    try:
+        text = "\n".join(json.loads(body).get("errors", [])) or body
+    except (ValueError, AttributeError):
+        text = body
+    causes = [line.strip()[len("Caused by: "):] for line in text.splitlines() if line.strip().startswith("Caused by: ")]
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return (causes[-1] if causes else first)[:1000]
 
 
 class FlinkRest:
@@ -128,7 +141,7 @@ class FlinkRest:
                 operation = status.get("operation", {})
                 if "failure-cause" in operation:
                     raise FlinkRestError("GET", f"savepoint {trigger_id}", 500,
-                                         str(operation["failure-cause"].get("stack-trace", ""))[:2000])
+                                         str(operation["failure-cause"].get("stack-trace", "")))
                 return str(operation["location"])
             time.sleep(0.5)
         raise TimeoutError(f"savepoint {trigger_id} of job {job_id} not done after {timeout:.0f} s")

@@ -10,6 +10,7 @@ from coffee_rt.errors import StartupError, UsageError
 from coffee_rt.local.components.base import Component, Health, port_is_free
 from coffee_rt.local.components.flink import Flink
 from coffee_rt.local.components.ingest import Ingest
+from coffee_rt.local.components.job import FlinkJob
 from coffee_rt.local.components.k8s import Kubernetes
 from coffee_rt.local.components.kafka import Kafka
 from coffee_rt.local.components.postgres import Postgres
@@ -25,6 +26,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "kafka": Kafka,
     "ingest": Ingest,
     "flink": Flink,
+    "job": FlinkJob,
     "k8s": Kubernetes,
 }
 # Started only when named (e.g. `coffee-rt local up k8s`); `down` with no names still stops them.
@@ -66,12 +68,16 @@ class LocalStack:
         return self.select([name])[0]
 
     def up(self, names: Iterable[str] | None = None) -> list[ComponentStatus]:
-        for component in self.select(names):
+        selected = self.select(names)
+        for component in selected:
             self._up_one(component)
-        return self.status(names)
+        return self.status([c.name for c in selected])
 
     def _up_one(self, component: Component) -> None:
         started = time.monotonic()
+        if component.runs_inside_another:
+            self._up_hosted(component, started)
+            return
         processes = component.processes() if self._prepared(component) else None
         if processes and all(p.is_running() for p in processes) and component.health().ok:
             self.progress(f"{component.name}: already running")
@@ -93,6 +99,17 @@ class LocalStack:
             process.start()
         self._wait_healthy(component)
         component.after_start(self.progress)
+        self.progress(f"{component.name}: ready at {component.address()} ({time.monotonic() - started:.1f} s)")
+
+    def _up_hosted(self, component: Component, started: float) -> None:
+        """A component with no processes of its own (the Flink job): deploy it, then wait."""
+        if component.health().ok:
+            self.progress(f"{component.name}: already running")
+            return
+        component.prepare(self.progress)
+        self.progress(f"{component.name}: starting")
+        component.after_start(self.progress)
+        self._wait_healthy(component)
         self.progress(f"{component.name}: ready at {component.address()} ({time.monotonic() - started:.1f} s)")
 
     @staticmethod
@@ -134,16 +151,16 @@ class LocalStack:
     def _stop(self, component: Component) -> bool:
         if not self._prepared(component):
             return False
-        any_stopped = False
-        for process in reversed(component.processes()):
-            if process.stop():
-                self.progress(f"{component.name}: stopped {process.name}")
-                any_stopped = True
-        return any_stopped
+        return component.stop(self.progress)
 
     def status(self, names: Iterable[str] | None = None) -> list[ComponentStatus]:
         result = []
         for component in self.select(names, include_optional=True):
+            if component.runs_inside_another:
+                health = component.health()
+                state = "running" if health.ok else "stopped"
+                result.append(ComponentStatus(component.name, component.address(), state, [], health.detail))
+                continue
             processes = component.processes() if self._prepared(component) else []
             pids = [pid for p in processes if (pid := p.pid()) is not None]
             if not pids:

@@ -35,6 +35,9 @@ class Component(ABC):
 
     name: str
     start_timeout: float = 60.0
+    # True for what runs inside another component (the Flink job in the session cluster):
+    # no processes or ports of its own; after_start deploys it and stop() takes it down.
+    runs_inside_another: bool = False
 
     def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings
@@ -75,6 +78,15 @@ class Component(ABC):
 
     def after_start(self, progress: Progress) -> None:
         """One-time setup once healthy (topics, migrations); idempotent."""
+
+    def stop(self, progress: Progress) -> bool:
+        """Stop what this component runs; returns whether anything was running."""
+        stopped = False
+        for process in reversed(self.processes()):
+            if process.stop():
+                progress(f"{self.name}: stopped {process.name}")
+                stopped = True
+        return stopped
 
     def log_files(self) -> list[Path]:
         return [p.log_file for p in self.processes()]
