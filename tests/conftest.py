@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from coffee_rt.local.settings import LocalSettings
 from coffee_rt.local.stack import LocalStack
 from coffee_rt.paths import REPO_ROOT

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -207,3 +210,83 @@ def test_block_owner_deletion_needs_finalizers_rights_on_the_owner(operator: Kub
         in result.stderr
     assert kubectl.run("get", "deployment", "probe", "-n", NS, check=False).returncode == 1
     operator("delete", "configmap", "owner-probe")
+
+
+KOPF_PROBE = '''
+"""A stand-in operator: what the real one does, as the operator's ServiceAccount, through kopf."""
+import base64
+
+import kopf
+import kubernetes
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_):
+    # Namespaced and least-privilege: no cluster-wide CRD/namespace observation to attempt.
+    settings.scanning.disabled = True
+    settings.posting.level = 20
+
+
+@kopf.on.resume("coffee-rt.dev", "v1alpha1", "coffeepipelines")
+@kopf.on.create("coffee-rt.dev", "v1alpha1", "coffeepipelines")
+def probe(body, spec, name, namespace, patch, **_):
+    kubernetes.config.load_kube_config()
+    core = kubernetes.client.CoreV1Api()
+    ref = spec["sinks"]["postgres"]["secretRef"]
+    secret = core.read_namespaced_secret(ref["name"], namespace)
+    dsn = base64.b64decode(secret.data[ref["key"]]).decode()
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-probe"},
+                  "data": {"dsn-host": dsn.split("@", 1)[1]}}
+    kopf.adopt(config_map, owner=body)  # ownerReference with blockOwnerDeletion: needs <cp>/finalizers
+    try:
+        core.create_namespaced_config_map(namespace, config_map)
+    except kubernetes.client.ApiException as exc:
+        if exc.status != 409:
+            raise
+    kopf.info(body, reason="Probed", message="kopf probe handled this pipeline")
+    patch.status["phase"] = "Probed"
+'''
+
+
+def test_kopf_runs_namespaced_with_only_the_shipped_role(
+    operator: Kubectl, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """kopf --standalone --namespace=coffee-rt as the ServiceAccount: handles a pipeline, no 403 anywhere."""
+    kubectl("delete", "configmap", "roastery-probe", "-n", NS, "--ignore-not-found")
+    kubectl("patch", "cp", "roastery", "-n", NS, "--subresource=status", "--type=merge", "-p",
+            '{"status": {"phase": "Pending"}}')
+    handler = tmp_path / "probe_operator.py"
+    handler.write_text(KOPF_PROBE)
+    log = tmp_path / "kopf.log"
+    kopf_bin = Path(sys.executable).parent / "kopf"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(kopf_bin), "run", "--standalone", f"--namespace={NS}", str(handler)],
+            env={**os.environ, "KUBECONFIG": str(operator.kubeconfig)},
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        phase = None
+        while time.monotonic() < deadline and process.poll() is None:
+            phase = json.loads(kubectl("get", "cp", "roastery", "-n", NS, "-o", "json"))["status"].get("phase")
+            if phase == "Probed":
+                break
+            time.sleep(0.5)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    text = log.read_text()
+    assert phase == "Probed", text[-3000:]
+    assert "403" not in text and "Forbidden" not in text and "forbidden" not in text, text[-3000:]
+    config_map = json.loads(kubectl("get", "configmap", "roastery-probe", "-n", NS, "-o", "json"))
+    assert config_map["data"] == {"dsn-host": "pg/coffee"}
+    (owner,) = config_map["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["blockOwnerDeletion"]) == ("CoffeePipeline", "roastery", True)
+    events = json.loads(kubectl("get", "events", "-n", NS, "--field-selector",
+                                "involvedObject.name=roastery,reason=Probed", "-o", "json"))["items"]
+    assert events and events[0]["message"] == "kopf probe handled this pipeline"
