@@ -59,6 +59,7 @@ def producer_config(settings: IngestSettings) -> dict[str, Any]:
         # Same key -> same partition as Java clients (Flink, kafka-console tools) would choose.
         "partitioner": "murmur2_random",
         "queue.buffering.max.messages": 100_000,
+        "socket.nagle.disable": True,  # a lone order must not wait for the previous segment's ACK
         # Find a returning broker within a second instead of librdkafka's default 10 s backoff cap.
         "reconnect.backoff.ms": 50,
         "reconnect.backoff.max.ms": 1000,
