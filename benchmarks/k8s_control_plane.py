@@ -2,7 +2,7 @@
 
     uv run python benchmarks/k8s_control_plane.py                  # warm: cache check, start, kubectl
     uv run python benchmarks/k8s_control_plane.py --cold           # + a full build in an empty cache
-    uv run python benchmarks/k8s_control_plane.py --port-offset 13000
+    uv run python benchmarks/k8s_control_plane.py --port-offset 16000
 
 --cold builds into a throwaway cache folder (module download and compile from nothing, as on a
 fresh CI machine) and deletes it afterwards; on 2 cores that takes many minutes. The stack it
@@ -42,7 +42,7 @@ def cold_build() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold", action="store_true", help="also time a build from an empty cache")
-    parser.add_argument("--port-offset", type=int, default=14000, help="shift of the stack's ports (default 14000)")
+    parser.add_argument("--port-offset", type=int, default=15500, help="shift of the stack's ports (default 15500)")
     parser.add_argument("--requests", type=int, default=20, help="kubectl round trips to time (default 20)")
     args = parser.parse_args()
 
