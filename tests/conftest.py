@@ -93,7 +93,7 @@ def ingest_tokens(local_stack: LocalStack, ingest_url: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def k8s(local_stack: LocalStack) -> Path:
-    """A real control plane (etcd, kube-apiserver, kube-controller-manager); returns the admin kubeconfig."""
+    """A real control plane (etcd, apiserver, controller-manager, scheduler, kwok node); the admin kubeconfig."""
     from coffee_rt.local.components.k8s import Kubernetes
 
     local_stack.up(["k8s"])
