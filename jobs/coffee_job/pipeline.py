@@ -38,6 +38,7 @@ def flink_configuration(cfg: JobConfig) -> dict[str, str]:
         "restart-strategy.fixed-delay.attempts": str(cfg.restart_attempts),
         "restart-strategy.fixed-delay.delay": f"{duration_ms(cfg.restart_delay)} ms",
         "execution.buffer-timeout.interval": f"{duration_ms(cfg.buffer_timeout)} ms",
+        "python.execution-mode": cfg.python_execution_mode,
         "python.fn-execution.bundle.time": str(duration_ms(cfg.python_bundle_time)),
         "python.fn-execution.bundle.size": "1000",
         "table.exec.state.ttl": f"{duration_ms(cfg.dedup_ttl)} ms",

@@ -67,6 +67,11 @@ class FlinkJob(Component):
     def after_start(self, progress: Progress) -> None:
         from coffee_job.submit import submit
 
+        existing = self.active_job()
+        if existing is not None:
+            # Starting, restarting or failing over: never submit a second copy, wait for this one.
+            progress(f"job: {existing['jid']} is {existing['state']}; waiting for it")
+            return
         self.home.mkdir(parents=True, exist_ok=True)
         savepoint = self.savepoint_file.read_text().strip() if self.savepoint_file.exists() else None
         rest = FlinkRest(self.settings.flink_rest_url)
