@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 
+import httpx
 import psycopg
 import redis
 from confluent_kafka import Consumer, TopicPartition
@@ -105,6 +106,32 @@ def test_taskmanager_sigkill_mid_stream_loses_and_doubles_nothing(running_job: R
     assert running_job.expected.by_store()["_all"][0] == 15_000
     checkpoints = running_job.rest.checkpoints(running_job.job_id)
     assert checkpoints["counts"]["restored"] >= 1
+
+
+def test_dead_letters_are_counted_in_flinks_prometheus_metrics(running_job: RunningJob) -> None:
+    for _ in range(3):
+        running_job.send_poison()
+    running_job.producer.flush(10)
+    ports = running_job.stack.settings.ports()
+    urls = [f"http://127.0.0.1:{ports[name]}/metrics"
+            for name in ("flink_jobmanager_metrics_port", "flink_taskmanager_metrics_port")]
+    deadline = time.monotonic() + 90
+    values: list[float] = []
+    while time.monotonic() < deadline:
+        values = []
+        for url in urls:
+            try:
+                text = httpx.get(url, timeout=5).text
+            except httpx.HTTPError:
+                continue
+            values += [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("flink_taskmanager_job_task_operator_coffee_dlq_records{")
+                       and running_job.cfg.job_name.replace("-", "_") in line]
+        if values and sum(values) >= 3:
+            break
+        time.sleep(2)
+    # The counter restarts with the TaskManager (killed above), so at least the three sent now.
+    assert values and sum(values) >= 3
 
 
 def test_dead_letter_topic_holds_exactly_the_poison_records(running_job: RunningJob) -> None:
