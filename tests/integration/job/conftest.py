@@ -45,13 +45,16 @@ def running_job(local_stack: LocalStack, kafka_bootstrap: str, postgres_dsn: str
     )
     rest = FlinkRest(flink_rest_url)
     job_id = uuid.uuid4().hex
-    submit(rest, cfg, job_id)
-    rest.wait_state(job_id, {"RUNNING"}, timeout=180)
     stores = [Store(f"store-{n}", zone) for n in range(1, 5)]
     day = now.astimezone(ZoneInfo(zone)).date().isoformat()
     job = RunningJob(local_stack, rest, cfg, job_id, zone, day, stores)
-    yield job
-    for entry in rest.jobs():
-        if entry["state"] in ("RUNNING", "RESTARTING", "CREATED", "INITIALIZING") and entry["name"] == cfg.job_name:
-            rest.cancel(entry["jid"])
-    rest.close()
+    try:
+        submit(rest, cfg, job_id)
+        rest.wait_state(job_id, {"RUNNING"}, timeout=180)
+        yield job
+    finally:
+        # Every job of this module (a resubmission has another id), even when submitting failed half way.
+        for entry in rest.jobs():
+            if entry["name"] == cfg.job_name and entry["state"] not in ("FINISHED", "FAILED", "CANCELED"):
+                rest.cancel(entry["jid"])
+        rest.close()
