@@ -29,7 +29,7 @@ def make_test_settings(state_dir: Path = TEST_STATE, offset: int = PORT_OFFSET) 
     d = LocalSettings.model_fields
     port_fields = ["kafka_port", "kafka_controller_port", "flink_rest_port", "flink_rpc_port",
                    "flink_aux_port_base", "postgres_port", "redis_port", "ingest_port",
-                   "k8s_apiserver_port", "etcd_port", "etcd_peer_port"]
+                   "dashboard_port", "k8s_apiserver_port", "etcd_port", "etcd_peer_port"]
     return LocalSettings(state_dir=state_dir, **{f: d[f].default + offset for f in port_fields})
 
 
@@ -89,6 +89,24 @@ def ingest_tokens(local_stack: LocalStack, ingest_url: str) -> dict[str, str]:
     component = local_stack["ingest"]
     assert isinstance(component, Ingest)
     return component.dev_tokens()
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(local_stack: LocalStack) -> str:
+    """The live dashboard with the Redis and Postgres it reads (token: the ``dashboard_token`` fixture).
+    Ingest, Kafka and Flink are not started for it: its ops panel then shows them unreachable."""
+    local_stack.up(["postgres", "redis", "dashboard"])
+    return local_stack.settings.dashboard_url
+
+
+@pytest.fixture(scope="session")
+def dashboard_token(local_stack: LocalStack, dashboard_url: str) -> str:
+    """The test stack's dashboard bearer token."""
+    from coffee_rt.local.components.dashboard import Dashboard
+
+    component = local_stack["dashboard"]
+    assert isinstance(component, Dashboard)
+    return component.dev_token()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what coffee-rt needs on a Debian machine: Java 17, Maven, PostgreSQL, Redis, uv, the
-# Python environment (.venv, from uv.lock). Idempotent; a second run installs nothing.
+# Install what coffee-rt needs on a Debian machine: Java 17, Maven, PostgreSQL, Redis, npm, Chromium,
+# uv, the Python environment (.venv, from uv.lock) and the dashboard's vendored chart library.
+# Idempotent; a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,8 @@ command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v npm >/dev/null || need+=(npm)  # vendors the dashboard's chart library
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the dashboard's browser tests (Playwright drives Debian's build)
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "bootstrap: missing Debian packages: ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2
@@ -27,3 +30,4 @@ if ! command -v uv >/dev/null; then
   python3 -m pip install -q uv
 fi
 uv sync --frozen --python python3.11 -q
+bash services/coffee_dashboard/web/build.sh

@@ -34,6 +34,7 @@ class LocalSettings(BaseModel):
     postgres_port: Port = Field(15432, ge=1024, le=65535)
     redis_port: Port = Field(16379, ge=1024, le=65535)
     ingest_port: Port = Field(18080, ge=1024, le=65535)
+    dashboard_port: Port = Field(18090, ge=1024, le=65535)
     k8s_apiserver_port: Port = Field(16443, ge=1024, le=65535)
     etcd_port: Port = Field(12379, ge=1024, le=65535)
     etcd_peer_port: Port = Field(12380, ge=1024, le=65535)
@@ -72,6 +73,7 @@ class LocalSettings(BaseModel):
             "postgres_port": self.postgres_port,
             "redis_port": self.redis_port,
             "ingest_port": self.ingest_port,
+            "dashboard_port": self.dashboard_port,
             "k8s_apiserver_port": self.k8s_apiserver_port,
             "etcd_port": self.etcd_port,
             "etcd_peer_port": self.etcd_peer_port,
@@ -85,6 +87,10 @@ class LocalSettings(BaseModel):
     @property
     def ingest_url(self) -> str:
         return f"http://{self.host}:{self.ingest_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.host}:{self.dashboard_port}"
 
     @property
     def flink_rest_url(self) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from coffee_rt.errors import StartupError, UsageError
 from coffee_rt.local.components.base import Component, Health, port_is_free
+from coffee_rt.local.components.dashboard import Dashboard
 from coffee_rt.local.components.flink import Flink
 from coffee_rt.local.components.ingest import Ingest
 from coffee_rt.local.components.job import FlinkJob
@@ -27,6 +28,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "ingest": Ingest,
     "flink": Flink,
     "job": FlinkJob,
+    "dashboard": Dashboard,
     "k8s": Kubernetes,
 }
 # Started only when named (e.g. `coffee-rt local up k8s`); `down` with no names still stops them.

@@ -1,0 +1,264 @@
+"""The ops panel: ingest p99 latency, the job's Kafka consumer lag, Flink job state and last
+checkpoint age, DLQ count — each read from the component that owns it, every ``ops_interval_s``.
+
+Each source fails on its own: an unreachable one shows its error on the panel, the rest still
+show. The p99 is over a sliding window (``p99_window_s``) of the ingest's cumulative histogram
+(difference of two scrapes, the way Prometheus' ``histogram_quantile(rate(...))`` does it), so
+it reflects the last minutes, not the process' whole life. Lag is the job's committed offsets
+against the topic's end offsets; Flink commits on checkpoints, so it lags by up to one interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from coffee_dashboard.settings import DashboardSettings
+
+log = logging.getLogger("coffee_dashboard.ops")
+# librdkafka logs every failed reconnect; the panel already shows the error, so keep the log quiet.
+_kafka_log = logging.getLogger("coffee_dashboard.ops.kafka")
+_kafka_log.setLevel(logging.CRITICAL)
+Buckets = list[tuple[float, float]]  # (upper bound, cumulative count), sorted, +Inf last
+ACTIVE_JOB_STATES = ("RUNNING", "RESTARTING", "CREATED", "INITIALIZING", "FAILING", "CANCELLING", "RECONCILING")
+
+
+# -- pure parts ------------------------------------------------------------------------------
+def histogram(text: str, name: str, labels: dict[str, str]) -> Buckets:
+    """Cumulative buckets of histogram ``name`` summed over every series matching ``labels``."""
+    sums: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if not sample.name.endswith("_bucket"):
+                continue
+            if any(sample.labels.get(k) != v for k, v in labels.items()):
+                continue
+            bound = float(sample.labels["le"])
+            sums[bound] = sums.get(bound, 0.0) + sample.value
+    return sorted(sums.items())
+
+
+def delta(old: Buckets | None, new: Buckets) -> Buckets:
+    """``new - old``; the whole of ``new`` when the counters were reset (process restarted)."""
+    if not old:
+        return new
+    before = dict(old)
+    diff = [(bound, count - before.get(bound, 0.0)) for bound, count in new]
+    return new if any(count < 0 for _, count in diff) else diff
+
+
+def quantile(q: float, buckets: Buckets) -> float | None:
+    """Prometheus' histogram_quantile: linear interpolation inside the bucket holding rank q*n.
+    None without observations; the highest finite bound when the rank falls in +Inf."""
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    total = buckets[-1][1]
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def metric_sum(text: str, suffix: str, labels: dict[str, str]) -> float | None:
+    """Sum of every sample whose name ends with ``suffix`` (Flink prefixes scope names) and whose
+    labels match; None when there is no such sample."""
+    found = False
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.endswith(suffix) and all(sample.labels.get(k) == v for k, v in labels.items()):
+                found = True
+                total += sample.value
+    return total if found else None
+
+
+def prometheus_label(value: str) -> str:
+    """Flink's Prometheus reporter replaces every character outside [A-Za-z0-9_] in label values."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", value)
+
+
+def consumer_lag(committed: dict[int, int], end: dict[int, int], start: dict[int, int]) -> int:
+    """Sum over partitions of end - committed; a partition without a commit lags from its start."""
+    return sum(max(0, end[p] - (committed[p] if committed.get(p, -1) >= 0 else start.get(p, 0))) for p in end)
+
+
+def pick_job(jobs: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The job named ``name``: an active one if any, else the most recently started."""
+    mine = [j for j in jobs if j.get("name") == name]
+    active = [j for j in mine if j.get("state") in ACTIVE_JOB_STATES]
+    pool = active or mine
+    return max(pool, key=lambda j: j.get("start-time", 0)) if pool else None
+
+
+# -- sources --------------------------------------------------------------------------------
+class KafkaLag:
+    """confluent-kafka's AdminClient (blocking) run in a worker thread; one client for the process."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str, timeout: float = 3.0) -> None:
+        self.topic, self.group, self.timeout = topic, group, timeout
+        self._bootstrap = bootstrap
+        self._admin: Any = None
+
+    def _measure(self) -> dict[str, Any]:
+        from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
+        from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+
+        if self._admin is None:
+            self._admin = AdminClient({"bootstrap.servers": self._bootstrap, "socket.timeout.ms": 3000,
+                                       "logger": _kafka_log})  # type: ignore[dict-item]
+        admin = self._admin
+        metadata = admin.list_topics(self.topic, timeout=self.timeout).topics.get(self.topic)
+        if metadata is None or metadata.error is not None:
+            raise RuntimeError(f"topic {self.topic}: {getattr(metadata, 'error', 'not found')}")
+        partitions = sorted(metadata.partitions)
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        request = [ConsumerGroupTopicPartitions(self.group, tps)]
+        result = admin.list_consumer_group_offsets(request, request_timeout=self.timeout)[self.group]
+        committed = {tp.partition: tp.offset for tp in result.result(timeout=self.timeout).topic_partitions}
+
+        def offsets(spec: Any) -> dict[int, int]:
+            futures = admin.list_offsets({TopicPartition(self.topic, p): spec for p in partitions},
+                                         isolation_level=IsolationLevel.READ_COMMITTED,
+                                         request_timeout=self.timeout)
+            return {tp.partition: f.result(timeout=self.timeout).offset for tp, f in futures.items()}
+
+        end, start = offsets(OffsetSpec.latest()), offsets(OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+        return {"lag": consumer_lag(committed, end, start), "topic": self.topic, "group": self.group,
+                "partitions": len(partitions), "committed": sum(o for o in committed.values() if o >= 0)}
+
+    async def read(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self._measure)
+
+
+class OpsMonitor:
+    def __init__(self, settings: DashboardSettings, http: httpx.AsyncClient) -> None:
+        self.s = settings
+        self.http = http
+        self.samples: deque[tuple[float, Buckets]] = deque()
+        self.kafka = KafkaLag(settings.kafka_bootstrap, settings.kafka_topic, settings.kafka_group) \
+            if settings.kafka_bootstrap else None
+        self.latest: dict[str, Any] = {"checked_at_ms": None, "ingest": _off(), "kafka": _off(), "flink": _off(),
+                                       "dlq": _off()}
+
+    async def _ingest(self) -> dict[str, Any]:
+        if not self.s.ingest_metrics_url:
+            return _off()
+        response = await self.http.get(self.s.ingest_metrics_url)
+        response.raise_for_status()
+        now = time.monotonic()
+        buckets = histogram(response.text, "coffee_ingest_request_duration_seconds", {"route": self.s.ingest_route})
+        self.samples.append((now, buckets))
+        while len(self.samples) > 1 and now - self.samples[1][0] >= self.s.p99_window_s:
+            self.samples.popleft()
+        # The window is what two scrapes span; the first scrape alone covers the ingest's whole life.
+        since, oldest = self.samples[0] if len(self.samples) > 1 else (None, None)
+        window = delta(oldest, buckets)
+        p99 = quantile(0.99, window)
+        return {"status": "ok", "route": self.s.ingest_route,
+                "window_s": None if since is None else round(now - since),
+                "requests": int(window[-1][1]) if window else 0,
+                "p99_ms": None if p99 is None else round(p99 * 1000, 3)}
+
+    async def _kafka(self) -> dict[str, Any]:
+        if self.kafka is None:
+            return _off()
+        return {"status": "ok", **await self.kafka.read()}
+
+    async def _flink(self) -> dict[str, Any]:
+        if not self.s.flink_rest_url:
+            return _off()
+        base = self.s.flink_rest_url.rstrip("/")
+        response = await self.http.get(f"{base}/jobs/overview")
+        response.raise_for_status()
+        job = pick_job(response.json().get("jobs", []), self.s.flink_job_name)
+        if job is None:
+            return {"status": "ok", "job_state": "MISSING", "job_name": self.s.flink_job_name}
+        checkpoints = await self.http.get(f"{base}/jobs/{job['jid']}/checkpoints")
+        checkpoints.raise_for_status()
+        body = checkpoints.json()
+        completed = (body.get("latest") or {}).get("completed") or {}
+        ack = completed.get("latest_ack_timestamp")
+        return {"status": "ok", "job_state": job.get("state"), "job_id": job.get("jid"),
+                "job_name": self.s.flink_job_name,
+                "last_checkpoint_age_s": round(max(0.0, time.time() - ack / 1000), 1) if ack else None,
+                "checkpoints_failed": (body.get("counts") or {}).get("failed")}
+
+    async def _dlq(self) -> dict[str, Any]:
+        if not self.s.flink_metrics_urls:
+            return _off()
+        total: float | None = None
+        errors = []
+        for url in self.s.flink_metrics_urls:
+            try:
+                response = await self.http.get(url)
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                errors.append(f"{url}: {exc}")
+                continue
+            job = {"job_name": prometheus_label(self.s.flink_job_name)}
+            found = metric_sum(response.text, "_coffee_dlq_records", job)
+            if found is None and metric_sum(response.text, "_coffee_orders_parsed", job) is not None:
+                found = 0.0  # PyFlink reports a Python counter only once it moved: parsing, no dead letter yet
+            if found is not None:
+                total = (total or 0.0) + found
+        if total is None and errors:
+            raise RuntimeError("; ".join(errors))
+        return {"status": "ok", "count": None if total is None else int(total),
+                "note": "" if total is not None else "no metrics of the job (not running?)"}
+
+    async def refresh(self) -> dict[str, Any]:
+        names = ("ingest", "kafka", "flink", "dlq")
+        results = await asyncio.gather(self._ingest(), self._kafka(), self._flink(), self._dlq(),
+                                       return_exceptions=True)
+        snapshot: dict[str, Any] = {"checked_at_ms": int(time.time() * 1000)}
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                snapshot[name] = {"status": "error", "error": _describe(result)}
+            else:
+                snapshot[name] = result
+        self.latest = snapshot
+        return snapshot
+
+    async def run(self, on_update: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await on_update(await self.refresh())
+            except Exception:  # the panel must keep refreshing whatever one round did
+                log.exception("ops refresh failed")
+            await asyncio.sleep(self.s.ops_interval_s)
+
+    def pipeline_evidence(self) -> tuple[str | None, int | None, str]:
+        """(job state, lag, why unknown) for the staleness rule."""
+        flink, kafka = self.latest.get("flink", {}), self.latest.get("kafka", {})
+        notes = [f"{name}: {part.get('error') or 'not configured'}" for name, part in (("Flink", flink),
+                 ("Kafka", kafka)) if part.get("status") != "ok"]
+        return flink.get("job_state"), kafka.get("lag"), "; ".join(notes)
+
+
+def _off() -> dict[str, Any]:
+    return {"status": "off"}
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]

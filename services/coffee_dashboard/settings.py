@@ -1,0 +1,166 @@
+"""The dashboard's configuration, typed and validated once from ``DASHBOARD_*`` environment variables.
+
+An unknown ``DASHBOARD_*`` variable is an error: a typo in a manifest should stop the pod at
+start, not silently fall back to a default. Dicts are JSON; lists are comma-separated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "DASHBOARD_"
+STORE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # the order schema's StoreId
+_JSON_FIELDS = ("store_timezones", "store_currencies")
+_LIST_FIELDS = ("stores", "tokens_sha256", "flink_metrics_urls")
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a valid configuration; the message says which variable."""
+
+
+class DashboardSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=1, le=65535)
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    postgres_dsn: SecretStr = SecretStr("postgresql://coffee@127.0.0.1:5432/coffee")
+
+    # Business days: must agree with the Flink job's default_timezone / store_timezones, or
+    # "today" here would not be the job's today.
+    default_timezone: str = "UTC"
+    store_timezones: dict[str, str] = Field(default_factory=dict)
+    stores: list[str] = Field(default_factory=list)  # shown even before their first order
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    store_currencies: dict[str, str] = Field(default_factory=dict)
+
+    # Live and stale: see docs/dashboard.md.
+    stale_after_s: float = Field(120.0, gt=0, le=86_400)
+    heartbeat_s: float = Field(1.0, ge=0.1, le=30)
+    coalesce_s: float = Field(0.05, ge=0, le=5)  # a burst of job flushes becomes one push
+    history_refresh_s: float = Field(10.0, ge=1, le=3600)
+    top_products: int = Field(8, ge=1, le=100)
+    recent_orders: int = Field(15, ge=1, le=50)
+    history_max_days: int = Field(93, ge=1, le=3660)
+    max_clients: int = Field(200, ge=1)
+
+    # Read-only auth: "token" (bearer token or the cookie set by /?token=) or "basic".
+    auth: Literal["none", "token", "basic"] = "token"
+    tokens_sha256: list[str] = Field(default_factory=list, repr=False)
+    basic_user: str | None = None
+    basic_password_sha256: str | None = Field(None, repr=False)
+    cookie_secure: bool = False  # set behind HTTPS
+
+    # Ops panel sources (each optional; unset means "not configured" on the panel).
+    ops_interval_s: float = Field(5.0, ge=0.5, le=300)
+    ingest_metrics_url: str | None = None
+    ingest_route: str = "/v1/orders"
+    p99_window_s: float = Field(300.0, ge=10, le=86_400)
+    flink_rest_url: str | None = None
+    flink_job_name: str = "coffee-rt-orders"
+    flink_metrics_urls: list[str] = Field(default_factory=list)
+    kafka_bootstrap: str | None = None
+    kafka_topic: str = "orders"
+    kafka_group: str = "coffee-rt-job"
+
+    log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
+    access_log: bool = False
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        check_zone(value)
+        return value
+
+    @field_validator("store_timezones")
+    @classmethod
+    def _zones(cls, value: dict[str, str]) -> dict[str, str]:
+        for store, zone in value.items():
+            _check_store(store)
+            check_zone(zone)
+        return value
+
+    @field_validator("stores")
+    @classmethod
+    def _stores(cls, value: list[str]) -> list[str]:
+        for store in value:
+            _check_store(store)
+        return value
+
+    @field_validator("store_currencies")
+    @classmethod
+    def _currencies(cls, value: dict[str, str]) -> dict[str, str]:
+        for store, code in value.items():
+            _check_store(store)
+            if not (len(code) == 3 and code.isascii() and code.isupper() and code.isalpha()):
+                raise ValueError(f"{code!r} is not an ISO 4217 code like EUR")
+        return value
+
+    @field_validator("tokens_sha256", "basic_password_sha256")
+    @classmethod
+    def _digests(cls, value: Any) -> Any:
+        for digest in [value] if isinstance(value, str) else (value or []):
+            if not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+                raise ValueError("must be SHA-256 digests: 64 lower-case hex digits")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> DashboardSettings:
+        if self.auth == "token" and not self.tokens_sha256:
+            raise ValueError("auth 'token' needs DASHBOARD_TOKENS_SHA256 (comma-separated SHA-256 of the tokens)")
+        if self.auth == "basic" and not (self.basic_user and self.basic_password_sha256):
+            raise ValueError("auth 'basic' needs DASHBOARD_BASIC_USER and DASHBOARD_BASIC_PASSWORD_SHA256")
+        return self
+
+    def timezone_of(self, store: str) -> str:
+        return self.store_timezones.get(store, self.default_timezone)
+
+    def currency_of(self, store: str) -> str:
+        return self.store_currencies.get(store, self.currency)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> DashboardSettings:
+        env = dict(os.environ if env is None else env)
+        known = {f"{ENV_PREFIX}{name.upper()}": name for name in cls.model_fields}
+        values: dict[str, Any] = {}
+        for key, value in env.items():
+            if not key.startswith(ENV_PREFIX):
+                continue
+            if key not in known:
+                raise SettingsError(f"unknown setting {key}; known: {', '.join(sorted(known))}")
+            values[known[key]] = value
+        for name in _JSON_FIELDS:
+            if isinstance(values.get(name), str):
+                try:
+                    values[name] = json.loads(values[name])
+                except ValueError as exc:
+                    raise SettingsError(f"{ENV_PREFIX}{name.upper()} is not JSON: {exc}") from None
+        for name in _LIST_FIELDS:
+            if isinstance(values.get(name), str):
+                values[name] = [part.strip() for part in values[name].split(",") if part.strip()]
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise SettingsError(f"invalid dashboard settings: {problems}") from None
+
+
+def check_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def _check_store(store: str) -> None:
+    if not re.fullmatch(STORE_PATTERN, store):
+        raise ValueError(f"{store!r} is not a store id ({STORE_PATTERN})")

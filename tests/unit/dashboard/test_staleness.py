@@ -1,0 +1,56 @@
+"""The live/stale/down rule: a quiet shop and a stuck pipeline must never look alike."""
+
+from __future__ import annotations
+
+from coffee_dashboard.staleness import assess, human_age
+
+NOW = 1_800_000_000_000
+
+
+def test_live_within_threshold() -> None:
+    status = assess(NOW, None, NOW - 119_000, 120, "RUNNING", 0)
+    assert (status.state, status.severity, status.headline, status.age_s) == ("live", "ok", "Live", 119.0)
+
+
+def test_redis_unreachable_is_down_whatever_else() -> None:
+    status = assess(NOW, "Redis: Connection refused", NOW - 1000, 120, "RUNNING", 0)
+    assert (status.state, status.severity) == ("down", "critical")
+    assert status.headline == "Pipeline down: the dashboard cannot reach Redis"
+    assert status.detail.startswith("Redis: Connection refused. ")
+    assert "NOT live" in status.detail
+    assert assess(NOW, "Redis: refused.", None, 120).detail.startswith("Redis: refused. The numbers")
+
+
+def test_job_not_running_is_down() -> None:
+    assert assess(NOW, None, NOW, 120, "FAILED", 0).headline == "Pipeline down: the Flink job is FAILED"
+    assert assess(NOW, None, NOW, 120, "MISSING", 0).headline == "Pipeline down: the Flink job is not deployed"
+    assert assess(NOW, None, NOW, 120, "RESTARTING", 0).state == "live"
+
+
+def test_quiet_shop_is_a_warning_with_the_evidence() -> None:
+    status = assess(NOW, None, NOW - 300_000, 120, "RUNNING", 0)
+    assert (status.state, status.severity, status.headline) == ("stale", "warning", "No new orders for 5 min")
+    assert "no orders waiting in Kafka" in status.detail
+
+
+def test_orders_waiting_in_kafka_is_critical() -> None:
+    status = assess(NOW, None, NOW - 300_000, 120, "RUNNING", 37)
+    assert (status.state, status.severity) == ("stale", "critical")
+    assert status.headline == "Stale: no update for 5 min, 37 orders waiting in Kafka"
+
+
+def test_unknown_evidence_is_critical_and_says_why() -> None:
+    status = assess(NOW, None, NOW - 130_000, 120, None, None, "Kafka: not configured")
+    assert (status.state, status.severity, status.headline) == ("stale", "critical", "Stale: no update for 2 min")
+    assert "(Kafka: not configured)" in status.detail
+
+
+def test_no_update_ever() -> None:
+    status = assess(NOW, None, None, 120, "RUNNING", 0)
+    assert (status.state, status.severity, status.headline, status.age_s) == ("stale", "critical",
+                                                                              "No live data yet", None)
+
+
+def test_human_age() -> None:
+    assert [human_age(s) for s in (0, 89.6, 90, 5399, 5400, 7260)] == ["0 s", "89 s", "1 min", "89 min",
+                                                                       "1 h 30 min", "2 h 1 min"]
