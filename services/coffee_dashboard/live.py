@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from coffee_dashboard import staleness, summary
+from coffee_dashboard.ops import Evidence
 from coffee_dashboard.query import ALL_STORES
 from coffee_dashboard.settings import DashboardSettings
 from coffee_job.redis_layout import PRODUCT_NAMES, STORES, UPDATES_CHANNEL, current_day_key, day_key
@@ -107,7 +108,7 @@ History = Callable[[str], Awaitable[dict[str, Any]]]
 
 class LiveHub:
     def __init__(self, reader: LiveReader, settings: DashboardSettings, history: History,
-                 evidence: Callable[[], tuple[str | None, int | None, str]]) -> None:
+                 evidence: Callable[[], Evidence]) -> None:
         self.reader = reader
         self.s = settings
         self.history = history
@@ -120,6 +121,8 @@ class LiveHub:
         self.last_update_ms: int | None = None
         self.status = staleness.assess(now_ms(), self.redis_error, None, settings.stale_after_s)
         self.ops: dict[str, Any] = {}
+        # The orders topic's size as first measured after the latest live update.
+        self._baseline: tuple[int | None, int | None] = (None, None)  # (update ms, end offsets)
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- subscribers ---------------------------------------------------------------------
@@ -266,11 +269,26 @@ class LiveHub:
                 self.redis_error = redis_error_text(exc)
             if was_down and self.redis_error is None:
                 self.mark_all_dirty()
-            job_state, lag, note = self.evidence()
+            evidence = self.evidence()
             self.status = staleness.assess(now_ms(), self.redis_error, self.last_update_ms, self.s.stale_after_s,
-                                           job_state, lag, note)
+                                           evidence.job_state, evidence.lag, evidence.note, self._arrived(evidence))
             self.broadcast("status", self.status.to_json())
             await asyncio.sleep(self.s.heartbeat_s)
+
+    def _arrived(self, evidence: Evidence) -> int | None:
+        """Records written to the orders topic since the first Kafka reading taken after the latest
+        live update (records that came just before that reading are missed: fine, a stuck job keeps
+        receiving them)."""
+        update, end = self._baseline
+        if update != self.last_update_ms:
+            self._baseline = update, end = self.last_update_ms, None
+        checked, current = evidence.checked_at_ms, evidence.end_offsets
+        if current is None or checked is None or self.last_update_ms is None or checked < self.last_update_ms:
+            return None
+        if end is None:
+            self._baseline = self.last_update_ms, current
+            return 0
+        return max(0, current - end)
 
     async def _history_loop(self) -> None:
         while True:

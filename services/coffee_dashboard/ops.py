@@ -17,6 +17,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -142,7 +143,8 @@ class KafkaLag:
 
         end, start = offsets(OffsetSpec.latest()), offsets(OffsetSpec.earliest())  # type: ignore[no-untyped-call]
         return {"lag": consumer_lag(committed, end, start), "topic": self.topic, "group": self.group,
-                "partitions": len(partitions), "committed": sum(o for o in committed.values() if o >= 0)}
+                "partitions": len(partitions), "committed": sum(o for o in committed.values() if o >= 0),
+                "end": sum(end.values())}
 
     async def read(self) -> dict[str, Any]:
         return await asyncio.to_thread(self._measure)
@@ -247,12 +249,22 @@ class OpsMonitor:
                 log.exception("ops refresh failed")
             await asyncio.sleep(self.s.ops_interval_s)
 
-    def pipeline_evidence(self) -> tuple[str | None, int | None, str]:
-        """(job state, lag, why unknown) for the staleness rule."""
+    def pipeline_evidence(self) -> Evidence:
+        """What the ops sources say about the pipeline, for the staleness rule."""
         flink, kafka = self.latest.get("flink", {}), self.latest.get("kafka", {})
         notes = [f"{name}: {part.get('error') or 'not configured'}" for name, part in (("Flink", flink),
                  ("Kafka", kafka)) if part.get("status") != "ok"]
-        return flink.get("job_state"), kafka.get("lag"), "; ".join(notes)
+        return Evidence(flink.get("job_state"), kafka.get("lag"), "; ".join(notes), kafka.get("end"),
+                        self.latest.get("checked_at_ms"))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    job_state: str | None
+    lag: int | None
+    note: str  # why job state or lag are unknown
+    end_offsets: int | None  # records ever written to the orders topic (sum over partitions)
+    checked_at_ms: int | None
 
 
 def _off() -> dict[str, Any]:

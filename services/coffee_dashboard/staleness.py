@@ -41,10 +41,17 @@ def human_age(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60} min"
 
 
+def _orders(n: int) -> str:
+    return f"{n} order" if n == 1 else f"{n} orders"
+
+
 def assess(now_ms: int, redis_error: str | None, last_update_ms: int | None, stale_after_s: float,
-           job_state: str | None = None, lag: int | None = None, ops_note: str = "") -> PipelineStatus:
+           job_state: str | None = None, lag: int | None = None, ops_note: str = "",
+           arrived: int | None = None) -> PipelineStatus:
     """``job_state``/``lag`` are None when the ops panel could not tell (not configured or unreachable);
-    ``ops_note`` says why, for the banner."""
+    ``ops_note`` says why, for the banner. ``arrived``: records written to the orders topic since
+    the last live update (None: unknown). A job that reads orders (lag 0) but whose live numbers
+    do not move is not a quiet shop."""
     age = None if last_update_ms is None else max(0.0, (now_ms - last_update_ms) / 1000)
 
     def status(state: State, severity: Severity, headline: str, detail: str) -> PipelineStatus:
@@ -64,8 +71,12 @@ def assess(now_ms: int, redis_error: str | None, last_update_ms: int | None, sta
         return status("live", "ok", "Live", "")
     quiet = human_age(age)
     if lag is not None and lag > 0:
-        return status("stale", "critical", f"Stale: no update for {quiet}, {lag} orders waiting in Kafka",
+        return status("stale", "critical", f"Stale: no update for {quiet}, {_orders(lag)} waiting in Kafka",
                       "The job is behind or stuck: the real sales are higher than the numbers shown.")
+    if arrived is not None and arrived > 0:
+        return status("stale", "critical", f"Stale: no update for {quiet}, though {_orders(arrived)} arrived since",
+                      "The job read them but the live numbers did not move: its Redis writes are failing, or "
+                      "the orders belong to another business day.")
     if lag == 0 and job_state == "RUNNING":
         return status("stale", "warning", f"No new orders for {quiet}",
                       "The pipeline is up (job RUNNING, no orders waiting in Kafka): a quiet period.")

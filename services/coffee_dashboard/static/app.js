@@ -66,7 +66,7 @@
     renderBars("origins", s.origins.map((o) => ({
       key: o.origin, name: o.origin, value: o.quantity, extra: Math.round(o.share * 100) + " %" })));
     renderRecent(s);
-    renderMinutes(s.per_minute);
+    renderMinutes(s.per_minute, s.timezone);
     renderFreshness();
   }
 
@@ -102,11 +102,12 @@
 
   function chartWidth(id) { return Math.max(260, $(id).clientWidth || 600); }
 
-  function renderMinutes(perMinute) {
+  function renderMinutes(perMinute, zone) {
     const xs = perMinute.map(([ms]) => ms / 1000), ys = perMinute.map(([, n]) => n);
     if (!charts.minutes) {
       charts.minutes = new uPlot({
         width: chartWidth("chart-minutes"), height: 180, legend: { show: false },
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), zone),  // the store's clock, not the browser's
         scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(3, max)] } },
         series: [{}, { label: "orders", stroke: "#8a4b2a", fill: "rgba(138,75,42,.35)",
           paths: uPlot.paths.bars({ size: [0.8, 20] }) }],
@@ -188,6 +189,7 @@
     document.body.dataset.state = state;
     const pill = $("freshness"), banner = $("banner");
     pill.dataset.state = state;
+    pill.dataset.severity = state === "live" ? "ok" : (state === "stale" && status ? status.severity : "critical");
     const ageS = lastUpdateMs == null ? null : (Date.now() + clockOffset - lastUpdateMs) / 1000;
     const updated = ageS == null ? "no update yet" : `updated ${age(ageS)} ago`;
     pill.textContent = state === "live" ? `Live · ${updated}` : `${state.toUpperCase()} · ${updated}`;

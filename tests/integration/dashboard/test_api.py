@@ -238,7 +238,8 @@ def test_ops_panel_reads_the_real_components(fed_dashboard: FedDashboard, feed: 
 
     ops = fed_dashboard.wait_for("ops panel", settled)
     assert ops["kafka"] == {"status": "ok", "lag": 0, "topic": fed_dashboard.cfg.orders_topic,
-                            "group": fed_dashboard.cfg.group_id, "partitions": 3, "committed": total_records}
+                            "group": fed_dashboard.cfg.group_id, "partitions": 3, "committed": total_records,
+                            "end": total_records}
     assert (ops["flink"]["job_id"], ops["flink"]["job_name"]) == (fed_dashboard.job_id, fed_dashboard.cfg.job_name)
     assert 0 <= ops["flink"]["last_checkpoint_age_s"] < 3600
     assert ops["dlq"]["count"] == 3

@@ -54,3 +54,28 @@ def test_no_update_ever() -> None:
 def test_human_age() -> None:
     assert [human_age(s) for s in (0, 89.6, 90, 5399, 5400, 7260)] == ["0 s", "89 s", "1 min", "89 min",
                                                                        "1 h 30 min", "2 h 1 min"]
+
+
+def test_orders_read_but_numbers_still_is_critical_not_quiet() -> None:
+    """The seed's failure: the job reads orders (lag 0, RUNNING) but the live numbers do not move."""
+    status = assess(NOW, None, NOW - 300_000, 120, "RUNNING", 0, arrived=1)
+    assert (status.state, status.severity) == ("stale", "critical")
+    assert status.headline == "Stale: no update for 5 min, though 1 order arrived since"
+    assert assess(NOW, None, NOW - 300_000, 120, "RUNNING", 0, arrived=0).severity == "warning"
+    assert assess(NOW, None, NOW - 1000, 120, "RUNNING", 0, arrived=5).state == "live"  # not stale yet
+
+
+def test_arrivals_are_counted_from_the_first_reading_after_an_update() -> None:
+    from coffee_dashboard.live import LiveHub
+    from coffee_dashboard.ops import Evidence
+    from coffee_dashboard.settings import DashboardSettings
+
+    hub = LiveHub(None, DashboardSettings(auth="none"), None, None)  # type: ignore[arg-type]
+    hub.last_update_ms = 1000
+    assert hub._arrived(Evidence("RUNNING", 0, "", 50, 900)) is None  # reading older than the update
+    assert hub._arrived(Evidence("RUNNING", 0, "", 52, 1100)) == 0  # baseline
+    assert hub._arrived(Evidence("RUNNING", 0, "", 55, 1200)) == 3
+    assert hub._arrived(Evidence("RUNNING", 0, "", None, 1300)) is None  # Kafka unreadable
+    hub.last_update_ms = 2000  # a new update: start again
+    assert hub._arrived(Evidence("RUNNING", 0, "", 56, 2100)) == 0
+    assert hub._arrived(Evidence("RUNNING", 0, "", 56, 2200)) == 0
