@@ -1,0 +1,1 @@
+"""One ComponentResource per concern; each parents its children and registers its outputs."""

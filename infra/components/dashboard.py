@@ -1,0 +1,66 @@
+"""The live dashboard (services/coffee_dashboard): a Deployment and Service reading Redis, Postgres
+and the Flink REST API, configured only through ``DASHBOARD_*`` variables, secrets from Secrets.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra import hardening as h
+from infra.context import (
+    APP_DASHBOARD,
+    DASHBOARD_AUTH_SECRET,
+    DASHBOARD_SERVICE,
+    POSTGRES_SECRET,
+    REDIS_SECRET,
+    Context,
+)
+
+DASHBOARD_UID = 10001
+PORT = 8090
+
+
+class Dashboard(pulumi.ComponentResource):
+    url: str
+    deployment: k8s.apps.v1.Deployment
+
+    def __init__(self, ctx: Context, flink_rest_url: str, depends_on: list[pulumi.Resource],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("coffee-rt:infra:Dashboard", "dashboard", None, opts)
+        cfg, ns = ctx.cfg, ctx.ns
+        assert cfg.images.dashboard is not None and cfg.secrets.dashboard_tokens_sha256 is not None
+        lbls, sel = h.labels(APP_DASHBOARD, "dashboard"), h.selector(APP_DASHBOARD, "dashboard")
+        opts_ = h.child(self, ctx.namespace)
+        auth = k8s.core.v1.Secret(
+            "dashboard-auth", metadata=h.meta(DASHBOARD_AUTH_SECRET, ns, lbls), type="Opaque",
+            string_data=pulumi.Output.secret(
+                {"tokens-sha256": cfg.secrets.dashboard_tokens_sha256.get_secret_value()}), opts=opts_)
+        probe = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 10}
+        main = h.container(
+            "dashboard", cfg.images.dashboard, cfg.dashboard.resources, DASHBOARD_UID,
+            ports=[{"name": "http", "containerPort": PORT}],
+            env=[{"name": "DASHBOARD_HOST", "value": "0.0.0.0"},  # noqa: S104 - the Pod's port {"name": "DASHBOARD_PORT", "value": str(PORT)},
+                 h.secret_env("DASHBOARD_REDIS_URL", REDIS_SECRET, "url"),
+                 h.secret_env("DASHBOARD_POSTGRES_DSN", POSTGRES_SECRET, "dsn"),
+                 {"name": "DASHBOARD_AUTH", "value": "token"},
+                 h.secret_env("DASHBOARD_TOKENS_SHA256", DASHBOARD_AUTH_SECRET, "tokens-sha256"),
+                 {"name": "DASHBOARD_FLINK_REST_URL", "value": flink_rest_url},
+                 {"name": "DASHBOARD_DEFAULT_TIMEZONE", "value": cfg.dashboard.default_timezone}],
+            readinessProbe=probe,
+            livenessProbe={"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 15, "failureThreshold": 4},
+            volumeMounts=[{"name": "tmp", "mountPath": "/tmp"}])
+        replicas = cfg.dashboard.replicas
+        self.deployment = k8s.apps.v1.Deployment(
+            "coffee-dashboard", metadata=h.meta(APP_DASHBOARD, ns, lbls),
+            spec={"replicas": replicas, "selector": {"matchLabels": sel},
+                  "template": {"metadata": {"labels": lbls},
+                               "spec": h.pod_spec([main], DASHBOARD_UID, volumes=[h.tmp_volume()],
+                                                  **h.spread(sel, replicas))}},
+            opts=h.child(self, ctx.namespace, auth, *depends_on))
+        k8s.core.v1.Service("coffee-dashboard", metadata=h.meta(DASHBOARD_SERVICE, ns, lbls),
+                            spec={"selector": sel, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+                            opts=opts_)
+        h.pdb("coffee-dashboard", ns, sel, lbls, replicas, opts_)
+        self.url = f"http://{ctx.host(DASHBOARD_SERVICE)}"
+        self.register_outputs({"url": self.url})

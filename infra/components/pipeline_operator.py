@@ -1,0 +1,148 @@
+"""The coffee-rt operator (CRD, ServiceAccount, Role/RoleBinding, Deployment) and the CoffeePipeline
+it reconciles, wired to Kafka, Flink, Postgres and Redis.
+
+The CRD and RBAC objects are read from operator/manifests at `pulumi up` time, never copied: the
+operator issue owns them (and tests them against a real API server). Only their namespace is
+rewritten to the stack's. The module is not called ``operator``: that would shadow the stdlib.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from coffee_job.submit import ENTRY_MODULE
+from coffee_rt import topics
+from coffee_rt.paths import REPO_ROOT
+from infra import hardening as h
+from infra.context import (
+    APP_OPERATOR,
+    INGEST_AUTH_SECRET,
+    INGEST_TOKENS_KEY,
+    POSTGRES_SECRET,
+    REDIS_SECRET,
+    Context,
+)
+
+MANIFESTS = REPO_ROOT / "operator" / "manifests"
+OPERATOR_UID = 10001
+HEALTH_PORT = 8080
+METRICS_PORT = 9090
+
+
+def load_manifests(path: Path, namespace: str) -> list[dict[str, Any]]:
+    """The YAML documents of a shipped manifest, moved into ``namespace``."""
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for doc in docs:
+        if "namespace" in doc.get("metadata", {}):
+            doc["metadata"]["namespace"] = namespace
+        for subject in doc.get("subjects", []):
+            if "namespace" in subject:
+                subject["namespace"] = namespace
+    return docs
+
+
+def pipeline_spec(ctx: Context, kafka_bootstrap: str, flink_rest_url: str) -> dict[str, Any]:
+    p, images = ctx.cfg.pipeline, ctx.cfg.images
+    job: dict[str, Any] = {
+        "restUrl": flink_rest_url,
+        "entry": {"module": ENTRY_MODULE},
+        "parallelism": p.parallelism,
+        "checkpointInterval": p.checkpoint_interval,
+        "upgradeMode": "savepoint",
+        "state": "running",
+        "allowNonRestoredState": False,
+        "savepointHistory": {"maxCount": p.savepoint_max_count},
+    }
+    if p.periodic_savepoint_interval:
+        job["periodicSavepointInterval"] = p.periodic_savepoint_interval
+    return {
+        "ingest": {"image": images.ingest, "replicas": p.ingest_replicas, "resources": p.ingest_resources.manifest(),
+                   "authSecretRef": {"name": INGEST_AUTH_SECRET, "key": INGEST_TOKENS_KEY},
+                   "topic": topics.ORDERS.name},
+        "job": job,
+        "kafka": {"bootstrap": kafka_bootstrap,
+                  "topics": {"orders": topics.ORDERS.name, "dlq": topics.ORDERS_DLQ.name}},
+        "sinks": {"postgres": {"secretRef": {"name": POSTGRES_SECRET, "key": "dsn"}},
+                  "redis": {"secretRef": {"name": REDIS_SECRET, "key": "url"}}},
+    }
+
+
+class PipelineOperator(pulumi.ComponentResource):
+    """``ingest_url`` is the in-cluster URL of the pipeline's ingest Service (made by the operator)."""
+
+    crd: k8s.apiextensions.v1.CustomResourceDefinition
+    deployment: k8s.apps.v1.Deployment
+    pipeline: k8s.apiextensions.CustomResource
+    ingest_url: str
+
+    def __init__(self, ctx: Context, kafka_bootstrap: str, flink_rest_url: str, depends_on: list[pulumi.Resource],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("coffee-rt:infra:PipelineOperator", "operator", None, opts)
+        ns, cfg = ctx.ns, ctx.cfg
+        (crd_doc,) = load_manifests(MANIFESTS / "crd.yaml", ns)
+        self.crd = k8s.apiextensions.v1.CustomResourceDefinition(
+            "coffeepipelines", metadata=crd_doc["metadata"], spec=crd_doc["spec"], opts=h.child(self))
+        rbac: dict[str, pulumi.Resource] = {}
+        for doc in load_manifests(MANIFESTS / "rbac.yaml", ns):
+            kind, name = doc["kind"], doc["metadata"]["name"]
+            opts_ = h.child(self, ctx.namespace, *rbac.values())
+            if kind == "ServiceAccount":
+                rbac[kind] = k8s.core.v1.ServiceAccount(f"operator-{name}", metadata=doc["metadata"], opts=opts_)
+            elif kind == "Role":
+                rbac[kind] = k8s.rbac.v1.Role(f"operator-{name}", metadata=doc["metadata"], rules=doc["rules"],
+                                              opts=opts_)
+            elif kind == "RoleBinding":
+                rbac[kind] = k8s.rbac.v1.RoleBinding(f"operator-{name}", metadata=doc["metadata"],
+                                                     role_ref=doc["roleRef"], subjects=doc["subjects"], opts=opts_)
+            else:
+                raise ValueError(f"{MANIFESTS / 'rbac.yaml'}: unexpected kind {kind}")
+        sa_name = next(d for d in load_manifests(MANIFESTS / "rbac.yaml", ns)
+                       if d["kind"] == "ServiceAccount")["metadata"]["name"]
+
+        ingest_auth = k8s.core.v1.Secret(
+            "ingest-auth", metadata=h.meta(INGEST_AUTH_SECRET, ns, h.labels("coffee-ingest", "auth")), type="Opaque",
+            string_data=pulumi.Output.secret({INGEST_TOKENS_KEY: _secret(cfg.secrets.ingest_tokens)}),
+            opts=h.child(self, ctx.namespace))
+
+        lbls, sel = h.labels(APP_OPERATOR, "operator"), h.selector(APP_OPERATOR, "operator")
+        main = h.container(
+            "operator", cfg.images.operator, cfg.operator.resources, OPERATOR_UID,
+            command=["kopf"],
+            args=["run", "-m", "coffee_operator.handlers", "--standalone", f"--namespace={ns}",
+                  f"--liveness=http://0.0.0.0:{HEALTH_PORT}/healthz"],
+            env=[{"name": "COFFEE_OPERATOR_RECONCILE_INTERVAL", "value": str(cfg.operator.reconcile_interval)},
+                 {"name": "COFFEE_OPERATOR_METRICS_PORT", "value": str(METRICS_PORT)}],
+            ports=[{"name": "health", "containerPort": HEALTH_PORT},
+                   {"name": "metrics", "containerPort": METRICS_PORT}],
+            livenessProbe={"httpGet": {"path": "/healthz", "port": "health"}, "initialDelaySeconds": 10,
+                           "periodSeconds": 15, "failureThreshold": 4},
+            volumeMounts=[{"name": "tmp", "mountPath": "/tmp"}])
+        self.deployment = k8s.apps.v1.Deployment(
+            "coffee-rt-operator", metadata=h.meta(APP_OPERATOR, ns, lbls),
+            spec={
+                # kopf --standalone has no peering: exactly one replica, never two during a rollout.
+                "replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": sel},
+                "template": {"metadata": {"labels": lbls},
+                             "spec": h.pod_spec([main], OPERATOR_UID, service_account=sa_name,
+                                                volumes=[h.tmp_volume()])},
+            },
+            opts=h.child(self, self.crd, *rbac.values()))
+
+        name = cfg.pipeline.name
+        self.ingest_url = f"http://{ctx.host(f'{name}-ingest')}"  # port 80
+        self.pipeline = k8s.apiextensions.CustomResource(
+            "coffeepipeline", api_version="coffee-rt.dev/v1alpha1", kind="CoffeePipeline",
+            metadata={"name": name, "namespace": ns, "labels": h.labels("coffee-rt-pipeline", "pipeline")},
+            spec=pipeline_spec(ctx, kafka_bootstrap, flink_rest_url),
+            opts=h.child(self, self.crd, self.deployment, ingest_auth, *depends_on))
+        self.register_outputs({"ingestUrl": self.ingest_url, "pipeline": name})
+
+
+def _secret(value: Any) -> str:
+    assert value is not None  # required by the config's cross-checks
+    return str(value.get_secret_value())

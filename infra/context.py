@@ -1,0 +1,57 @@
+"""What every component needs to know: the validated config, the namespace, the shared names.
+
+The sink Secret names are ones the operator's Role may read (operator/manifests/rbac.yaml,
+``resourceNames``); a unit test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi_kubernetes as k8s
+
+from infra.config import StackConfig
+
+POSTGRES_SECRET = "coffee-rt-postgres"  # keys: dsn, password (and user, database in-cluster)
+REDIS_SECRET = "coffee-rt-redis"  # keys: url, password
+INGEST_AUTH_SECRET = "coffee-rt-ingest-auth"  # key: tokens.json (the ingest token file)
+INGEST_TOKENS_KEY = "tokens.json"
+DASHBOARD_AUTH_SECRET = "coffee-rt-dashboard-auth"  # key: tokens-sha256
+SLACK_SECRET = "coffee-rt-alertmanager-slack"  # key: url
+S3_SECRET = "coffee-rt-flink-s3"  # keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+
+# Service names (stable DNS names; the CoffeePipeline and the docs use them).
+KAFKA_SERVICE = "kafka"
+KAFKA_HEADLESS = "kafka-headless"
+FLINK_JOBMANAGER = "flink-jobmanager"
+POSTGRES_SERVICE = "postgres"
+REDIS_SERVICE = "redis"
+DASHBOARD_SERVICE = "coffee-dashboard"
+
+# Pod names (app.kubernetes.io/name) the NetworkPolicies select by.
+APP_KAFKA = "kafka"
+APP_FLINK = "flink"
+APP_POSTGRES = "postgres"
+APP_REDIS = "redis"
+APP_INGEST = "coffee-ingest"  # set by the operator on the ingest Pods (coffee_operator.children)
+APP_OPERATOR = "coffee-rt-operator"
+APP_DASHBOARD = "coffee-dashboard"
+APP_TOPICS = "kafka-topics"
+APP_MIGRATE = "postgres-migrate"
+APP_KAFKA_EXPORTER = "kafka-exporter"
+APP_POSTGRES_EXPORTER = "postgres-exporter"
+APP_REDIS_EXPORTER = "redis-exporter"
+
+
+@dataclass(frozen=True)
+class Context:
+    cfg: StackConfig
+    namespace: k8s.core.v1.Namespace
+
+    @property
+    def ns(self) -> str:
+        return self.cfg.namespace
+
+    def host(self, service: str) -> str:
+        """A Service's in-cluster DNS name (resolvable from any namespace)."""
+        return f"{service}.{self.ns}.svc"

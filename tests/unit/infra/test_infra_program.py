@@ -1,0 +1,428 @@
+"""The resource graph and the properties that matter, for the dev and prod example stacks (mocks)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import jsonschema
+import yaml
+
+from coffee_rt import topics
+from coffee_rt.paths import REPO_ROOT
+from infra import mockrun
+from infra.components import kafka as kf
+from infra.context import INGEST_AUTH_SECRET, POSTGRES_SECRET, REDIS_SECRET
+
+COMPONENTS = {"coffee-rt:infra:Postgres", "coffee-rt:infra:Redis", "coffee-rt:infra:Kafka", "coffee-rt:infra:Flink",
+              "coffee-rt:infra:PipelineOperator", "coffee-rt:infra:Dashboard", "coffee-rt:infra:Monitoring",
+              "coffee-rt:infra:NetworkPolicies"}
+
+DEV_OBJECTS = {
+    ("Namespace", "coffee-rt"),
+    ("Secret", "coffee-rt-postgres"), ("Service", "postgres"), ("StatefulSet", "postgres"),
+    ("ConfigMap", "postgres-migrations-*"), ("Job", "postgres-migrate-*"),
+    ("Secret", "coffee-rt-redis"), ("Service", "redis"), ("StatefulSet", "redis"),
+    ("Service", "kafka"), ("Service", "kafka-headless"), ("StatefulSet", "kafka"), ("Job", "kafka-topics-*"),
+    ("ConfigMap", "flink-config"), ("PersistentVolumeClaim", "flink-state"),
+    ("Deployment", "flink-jobmanager"), ("Service", "flink-jobmanager"), ("Deployment", "flink-taskmanager"),
+    ("CustomResourceDefinition", "coffeepipelines.coffee-rt.dev"), ("ServiceAccount", "coffee-rt-operator"),
+    ("Role", "coffee-rt-operator"), ("RoleBinding", "coffee-rt-operator"), ("Secret", "coffee-rt-ingest-auth"),
+    ("Deployment", "coffee-rt-operator"), ("CoffeePipeline", "roastery"),
+    ("Secret", "coffee-rt-dashboard-auth"), ("Deployment", "coffee-dashboard"), ("Service", "coffee-dashboard"),
+    ("Deployment", "kafka-exporter"), ("Service", "kafka-exporter"),
+    ("Deployment", "postgres-exporter"), ("Service", "postgres-exporter"),
+    ("Deployment", "redis-exporter"), ("Service", "redis-exporter"),
+    *{("NetworkPolicy", n) for n in (
+        "default-deny", "allow-dns", "allow-kafka", "allow-flink", "allow-postgres", "allow-redis",
+        "allow-coffee-ingest", "allow-coffee-dashboard", "allow-coffee-rt-operator", "allow-kafka-topics",
+        "allow-postgres-migrate", "allow-kafka-exporter", "allow-postgres-exporter", "allow-redis-exporter")},
+}
+PROD_EXTRA = {
+    ("PodDisruptionBudget", "kafka"), ("PodDisruptionBudget", "flink-taskmanager"),
+    ("PodDisruptionBudget", "coffee-dashboard"),
+    ("ServiceAccount", "flink"), ("Role", "flink-ha"), ("RoleBinding", "flink-ha"), ("Secret", "coffee-rt-flink-s3"),
+    ("PodMonitor", "coffee-rt-flink"), ("PodMonitor", "coffee-rt-ingest"), ("PodMonitor", "coffee-rt-operator"),
+    ("ServiceMonitor", "coffee-rt-exporters"), ("Secret", "coffee-rt-alertmanager-slack"),
+    ("AlertmanagerConfig", "coffee-rt-slack"),
+}
+
+
+def objects(run: mockrun.Run) -> Counter[tuple[str, str]]:
+    """(kind, name) of every Kubernetes object, content-hashed names shown as name-*."""
+    out: Counter[tuple[str, str]] = Counter()
+    for m in run.manifests():
+        name = m["metadata"]["name"]
+        if name.startswith(("postgres-migrations-", "postgres-migrate-", "kafka-topics-")):
+            name = name.rsplit("-", 1)[0] + "-*"
+        out[(m["kind"], name)] += 1
+    return out
+
+
+def container(m: dict[str, Any], name: str) -> dict[str, Any]:
+    spec = m["spec"]["template"]["spec"]
+    return next(c for c in [*spec.get("initContainers", []), *spec["containers"]] if c["name"] == name)
+
+
+def env(c: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env", [])}
+
+
+# -- the graph ---------------------------------------------------------------------------------
+
+
+def exporter_scripts() -> set[tuple[str, str]]:
+    """alerts/exporters/*.lua (the alerts issue's) add a ConfigMap for redis_exporter when present."""
+    from infra.components.monitoring import exporter_scripts
+
+    return {("ConfigMap", "redis-exporter-scripts")} if exporter_scripts() else set()
+
+
+def test_dev_creates_exactly_these_objects(dev: mockrun.Run) -> None:
+    assert objects(dev) == Counter(DEV_OBJECTS | exporter_scripts())
+    assert len(DEV_OBJECTS) == 48
+
+
+def test_prod_adds_pdbs_ha_s3_and_prometheus_objects_and_drops_the_state_pvc(prod: mockrun.Run) -> None:
+    from infra.components.monitoring import rule_files
+
+    rules = {("PrometheusRule", name) for name, _ in rule_files()}
+    expected = (DEV_OBJECTS | PROD_EXTRA | rules | exporter_scripts()) - {("PersistentVolumeClaim", "flink-state")}
+    assert objects(prod) == Counter(expected)
+
+
+def test_every_object_is_parented_by_its_component_and_components_by_the_stack(dev: mockrun.Run,
+                                                                                prod: mockrun.Run) -> None:
+    for run in (dev, prod):
+        components = [r for r in run.resources if not r.custom]
+        assert {r.type for r in components} == COMPONENTS
+        for comp in components:
+            assert comp.parent.endswith("::coffee-rt-" + ("dev" if run is dev else "prod"))
+        component_urns = {r.urn for r in components}
+        for r in run.kubernetes():
+            if r.type == "kubernetes:core/v1:Namespace":
+                assert r.parent.endswith("pulumi:pulumi:Stack::coffee-rt-" + ("dev" if run is dev else "prod"))
+            else:
+                assert r.parent in component_urns, r.name
+
+
+def test_children_sit_under_the_component_of_their_concern(dev: mockrun.Run) -> None:
+    owner = {r.urn: r.type.rsplit(":", 1)[1] for r in dev.resources if not r.custom}
+    by_kind = {(r.manifest["kind"], r.manifest["metadata"]["name"]): owner[r.parent]
+               for r in dev.kubernetes() if r.parent in owner}
+    assert by_kind[("StatefulSet", "kafka")] == "Kafka"
+    assert by_kind[("StatefulSet", "postgres")] == "Postgres"
+    assert by_kind[("StatefulSet", "redis")] == "Redis"
+    assert by_kind[("Deployment", "flink-taskmanager")] == "Flink"
+    assert by_kind[("CoffeePipeline", "roastery")] == "PipelineOperator"
+    assert by_kind[("Deployment", "kafka-exporter")] == "Monitoring"
+    assert by_kind[("NetworkPolicy", "allow-kafka")] == "NetworkPolicies"
+
+
+def test_ordering_the_pipeline_waits_for_topics_migrations_and_flink(dev: mockrun.Run) -> None:
+    pipeline = dev.find("kubernetes:coffee-rt.dev/v1alpha1:CoffeePipeline", "coffeepipeline")
+    deps = {dev.by_urn(u).name for u in pipeline.dependencies}
+    assert {"coffeepipelines", "coffee-rt-operator", "ingest-auth", "postgres-migrate", "kafka-topics",
+            "flink-jobmanager", "flink-taskmanager"} <= deps
+    migrate = dev.find("kubernetes:batch/v1:Job", "postgres-migrate")
+    assert {dev.by_urn(u).name for u in migrate.dependencies} == {"postgres-migrations", "postgres"}
+
+
+def test_stack_outputs(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    expected = {"namespace": "coffee-rt", "ingestUrl": "http://roastery-ingest.coffee-rt.svc",
+                "dashboardUrl": "http://coffee-dashboard.coffee-rt.svc",
+                "flinkUiUrl": "http://flink-jobmanager.coffee-rt.svc:8081",
+                "kafkaBootstrap": "kafka.coffee-rt.svc:9092"}
+    assert dev.outputs == expected
+    assert prod.outputs == expected
+
+
+# -- Kafka -----------------------------------------------------------------------------------------
+
+
+def test_kafka_dev_is_one_broker_rf1(dev: mockrun.Run) -> None:
+    sts = dev.object("StatefulSet", "kafka")
+    assert sts["spec"]["replicas"] == 1
+    e = env(container(sts, "kafka"))
+    assert (e["KAFKA_DEFAULT_REPLICATION_FACTOR"], e["KAFKA_MIN_INSYNC_REPLICAS"]) == ("1", "1")
+    assert e["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "0@kafka-0.kafka-headless.coffee-rt.svc:9093"
+
+
+def test_kafka_prod_is_three_brokers_rf3_min_isr2(prod: mockrun.Run) -> None:
+    sts = prod.object("StatefulSet", "kafka")
+    spec = sts["spec"]
+    assert (spec["replicas"], spec["podManagementPolicy"], spec["serviceName"]) == (3, "Parallel", "kafka-headless")
+    c = container(sts, "kafka")
+    assert c["image"] == "apache/kafka:4.1.1"
+    e = env(c)
+    assert e["KAFKA_CONTROLLER_QUORUM_VOTERS"] == ",".join(
+        f"{i}@kafka-{i}.kafka-headless.coffee-rt.svc:9093" for i in range(3))
+    for key in ("KAFKA_DEFAULT_REPLICATION_FACTOR", "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"):
+        assert e[key] == "3"
+    assert (e["KAFKA_MIN_INSYNC_REPLICAS"], e["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]) == ("2", "2")
+    assert e["KAFKA_NODE_ID"] == {"fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}
+    assert e["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://$(POD_NAME).kafka-headless.coffee-rt.svc:9092"
+    assert e["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert e["KAFKA_HEAP_OPTS"] == "-Xms2g -Xmx2g"
+    assert e["CLUSTER_ID"] == kf.cluster_id("prod", "coffee-rt") and len(e["CLUSTER_ID"]) == 22
+    assert c["resources"] == {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "100Gi"
+    assert prod.object("PodDisruptionBudget", "kafka")["spec"] == {
+        "maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "kafka",
+                                                          "app.kubernetes.io/component": "broker"}}}
+    affinity = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert affinity["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"] == \
+        "kubernetes.io/hostname"
+    assert prod.object("Service", "kafka-headless")["spec"]["publishNotReadyAddresses"] is True
+
+
+def test_topics_job_creates_every_topic_with_rf_min_isr_and_retention(prod: mockrun.Run) -> None:
+    (job,) = [m for m in prod.manifests() if m["kind"] == "Job" and m["metadata"]["name"].startswith("kafka-topics")]
+    script = container(job, "topics")["command"][2]
+    assert script == kf.topic_script("kafka.coffee-rt.svc:9092", 3, 2)
+    for t in topics.ALL:
+        assert (f"--topic {t.name} --partitions {t.partitions} --replication-factor 3 "
+                f"--config min.insync.replicas=2 --config retention.ms={t.config['retention.ms']}") in script
+    assert script.count("--create --if-not-exists") == 2
+    assert "retention.ms=604800000" in script and "retention.ms=2592000000" in script
+
+
+# -- Flink -----------------------------------------------------------------------------------------
+
+
+def flink_conf(run: mockrun.Run) -> dict[str, Any]:
+    return yaml.safe_load(run.object("ConfigMap", "flink-config")["data"]["config.yaml"])  # type: ignore[no-any-return]
+
+
+def test_flink_dev_checkpoints_on_a_pvc_without_ha(dev: mockrun.Run) -> None:
+    conf = flink_conf(dev)
+    assert conf["execution.checkpointing.dir"] == "file:///flink-state/checkpoints"
+    assert conf["execution.checkpointing.savepoint-dir"] == "file:///flink-state/savepoints"
+    assert "high-availability.type" not in conf
+    assert conf["metrics.reporter.prom.factory.class"] == \
+        "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+    assert (conf["python.executable"], conf["rest.port"], conf["taskmanager.numberOfTaskSlots"]) == \
+        ("/opt/venv/bin/python", 8081, 2)
+    jm = dev.object("Deployment", "flink-jobmanager")
+    assert container(jm, "jobmanager")["args"] == ["jobmanager"]
+    assert {"name": "state", "persistentVolumeClaim": {"claimName": "flink-state"}} in \
+        jm["spec"]["template"]["spec"]["volumes"]
+    assert jm["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert dev.object("Service", "flink-jobmanager")["spec"]["ports"][2] == {"name": "rest", "port": 8081}
+
+
+def test_flink_prod_uses_s3_and_kubernetes_ha(prod: mockrun.Run) -> None:
+    conf = flink_conf(prod)
+    assert conf["execution.checkpointing.dir"] == "s3://coffee-rt-flink-state/prod/checkpoints"
+    assert conf["high-availability.type"] == "kubernetes"
+    assert conf["high-availability.storageDir"] == "s3://coffee-rt-flink-state/prod/ha"
+    assert conf["kubernetes.cluster-id"] == "coffee-rt-coffee-rt"
+    assert conf["state.backend.type"] == "rocksdb"
+    jm, tm = prod.object("Deployment", "flink-jobmanager"), prod.object("Deployment", "flink-taskmanager")
+    assert container(jm, "jobmanager")["args"] == ["jobmanager", "$(POD_IP)"]
+    assert (jm["spec"]["replicas"], tm["spec"]["replicas"]) == (1, 2)
+    for d in (jm, tm):
+        pod = d["spec"]["template"]["spec"]
+        assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == ("flink", True)
+    e = env(container(tm, "taskmanager"))
+    assert e["AWS_SECRET_ACCESS_KEY"] == {"secretKeyRef": {"name": "coffee-rt-flink-s3",
+                                                           "key": "AWS_SECRET_ACCESS_KEY"}}
+    assert e["ENABLE_BUILT_IN_PLUGINS"] == "flink-s3-fs-presto-2.2.1.jar"
+    assert prod.object("Role", "flink-ha")["rules"][0]["resources"] == ["configmaps"]
+
+
+def test_flink_gets_job_secrets_from_secret_refs(dev: mockrun.Run) -> None:
+    for name, comp in (("flink-jobmanager", "jobmanager"), ("flink-taskmanager", "taskmanager")):
+        e = env(container(dev.object("Deployment", name), comp))
+        assert e["COFFEE_JOB_POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": POSTGRES_SECRET, "key": "password"}}
+        assert e["COFFEE_JOB_REDIS_URL"] == {"secretKeyRef": {"name": REDIS_SECRET, "key": "url"}}
+
+
+# -- Postgres, Redis ------------------------------------------------------------------------------
+
+
+def test_postgres_and_redis_secrets_and_services(dev: mockrun.Run) -> None:
+    pg = dev.object("Secret", "coffee-rt-postgres")["stringData"]
+    assert pg == {"dsn": "postgresql://coffee:placeholder-postgres-password@postgres.coffee-rt.svc:5432/coffee"
+                         "?sslmode=disable",
+                  "password": "placeholder-postgres-password", "user": "coffee", "database": "coffee"}
+    rd = dev.object("Secret", "coffee-rt-redis")["stringData"]
+    assert rd == {"url": "redis://:placeholder-redis-password@redis.coffee-rt.svc:6379/0",
+                  "password": "placeholder-redis-password"}
+    sts = dev.object("StatefulSet", "postgres")
+    c = container(sts, "postgres")
+    assert env(c)["POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": POSTGRES_SECRET, "key": "password"}}
+    assert c["readinessProbe"]["exec"]["command"] == ["pg_isready", "-h", "127.0.0.1", "-U", "coffee", "-d", "coffee"]
+    redis = container(dev.object("StatefulSet", "redis"), "redis")
+    assert "--appendonly yes" in redis["command"][2] and "requirepass $REDIS_PASSWORD" in redis["command"][2]
+    assert env(redis)["REDISCLI_AUTH"] == {"secretKeyRef": {"name": REDIS_SECRET, "key": "password"}}
+
+
+def test_migrations_job_runs_psql_on_the_shipped_sql(dev: mockrun.Run) -> None:
+    from infra.migrations import configmap_data
+
+    (cm,) = [m for m in dev.manifests()
+             if m["kind"] == "ConfigMap" and m["metadata"]["name"].startswith("postgres-mig")]
+    assert cm["data"] == configmap_data()
+    assert sorted(cm["data"]) == ["0001_orders.sql", "0002_rollups.sql", "migrate.psql"]
+    assert cm["immutable"] is True
+    (job,) = [m for m in dev.manifests() if m["kind"] == "Job" and m["metadata"]["name"].startswith("postgres-migrate")]
+    assert job["metadata"]["name"].removeprefix("postgres-migrate-") == \
+        cm["metadata"]["name"].removeprefix("postgres-migrations-")
+    c = container(job, "migrate")
+    assert c["image"] == "postgres:15.14-bookworm"
+    assert env(c)["DATABASE_URL"] == {"secretKeyRef": {"name": POSTGRES_SECRET, "key": "dsn"}}
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+
+
+# -- Hardening ------------------------------------------------------------------------------------
+
+
+def workloads(run: mockrun.Run) -> list[dict[str, Any]]:
+    return [m for m in run.manifests() if m["kind"] in ("Deployment", "StatefulSet", "Job")]
+
+
+def test_every_container_has_limits_non_root_and_drops_capabilities(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    writable_root = {("StatefulSet", "kafka", "kafka")}
+    for run in (dev, prod):
+        for w in workloads(run):
+            pod = w["spec"]["template"]["spec"]
+            assert pod["securityContext"]["runAsNonRoot"] is True
+            for c in [*pod.get("initContainers", []), *pod["containers"]]:
+                res = c["resources"]
+                assert set(res["requests"]) == set(res["limits"]) == {"cpu", "memory"}
+                sc = c["securityContext"]
+                assert (sc["runAsNonRoot"], sc["allowPrivilegeEscalation"], sc["capabilities"]) == \
+                    (True, False, {"drop": ["ALL"]})
+                assert sc["runAsUser"] != 0
+                assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+                key = (w["kind"], w["metadata"]["name"], c["name"])
+                assert sc["readOnlyRootFilesystem"] is (key not in writable_root), key
+
+
+def test_long_running_containers_have_probes(dev: mockrun.Run) -> None:
+    probes = {}
+    for w in workloads(dev):
+        if w["kind"] == "Job":
+            continue
+        for c in w["spec"]["template"]["spec"]["containers"]:
+            probes[(w["metadata"]["name"], c["name"])] = sorted(k for k in c if k.endswith("Probe"))
+    assert probes == {
+        ("kafka", "kafka"): ["livenessProbe", "readinessProbe", "startupProbe"],
+        ("postgres", "postgres"): ["livenessProbe", "readinessProbe"],
+        ("redis", "redis"): ["livenessProbe", "readinessProbe"],
+        ("flink-jobmanager", "jobmanager"): ["livenessProbe", "readinessProbe"],
+        ("flink-taskmanager", "taskmanager"): ["livenessProbe"],
+        ("coffee-rt-operator", "operator"): ["livenessProbe"],
+        ("coffee-dashboard", "dashboard"): ["livenessProbe", "readinessProbe"],
+        ("kafka-exporter", "kafka-exporter"): ["readinessProbe"],
+        ("postgres-exporter", "postgres-exporter"): ["readinessProbe"],
+        ("redis-exporter", "redis-exporter"): ["readinessProbe"],
+    }
+
+
+def test_pdbs_only_for_multi_replica_workloads(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    assert [m for m in dev.manifests() if m["kind"] == "PodDisruptionBudget"] == []
+    pdbs = {m["metadata"]["name"]: m["spec"]["maxUnavailable"] for m in prod.manifests()
+            if m["kind"] == "PodDisruptionBudget"}
+    assert pdbs == {"kafka": 1, "flink-taskmanager": 1, "coffee-dashboard": 1}
+
+
+def test_namespace_enforces_baseline_and_warns_restricted(dev: mockrun.Run) -> None:
+    labels = dev.object("Namespace", "coffee-rt")["metadata"]["labels"]
+    assert (labels["pod-security.kubernetes.io/enforce"], labels["pod-security.kubernetes.io/warn"]) == \
+        ("baseline", "restricted")
+
+
+# -- Secrets --------------------------------------------------------------------------------------
+
+
+def test_secret_values_are_pulumi_secrets_and_appear_nowhere_else(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    for run in (dev, prod):
+        secrets = [r for r in run.kubernetes() if r.type == "kubernetes:core/v1:Secret"]
+        assert secrets and all(r.secret_inputs() == {"stringData"} for r in secrets)
+        others = json.dumps([r.manifest for r in run.kubernetes() if r.type != "kubernetes:core/v1:Secret"])
+        for value in mockrun.PLACEHOLDER_SECRETS.values():
+            assert value not in others
+            assert value not in json.dumps(run.outputs)
+
+
+def test_sink_secret_names_are_the_ones_the_operator_role_may_read(dev: mockrun.Run) -> None:
+    """The operator reads the sink Secrets (403 for any other); the ingest Secret is only mounted by Pods."""
+    role = dev.object("Role", "coffee-rt-operator")
+    (secret_rule,) = [r for r in role["rules"] if r["resources"] == ["secrets"]]
+    spec = dev.object("CoffeePipeline", "roastery")["spec"]
+    sinks = {spec["sinks"]["postgres"]["secretRef"]["name"], spec["sinks"]["redis"]["secretRef"]["name"]}
+    assert sinks == {POSTGRES_SECRET, REDIS_SECRET}
+    assert sinks <= set(secret_rule["resourceNames"])
+    assert spec["ingest"]["authSecretRef"]["name"] == INGEST_AUTH_SECRET
+    assert dev.object("Secret", INGEST_AUTH_SECRET)["stringData"] == {
+        "tokens.json": mockrun.PLACEHOLDER_SECRETS["ingestTokens"]}
+
+
+# -- The operator and the pipeline -------------------------------------------------------------
+
+
+def test_crd_and_rbac_come_from_operator_manifests(dev: mockrun.Run) -> None:
+    shipped = yaml.safe_load((REPO_ROOT / "operator/manifests/crd.yaml").read_text())
+    assert dev.object("CustomResourceDefinition", "coffeepipelines.coffee-rt.dev")["spec"] == shipped["spec"]
+    rbac = {d["kind"]: d for d in yaml.safe_load_all((REPO_ROOT / "operator/manifests/rbac.yaml").read_text())}
+    assert dev.object("Role", "coffee-rt-operator")["rules"] == rbac["Role"]["rules"]
+    assert dev.object("RoleBinding", "coffee-rt-operator")["subjects"] == rbac["RoleBinding"]["subjects"]
+
+
+def test_operator_deployment(dev: mockrun.Run) -> None:
+    d = dev.object("Deployment", "coffee-rt-operator")
+    assert (d["spec"]["replicas"], d["spec"]["strategy"]) == (1, {"type": "Recreate"})
+    pod = d["spec"]["template"]["spec"]
+    assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == ("coffee-rt-operator", True)
+    c = container(d, "operator")
+    assert c["image"] == "coffee-rt/operator:0.1.0"
+    assert [c["command"], c["args"]] == [["kopf"], ["run", "-m", "coffee_operator.handlers", "--standalone",
+                                                    "--namespace=coffee-rt", "--liveness=http://0.0.0.0:8080/healthz"]]
+
+
+def test_coffeepipeline_is_wired_to_everything_and_valid_for_the_crd(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    crd = dev.object("CustomResourceDefinition", "coffeepipelines.coffee-rt.dev")
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for run, replicas, parallelism, image in ((dev, 1, 1, "coffee-rt/order-ingest:0.1.0"),
+                                              (prod, 3, 4, "registry.example.com/coffee-rt/order-ingest:0.1.0")):
+        cp = run.object("CoffeePipeline", "roastery")
+        jsonschema.validate(cp, schema)
+        spec = cp["spec"]
+        assert spec["kafka"] == {"bootstrap": "kafka.coffee-rt.svc:9092",
+                                 "topics": {"orders": "orders", "dlq": "orders.dlq"}}
+        assert spec["job"]["restUrl"] == "http://flink-jobmanager.coffee-rt.svc:8081"
+        assert spec["job"]["entry"] == {"module": "coffee_job.main"}
+        assert (spec["ingest"]["image"], spec["ingest"]["replicas"], spec["job"]["parallelism"]) == \
+            (image, replicas, parallelism)
+        assert spec["ingest"]["authSecretRef"] == {"name": INGEST_AUTH_SECRET, "key": "tokens.json"}
+
+
+# -- Policies (the same rules the PulumiPolicy pack runs) ---------------------------------------
+
+
+def test_every_object_passes_the_policy_rules(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    from infra.policy.rules import check
+
+    for run in (dev, prod):
+        assert [str(v) for m in run.manifests() for v in check(m)] == []
+
+
+def test_every_object_passes_the_policy_pack_validators(prod: mockrun.Run) -> None:
+    from types import SimpleNamespace
+
+    from pulumi_policy import ResourceValidationPolicy
+
+    from infra.policy.pack import policies
+
+    reported: list[str] = []
+    for policy in policies():
+        assert isinstance(policy, ResourceValidationPolicy)
+        for r in prod.kubernetes():
+            policy.validate(SimpleNamespace(resource_type=r.type, props=r.manifest),  # type: ignore[arg-type]
+                            lambda msg, urn: reported.append(msg))
+    assert reported == []
