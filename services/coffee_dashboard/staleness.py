@@ -76,7 +76,7 @@ def assess(now_ms: int, redis_error: str | None, last_update_ms: int | None, sta
     if arrived is not None and arrived > 0:
         return status("stale", "critical", f"Stale: no update for {quiet}, though {_orders(arrived)} arrived since",
                       "The job read them but the live numbers did not move: its Redis writes are failing, or "
-                      "the orders belong to another business day.")
+                      "they are duplicates or orders of another business day.")
     if lag == 0 and job_state == "RUNNING":
         return status("stale", "warning", f"No new orders for {quiet}",
                       "The pipeline is up (job RUNNING, no orders waiting in Kafka): a quiet period.")
