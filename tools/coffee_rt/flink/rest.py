@@ -78,8 +78,13 @@ class FlinkRest:
         savepoint_path: str | None = None,
         allow_non_restored_state: bool = False,
         flink_configuration: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> str:
-        """Run a jar's entry class; returns the job id."""
+        """Run a jar's entry class; returns the job id.
+
+        A PyFlink submission plans the job in a Python process on the JobManager (tens of seconds),
+        so this call waits up to ``timeout`` (default 300 s), longer than the client's default.
+        """
         body: dict[str, Any] = {"entryClass": entry_class, "programArgsList": list(program_args)}
         if job_id:
             body["jobId"] = job_id
@@ -90,7 +95,8 @@ class FlinkRest:
             body["allowNonRestoredState"] = allow_non_restored_state
         if flink_configuration:
             body["flinkConfiguration"] = flink_configuration
-        return str(self._call("POST", f"/jars/{jar_id}/run", json=body)["jobid"])
+        extra: dict[str, Any] = {"timeout": 300.0 if timeout is None else timeout}
+        return str(self._call("POST", f"/jars/{jar_id}/run", json=body, **extra)["jobid"])
 
     # Jobs
     def jobs(self) -> list[dict[str, Any]]:
@@ -112,6 +118,14 @@ class FlinkRest:
 
     def exceptions(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/jobs/{job_id}/exceptions")  # type: ignore[no-any-return]
+
+    def job_metric(self, job_id: str, name: str) -> str | None:
+        """One job-level metric's current value (e.g. ``numRestarts``), None when Flink has none."""
+        values = self._call("GET", f"/jobs/{job_id}/metrics", params={"get": name})
+        for entry in values if isinstance(values, list) else []:
+            if entry.get("id") == name:
+                return str(entry.get("value"))
+        return None
 
     def cancel(self, job_id: str) -> None:
         self._call("PATCH", f"/jobs/{job_id}", params={"mode": "cancel"})
@@ -148,6 +162,20 @@ class FlinkRest:
 
     def dispose_savepoint(self, path: str) -> str:
         return str(self._call("POST", "/savepoint-disposal", json={"savepoint-path": path})["request-id"])
+
+    def wait_disposal(self, trigger_id: str, timeout: float = 60.0) -> None:
+        """Wait for a savepoint disposal; raises with Flink's failure cause if it failed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self._call("GET", f"/savepoint-disposal/{trigger_id}")
+            if status["status"]["id"] == "COMPLETED":
+                failure = status.get("operation", {}).get("failure-cause")
+                if failure:
+                    raise FlinkRestError("GET", f"savepoint disposal {trigger_id}", 500,
+                                         str(failure.get("stack-trace", failure)))
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"savepoint disposal {trigger_id} not done after {timeout:.0f} s")
 
     def wait_state(self, job_id: str, states: set[str], timeout: float = 120.0) -> str:
         deadline = time.monotonic() + timeout
