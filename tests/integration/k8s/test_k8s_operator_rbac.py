@@ -89,16 +89,26 @@ def test_operator_reads_and_marks_its_pipelines(operator: Kubectl) -> None:
 @pytest.mark.parametrize(("verb", "resource", "answer"), [
     ("watch", "coffeepipelines.coffee-rt.dev", "yes"),
     ("list", "coffeepipelines.coffee-rt.dev", "yes"),
-    ("update", "coffeepipelines.coffee-rt.dev/finalizers", "yes"),
+    # kubectl reads "<resource>/<name>"; a subresource is given as "#<subresource>" here.
+    ("update", "coffeepipelines.coffee-rt.dev#finalizers", "yes"),
+    ("patch", "coffeepipelines.coffee-rt.dev#status", "yes"),
+    ("update", "coffeepipelines.coffee-rt.dev#status", "no"),
     ("delete", "coffeepipelines.coffee-rt.dev", "no"),
     ("create", "coffeepipelines.coffee-rt.dev", "no"),
-    ("watch", "deployments.apps", "yes"),
+    ("patch", "deployments.apps", "yes"),
+    ("get", "deployments.apps", "yes"),
+    ("watch", "deployments.apps", "no"),
+    ("delete", "deployments.apps", "no"),
+    ("update", "coffeepipelines.coffee-rt.dev", "no"),
+    ("get", "secrets/coffee-rt-ingest-auth", "no"),
     ("watch", "secrets", "no"),
     ("get", "pods", "no"),
     ("create", "leases.coordination.k8s.io", "no"),
 ])
 def test_can_i_matrix(operator: Kubectl, verb: str, resource: str, answer: str) -> None:
-    result = operator.run("auth", "can-i", verb, resource, check=False)
+    resource, _, subresource = resource.partition("#")
+    extra = [f"--subresource={subresource}"] if subresource else []
+    result = operator.run("auth", "can-i", verb, resource, *extra, check=False)
     assert (result.stdout.strip(), result.returncode) == (answer, 0 if answer == "yes" else 1)
 
 
@@ -107,7 +117,7 @@ def test_operator_creates_an_owned_deployment_and_the_controller_manager_runs_it
 ) -> None:
     uid = json.loads(operator("get", "cp", "roastery", "-o", "json"))["metadata"]["uid"]
     owner = {"apiVersion": "coffee-rt.dev/v1alpha1", "kind": "CoffeePipeline", "name": "roastery", "uid": uid}
-    operator("delete", "deployment", "roastery-ingest", "--ignore-not-found")
+    kubectl("delete", "deployment", "roastery-ingest", "-n", NS, "--ignore-not-found")
     out = operator.apply(_owned_deployment("roastery-ingest", owner))
     assert out.strip() == "deployment.apps/roastery-ingest created"
     deadline = time.monotonic() + 60
@@ -117,11 +127,14 @@ def test_operator_creates_an_owned_deployment_and_the_controller_manager_runs_it
         time.sleep(0.5)
     assert len(replicasets) == 1
     assert replicasets[0]["spec"]["replicas"] == 2  # type: ignore[index]
-    assert operator("delete", "deployment", "roastery-ingest").strip() == (
-        'deployment.apps "roastery-ingest" deleted from coffee-rt namespace')
+    # Deleting is the garbage collector's job (ownerReferences), not the operator's.
+    refused = operator.run("delete", "deployment", "roastery-ingest", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == _forbidden("delete", "deployments", "apps", IN_NS, "roastery-ingest")
+    kubectl("delete", "deployment", "roastery-ingest", "-n", NS)
 
 
-def test_operator_manages_services_configmaps_pdbs_and_events(operator: Kubectl) -> None:
+def test_operator_manages_services_configmaps_pdbs_and_events(operator: Kubectl, kubectl: Kubectl) -> None:
     objects = [
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "roastery-ingest"},
          "spec": {"selector": {"app": "roastery-ingest"}, "ports": [{"port": 8080}]}},
@@ -130,13 +143,15 @@ def test_operator_manages_services_configmaps_pdbs_and_events(operator: Kubectl)
          "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "roastery-ingest"}}}},
     ]
     manifest = yaml.safe_dump_all(objects)
-    operator("delete", "-f", "-", "--ignore-not-found", stdin=manifest)
+    kubectl("delete", "-n", NS, "-f", "-", "--ignore-not-found", stdin=manifest)
     assert operator.apply(manifest).splitlines() == [
         "service/roastery-ingest created",
         "configmap/roastery-job created",
         "poddisruptionbudget.policy/roastery-ingest created",
     ]
-    assert operator("delete", "-f", "-", stdin=manifest).splitlines() == [
+    refused = operator.run("delete", "-f", "-", stdin=manifest, check=False)
+    assert refused.returncode == 1 and refused.stderr.count("is forbidden") == 3
+    assert kubectl("delete", "-n", NS, "-f", "-", stdin=manifest).splitlines() == [
         'service "roastery-ingest" deleted from coffee-rt namespace',
         'configmap "roastery-job" deleted from coffee-rt namespace',
         'poddisruptionbudget.policy "roastery-ingest" deleted from coffee-rt namespace',
@@ -200,7 +215,7 @@ def test_operator_gets_403_outside_its_job(operator: Kubectl, kubectl: Kubectl, 
 
 def test_block_owner_deletion_needs_finalizers_rights_on_the_owner(operator: Kubectl, kubectl: Kubectl) -> None:
     """Owning a child by a ConfigMap (no configmaps/finalizers in the Role) is refused: the plugin is on."""
-    operator("delete", "configmap", "owner-probe", "--ignore-not-found")
+    kubectl("delete", "configmap", "owner-probe", "-n", NS, "--ignore-not-found")
     operator("create", "configmap", "owner-probe")
     uid = json.loads(operator("get", "configmap", "owner-probe", "-o", "json"))["metadata"]["uid"]
     owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner-probe", "uid": uid}
@@ -209,7 +224,7 @@ def test_block_owner_deletion_needs_finalizers_rights_on_the_owner(operator: Kub
     assert "cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on" \
         in result.stderr
     assert kubectl.run("get", "deployment", "probe", "-n", NS, check=False).returncode == 1
-    operator("delete", "configmap", "owner-probe")
+    kubectl("delete", "configmap", "owner-probe", "-n", NS)
 
 
 KOPF_PROBE = '''

@@ -1,0 +1,616 @@
+"""The whole job lifecycle as one pure function: ``decide(spec, generation, status, observation, now)``.
+
+No servers, no clock, no I/O: given what the resource asks for, what the operator remembers
+(status) and what Flink says now (observation), return the next actions. ``act`` carries them
+out and writes their results to status; the next reconcile sees those and takes the next step.
+A multi-step transition (stop with a savepoint, then resubmit from it) is therefore a sequence of
+durable steps, safe across operator restarts.
+
+The rules that matter most:
+- savepoint mode never falls back silently: no savepoint, no stop (the job keeps running and
+  status says why);
+- a failed or vanished job is resubmitted from its newest checkpoint or savepoint, never from
+  nothing once it had state (that would reset Kafka offsets and the live totals);
+- a new spec that does not reach a healthy RUNNING before the deadline is rolled back to the last
+  good spec from the state it was upgraded from;
+- an active job that is ours but not the current one (a lost status write) is cancelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from coffee_operator.settings import OperatorSettings
+from coffee_operator.spec import PipelineSpec, duration_seconds, job_fingerprint
+from coffee_operator.status import (
+    Checkpoint,
+    CheckpointCounts,
+    Condition,
+    IngestStatus,
+    JobStatus,
+    Nonces,
+    PipelineStatus,
+    Rollback,
+    Savepoint,
+    StableSpec,
+    Stopped,
+    Upgrade,
+    iso,
+    parse_time,
+)
+
+ACTIVE = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING"})
+TRANSITIONAL = frozenset({"CANCELLING", "FAILING", "SUSPENDED"})
+TERMINAL = frozenset({"FINISHED", "FAILED", "CANCELED"})
+MISSING = "MISSING"  # our job id is unknown to Flink (cluster restarted, history expired)
+
+UpgradeMode = Literal["stateless", "savepoint", "last-state"]
+
+
+# ---- what Flink and Kubernetes say (filled in by observe.py) ---------------------------------
+
+@dataclass(frozen=True)
+class PointInTime:
+    path: str
+    time: datetime
+
+
+@dataclass(frozen=True)
+class JobObservation:
+    job_id: str
+    state: str
+    running_since: datetime | None = None
+    restarts: int = 0
+    checkpoints: CheckpointCounts = field(default_factory=CheckpointCounts)
+    latest_checkpoint: PointInTime | None = None
+    latest_savepoint: PointInTime | None = None
+    restored_from: str | None = None
+    exception: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    flink_error: str | None = None  # Flink REST unreachable or erroring: take no lifecycle step
+    job: JobObservation | None = None  # None: no job yet, or Flink does not know our job id
+    orphans: tuple[str, ...] = ()  # active jobs with our deterministic ids other than the current one
+    ingest: IngestStatus | None = None
+
+
+# ---- actions (carried out by act.py) ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """A status change with no outside effect. ``update`` replaces top-level status fields
+    (None removes one)."""
+
+    update: dict[str, Any]
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class Submit:
+    submission: int
+    generation: int
+    spec: dict[str, Any]
+    restore_path: str | None
+    reason: str  # initial, resume, upgrade, restart, recover, rollback
+    allow_non_restored_state: bool
+    nonces: Nonces
+    upgrade: Upgrade | None  # the upgrade this submission starts or continues; None ends one
+
+
+@dataclass(frozen=True)
+class StopWithSavepoint:
+    job_id: str
+    reason: Literal["upgrade", "suspend", "delete"]
+    generation: int
+    fallback_to_checkpoint: bool = False  # last-state only: cancel and keep the latest checkpoint
+
+
+@dataclass(frozen=True)
+class Cancel:
+    job_id: str
+    reason: Literal["upgrade", "suspend", "restart", "orphan", "delete"]
+    keep_checkpoint: bool  # record the latest checkpoint as where to resume
+
+
+@dataclass(frozen=True)
+class TriggerSavepoint:
+    job_id: str
+    trigger: Literal["manual", "periodic"]
+    nonce: int | None = None
+
+
+@dataclass(frozen=True)
+class Dispose:
+    savepoint: Savepoint
+
+
+@dataclass(frozen=True)
+class RollBack:
+    cancel_job_id: str | None
+    submit: Submit
+    rollback: Rollback
+
+
+Action = Record | Submit | StopWithSavepoint | Cancel | TriggerSavepoint | Dispose | RollBack
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+def updated(status: PipelineStatus, update: dict[str, Any]) -> PipelineStatus:
+    """``status`` with top-level fields replaced as ``update`` says (the result of a Record)."""
+    raw = status.dump()
+    for key, value in update.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return PipelineStatus.parse(raw)
+
+
+def healthy(job: JobObservation | None, now: datetime, settings: OperatorSettings) -> bool:
+    """RUNNING and proven: a checkpoint completed, or running steadily for ``stable_seconds``."""
+    if job is None or job.state != "RUNNING":
+        return False
+    if job.checkpoints.completed >= 1:
+        return True
+    return job.running_since is not None and (now - job.running_since).total_seconds() >= settings.stable_seconds
+
+
+def restore_point(status: PipelineStatus, job: JobObservation | None) -> tuple[str | None, str]:
+    """The newest state of the current job's lineage: (path, kind), kind checkpoint | savepoint |
+    none. ``none`` with a path of None means the lineage never had state (a fresh start loses nothing)."""
+    points: list[tuple[datetime, str, str]] = []
+    if job is not None:
+        if job.latest_checkpoint:
+            points.append((job.latest_checkpoint.time, job.latest_checkpoint.path, "checkpoint"))
+        if job.latest_savepoint:
+            points.append((job.latest_savepoint.time, job.latest_savepoint.path, "savepoint"))
+    js = status.job_status
+    if js.last_checkpoint and (when := parse_time(js.last_checkpoint.time)):
+        points.append((when, js.last_checkpoint.path, "checkpoint"))
+    submitted = parse_time(status.deployed.submitted_at) if status.deployed else None
+    if js.last_savepoint and (when := parse_time(js.last_savepoint.time)) and (submitted is None or when >= submitted):
+        points.append((when, js.last_savepoint.path, "savepoint"))
+    if points:
+        _, path, kind = max(points, key=lambda p: p[0])
+        return path, kind
+    if js.restored_from:
+        return js.restored_from, "savepoint" if "savepoint" in js.restored_from else "checkpoint"
+    return None, "none"
+
+
+def _after(moment: str | None, seconds: float, now: datetime) -> bool:
+    """True when ``seconds`` have passed since ``moment`` (or there is no moment)."""
+    when = parse_time(moment)
+    return when is None or now >= when + timedelta(seconds=seconds)
+
+
+def _not_before(moment: str | None, now: datetime) -> bool:
+    when = parse_time(moment)
+    return when is not None and now < when
+
+
+# ---- the observation folded into status ------------------------------------------------------
+
+def observed_update(status: PipelineStatus, obs: Observation) -> dict[str, Any]:
+    """Status fields that merely record what was observed (jobStatus, ingest), if they changed."""
+    update: dict[str, Any] = {}
+    if obs.ingest is not None and obs.ingest != status.ingest:
+        update["ingest"] = obs.ingest.dump()
+    if obs.flink_error is not None:
+        return update
+    js = status.job_status
+    job = obs.job
+    if job is not None and job.job_id == js.job_id:
+        new = js.model_copy(update={
+            "state": job.state,
+            "running_since": iso(job.running_since) if job.running_since else None,
+            "restarts": job.restarts,
+            "checkpoints": job.checkpoints,
+            "last_checkpoint": (Checkpoint(path=job.latest_checkpoint.path, time=iso(job.latest_checkpoint.time))
+                                if job.latest_checkpoint else js.last_checkpoint),
+            "restored_from": job.restored_from or js.restored_from,
+            "exception": job.exception,
+        })
+    elif js.job_id and status.stopped is None and status.pending is None:
+        new = js.model_copy(update={"state": MISSING, "running_since": None})
+    else:
+        new = js
+    if new != js:
+        update["jobStatus"] = new.dump()
+    return update
+
+
+# ---- the decision ----------------------------------------------------------------------------
+
+def decide(
+    spec: PipelineSpec,
+    generation: int,
+    status: PipelineStatus,
+    obs: Observation,
+    now: datetime,
+    settings: OperatorSettings,
+) -> list[Action]:
+    actions: list[Action] = []
+    observed = observed_update(status, obs)
+    if observed:
+        actions.append(Record(observed))
+        status = updated(status, observed)
+    if obs.flink_error is not None:
+        return actions  # nothing is decided blind; summarize() reports it
+
+    actions.extend(Cancel(job_id, "orphan", keep_checkpoint=False) for job_id in obs.orphans)
+    target = job_fingerprint(spec)
+    desired = spec.job.state
+    mode: UpgradeMode = spec.job.upgrade_mode
+    job = obs.job if obs.job is not None and obs.job.job_id == status.job_status.job_id else None
+    state = job.state if job else None
+    is_healthy = healthy(job, now, settings)
+
+    # 1. A new spec that missed its deadline goes back to the last good one.
+    upgrade, stable = status.upgrade, status.last_stable_spec
+    if (upgrade is not None and stable is not None and stable.spec != upgrade.spec and not is_healthy
+            and _after(_deadline_start(status), settings.upgrade_deadline_seconds, now)):
+        return [*actions, _rollback(spec, generation, status, job, now, settings)]
+
+    # 2. A submission in flight: (re)try it with the same job id.
+    pending = status.pending
+    if pending is not None:
+        if (pending.error and pending.spec != target and desired == "running"
+                and pending.reason in ("initial", "upgrade", "resume")):
+            # Flink refused it and the spec has changed since: submit the new spec under the same id.
+            return [*actions, _submit(spec, generation, status, target, pending.restore_path, pending.reason, now,
+                                      submission=pending.submission)]
+        if _not_before(pending.retry_at, now):
+            return actions
+        return [*actions, Submit(
+            submission=pending.submission, generation=pending.generation, spec=pending.spec,
+            restore_path=pending.restore_path, reason=pending.reason,
+            allow_non_restored_state=spec.job.allow_non_restored_state, nonces=_nonces(spec, status),
+            upgrade=status.upgrade)]
+
+    if state in TRANSITIONAL:
+        return actions  # cancelling or failing over: wait for Flink to settle
+
+    # 3. Never submitted.
+    if status.job_status.job_id is None or status.deployed is None:
+        if desired == "running":
+            actions.append(_submit(spec, generation, status, target, None, "initial", now))
+        return actions
+
+    # 4. The job is not running: we stopped it, or it failed / vanished behind our back.
+    if state not in ACTIVE:
+        return actions + _after_stop(spec, generation, status, job, target, mode, now, settings)
+
+    # 5. The job is active.
+    assert job is not None
+    if upgrade is not None and is_healthy:
+        done = Record({"upgrade": None, "blocked": None,
+                       "lastStableSpec": StableSpec(generation=upgrade.generation, spec=upgrade.spec).dump()},
+                      (Event("Normal", "UpgradeComplete",
+                             f"generation {upgrade.generation} is running healthy as job {job.job_id}"),))
+        actions.append(done)
+        status = updated(status, done.update)
+    elif upgrade is not None and desired == "running" and target == upgrade.spec:
+        return actions  # waiting for the new spec to prove itself (or for the deadline)
+
+    if desired == "suspended":
+        return actions + _stop(job, "suspend", mode, generation, status, now)
+
+    assert status.deployed is not None
+    rolled_back = status.rollback is not None and status.rollback.failed_spec == target
+    if status.deployed.spec != target and not rolled_back:
+        return actions + _stop(job, "upgrade", mode, generation, status, now)
+
+    if spec.job.restart_nonce is not None and spec.job.restart_nonce != status.nonces.restart:
+        return [*actions, Cancel(job.job_id, "restart", keep_checkpoint=mode != "stateless")]
+
+    if state == "RUNNING":
+        nonce = spec.job.savepoint_trigger_nonce
+        if nonce is not None and nonce != status.nonces.savepoint:
+            actions.append(TriggerSavepoint(job.job_id, "manual", nonce))
+        elif _periodic_due(spec, status, now):
+            actions.append(TriggerSavepoint(job.job_id, "periodic"))
+
+    if is_healthy and status.upgrade is None and (stable is None or stable.spec != status.deployed.spec):
+        actions.append(Record({"lastStableSpec": StableSpec(generation=status.deployed.generation,
+                                                            spec=status.deployed.spec).dump()}))
+    actions.extend(prune(spec, status, now, settings))
+    return actions
+
+
+def _deadline_start(status: PipelineStatus) -> str | None:
+    """The deadline runs from the new spec's accepted submission (a submission itself takes tens of
+    seconds), or from the start of the upgrade while Flink keeps refusing it."""
+    upgrade, deployed = status.upgrade, status.deployed
+    assert upgrade is not None
+    if deployed is not None and deployed.spec == upgrade.spec and deployed.submitted_at > upgrade.started_at:
+        return deployed.submitted_at
+    return upgrade.started_at
+
+
+def _nonces(spec: PipelineSpec, status: PipelineStatus) -> Nonces:
+    """Nonces a submission settles: any submission is a restart; a savepoint nonce already set
+    when the pipeline is created does not ask for a savepoint."""
+    savepoint = status.nonces.savepoint if status.submissions else spec.job.savepoint_trigger_nonce
+    return Nonces(savepoint=savepoint, restart=spec.job.restart_nonce)
+
+
+def _submit(spec: PipelineSpec, generation: int, status: PipelineStatus, job_spec: dict[str, Any],
+            restore: str | None, reason: str, now: datetime, submission: int | None = None) -> Submit:
+    stable = status.last_stable_spec
+    upgrade = status.upgrade
+    if upgrade is None and stable is not None and stable.spec != job_spec:
+        upgrade = Upgrade(generation=generation, spec=job_spec, started_at=iso(now), restore_path=restore)
+    elif upgrade is not None and upgrade.spec != job_spec:
+        upgrade = Upgrade(generation=generation, spec=job_spec, started_at=iso(now), restore_path=restore)
+    return Submit(submission=submission or status.submissions + 1, generation=generation, spec=job_spec,
+                  restore_path=restore,
+                  reason=reason, allow_non_restored_state=spec.job.allow_non_restored_state,
+                  nonces=_nonces(spec, status), upgrade=upgrade)
+
+
+def _stop(job: JobObservation, reason: Literal["upgrade", "suspend"], mode: UpgradeMode, generation: int,
+          status: PipelineStatus, now: datetime) -> list[Action]:
+    """Stop the job for ``reason`` the way ``mode`` says."""
+    if mode == "stateless":
+        return [Cancel(job.job_id, reason, keep_checkpoint=False)]
+    if mode == "last-state" and reason == "upgrade":
+        return [Cancel(job.job_id, reason, keep_checkpoint=True)]
+    blocked = status.blocked
+    if blocked is not None and blocked.action == reason and blocked.generation == generation \
+            and _not_before(blocked.retry_at, now):
+        return []  # the last savepoint failed; status says so; retry after the back-off
+    if job.state != "RUNNING":
+        return []  # Flink takes savepoints of running jobs only: wait (restarts heal or fail)
+    return [StopWithSavepoint(job.job_id, reason, generation, fallback_to_checkpoint=mode == "last-state")]
+
+
+def _after_stop(spec: PipelineSpec, generation: int, status: PipelineStatus, job: JobObservation | None,
+                target: dict[str, Any], mode: UpgradeMode, now: datetime,
+                settings: OperatorSettings) -> list[Action]:
+    desired = spec.job.state
+    stopped = status.stopped
+    assert status.deployed is not None
+    if stopped is not None:
+        if desired == "suspended":
+            if stopped.reason != "suspend":
+                return [Record({"stopped": stopped.model_copy(update={"reason": "suspend"}).dump()})]
+            return []
+        reason = {"suspend": "resume", "upgrade": "upgrade", "restart": "restart"}.get(stopped.reason, stopped.reason)
+        if mode == "stateless":
+            return [_submit(spec, generation, status, target, None, reason, now)]
+        path = stopped.restore_path
+        if path is None:
+            path, _ = restore_point(status, job)
+        if path is None and _had_state(status):
+            return [_no_restore_point(status, f"cannot {reason}")]
+        return [_submit(spec, generation, status, target, path, reason, now)]
+
+    # Not stopped by us: FAILED, CANCELED or FINISHED behind our back, or gone from Flink.
+    what = f"job {status.job_status.job_id} is {job.state if job else 'gone from Flink'}"
+    path, kind = restore_point(status, job)
+    if desired == "suspended":
+        return [Record({"stopped": Stopped(reason="suspend", restore_path=path, restore_kind=kind,
+                                           at=iso(now)).dump()},
+                       (Event("Normal", "Suspended", f"{what}; suspended, will resume from {path or 'nothing'}"),))]
+    if not _after(status.deployed.submitted_at, settings.submit_retry_seconds, now):
+        return []  # it failed right after its submission: back off before the next one
+    if path is None and _had_state(status):
+        return [_no_restore_point(status, f"{what}; cannot resubmit")]
+    submit = _submit(spec, status.deployed.generation, status, status.deployed.spec, path, "recover", now)
+    return [Record({}, (Event("Warning", "JobLost",
+                              f"{what}; resubmitting from {kind} {path}" if path else
+                              f"{what}; it never had state, resubmitting it fresh"),)), submit]
+
+
+def _had_state(status: PipelineStatus) -> bool:
+    """Whether the job's lineage ever had state that a fresh start would lose."""
+    js = status.job_status
+    return bool(js.restored_from or js.last_checkpoint or js.checkpoints.completed
+                or (status.deployed and status.deployed.restore_path))
+
+
+def _no_restore_point(status: PipelineStatus, what: str) -> Record:
+    message = (f"{what}: no checkpoint or savepoint is known and a fresh start would reset Kafka offsets and "
+               "live totals; restore one by hand (resubmit from a retained checkpoint) or recreate the pipeline")
+    if status.halted == message:
+        return Record({})
+    return Record({"halted": message}, (Event("Warning", "NoRestorePoint", message),))
+
+
+def _rollback(spec: PipelineSpec, generation: int, status: PipelineStatus, job: JobObservation | None,
+              now: datetime, settings: OperatorSettings) -> RollBack:
+    upgrade, stable = status.upgrade, status.last_stable_spec
+    assert upgrade is not None and stable is not None
+    why = status.pending.error if status.pending and status.pending.error else (
+        f"job {job.job_id} is {job.state}" if job else "no job is running")
+    message = (f"generation {upgrade.generation} did not reach a healthy RUNNING within "
+               f"{settings.upgrade_deadline_seconds:.0f} s ({why}); rolled back to generation {stable.generation} "
+               f"from {upgrade.restore_path or 'a fresh start'}")
+    submit = Submit(submission=status.submissions + 1, generation=stable.generation, spec=stable.spec,
+                    restore_path=upgrade.restore_path, reason="rollback",
+                    allow_non_restored_state=spec.job.allow_non_restored_state, nonces=_nonces(spec, status),
+                    upgrade=None)
+    active = job.job_id if job is not None and job.state in ACTIVE | TRANSITIONAL else None
+    return RollBack(cancel_job_id=active, submit=submit,
+                    rollback=Rollback(generation=upgrade.generation, failed_spec=upgrade.spec,
+                                      to_generation=stable.generation, at=iso(now), message=message))
+
+
+def _periodic_due(spec: PipelineSpec, status: PipelineStatus, now: datetime) -> bool:
+    interval = spec.job.periodic_savepoint_interval
+    if not interval:
+        return False
+    last = status.last_periodic_savepoint or (status.deployed.submitted_at if status.deployed else None)
+    return _after(last, duration_seconds(interval), now)
+
+
+def prune(spec: PipelineSpec, status: PipelineStatus, now: datetime, settings: OperatorSettings) -> list[Action]:
+    """Dispose of savepoints beyond maxCount or older than maxAge. Never the newest one, nor one
+    the lifecycle may still restore from; a failed disposal is retried after a back-off."""
+    history = sorted(status.savepoint_history, key=lambda s: s.time)
+    if not history:
+        return []
+    limits = spec.job.savepoint_history
+    max_age = duration_seconds(limits.max_age) if limits.max_age else None
+    protected = {history[-1].path, status.job_status.restored_from}
+    protected |= {p.restore_path for p in (status.stopped, status.upgrade, status.pending) if p is not None}
+    actions: list[Action] = []
+    for index, savepoint in enumerate(history):
+        newer = len(history) - index - 1
+        when = parse_time(savepoint.time)
+        too_old = max_age is not None and when is not None and (now - when).total_seconds() > max_age
+        if not (newer >= limits.max_count or too_old) or savepoint.path in protected:
+            continue
+        if savepoint.dispose_failed_at and not _after(savepoint.dispose_failed_at, settings.dispose_retry_seconds, now):
+            continue
+        actions.append(Dispose(savepoint))
+    return actions
+
+
+# ---- deletion ----------------------------------------------------------------------------------
+
+def decide_delete(spec: PipelineSpec, status: PipelineStatus, obs: Observation) -> list[Action]:
+    """On delete: a final savepoint when the job runs, whatever the upgrade mode (it is how the
+    pipeline can be recreated with its state); cancel when it is active but not RUNNING; nothing
+    when it isn't active, so the resource goes away promptly."""
+    actions: list[Action] = [Cancel(job_id, "orphan", keep_checkpoint=False) for job_id in obs.orphans]
+    job = obs.job
+    if job is None or job.job_id != status.job_status.job_id or job.state not in ACTIVE:
+        return actions
+    if job.state != "RUNNING":
+        return [*actions, Cancel(job.job_id, "delete", keep_checkpoint=False)]
+    return [*actions, StopWithSavepoint(job.job_id, "delete", status.deployed.generation if status.deployed else 0)]
+
+
+# ---- what `kubectl get cp` and the conditions say ----------------------------------------------
+
+def summarize(spec: PipelineSpec, generation: int, status: PipelineStatus, obs: Observation, now: datetime,
+              settings: OperatorSettings) -> dict[str, Any]:
+    """phase, conditions (Ready, Progressing, Degraded), observedGeneration and error from status."""
+    js = status.job_status
+    target = job_fingerprint(spec)
+    desired = spec.job.state
+    pending, stopped, upgrade = status.pending, status.stopped, status.upgrade
+    job = obs.job if obs.job is not None and obs.job.job_id == js.job_id else None
+    is_healthy = healthy(job, now, settings) if obs.flink_error is None else js.state == "RUNNING"
+    rolled_back = status.rollback is not None and status.rollback.failed_spec == target
+    suspended = desired == "suspended" and ((stopped is not None and stopped.reason == "suspend")
+                                            or (js.job_id is None and pending is None))
+
+    # Progressing
+    progressing: tuple[str, str] | None = None
+    if pending is not None:
+        progressing = (f"{pending.reason.capitalize()}Submitting",
+                       f"submitting job {pending.submission} ({pending.reason}) from "
+                       f"{pending.restore_path or 'a fresh start'}")
+    elif desired == "suspended" and not suspended:
+        progressing = ("Suspending", "stopping the job with a savepoint")
+    elif stopped is not None and desired == "running":
+        progressing = ("Resubmitting", f"job stopped for {stopped.reason}; resubmitting")
+    elif upgrade is not None:
+        progressing = ("Upgrading", f"waiting for generation {upgrade.generation} to run healthy")
+    elif desired == "running" and (js.state in ("CREATED", "INITIALIZING") or
+                                   (js.state == "RUNNING" and not is_healthy)):
+        progressing = ("Deploying", f"job {js.job_id} is {js.state}")
+
+    # Degraded
+    degraded: tuple[str, str] | None = None
+    if obs.flink_error is not None:
+        degraded = ("FlinkUnreachable", obs.flink_error)
+    elif status.halted:
+        degraded = ("NoRestorePoint", status.halted)
+    elif pending is not None and pending.error:
+        degraded = ("SubmitFailed", f"attempt {pending.attempts}: {pending.error}")
+    elif status.blocked is not None and status.blocked.generation == generation:
+        degraded = ("SavepointFailed", status.blocked.message)
+    elif rolled_back and status.rollback is not None:
+        degraded = ("RolledBack", status.rollback.message)
+    elif js.state in ("RESTARTING", "FAILING"):
+        degraded = ("JobRestarting", f"job {js.job_id} is {js.state} after {js.restarts} restarts: "
+                                     f"{js.exception or 'no exception reported'}")
+    elif desired == "running" and js.state in TERMINAL | {MISSING} and stopped is None and pending is None:
+        degraded = ("JobLost", f"job {js.job_id} is {js.state}; resubmitting from its latest checkpoint")
+
+    # Ready and phase
+    ingest = status.ingest
+    ingest_ok = ingest is None or ingest.replicas is None or (ingest.ready_replicas or 0) >= ingest.replicas
+    if suspended:
+        phase, ready = "Suspended", ("True", "Suspended", "the job is suspended as asked")
+    elif pending is not None:
+        phase = {"rollback": "RollingBack", "upgrade": "Upgrading", "restart": "Restarting"}.get(
+            pending.reason, "Deploying")
+        ready = ("False", "Submitting", progressing[1] if progressing else "")
+    elif desired == "suspended":
+        phase, ready = "Suspending", ("False", "Suspending", "stopping the job")
+    elif stopped is not None:
+        phase = "Restarting" if stopped.reason == "restart" else "Upgrading"
+        ready = ("False", "Stopped", f"job stopped for {stopped.reason}")
+    elif is_healthy:
+        phase = "RolledBack" if rolled_back else ("Upgrading" if upgrade is not None else "Running")
+        ready = (("True", "Running", f"job {js.job_id} is RUNNING") if ingest_ok else
+                 ("False", "IngestNotReady", f"ingest has {ingest.ready_replicas or 0}/{ingest.replicas} "
+                                             "ready replicas" if ingest else ""))
+    elif js.state in TERMINAL | {MISSING, "RESTARTING", "FAILING"}:
+        phase, ready = "Failed", ("False", "JobNotRunning", f"job {js.job_id} is {js.state}")
+    elif js.job_id is None:
+        phase, ready = "Pending", ("False", "NotSubmitted", "no job submitted yet")
+    else:
+        phase = "Upgrading" if upgrade is not None else "Deploying"
+        ready = ("False", "Deploying", f"job {js.job_id} is {js.state}")
+    if obs.flink_error is not None:
+        ready = ("Unknown", "FlinkUnreachable", obs.flink_error)
+
+    wanted = [
+        ("Ready", *ready),
+        ("Progressing", "True" if progressing else "False", *(progressing or ("Stable", "nothing in flight"))),
+        ("Degraded", "True" if degraded else "False", *(degraded or ("Healthy", "no problem known"))),
+    ]
+    previous = {c.type: c for c in status.conditions}
+    conditions = []
+    for kind, state, reason, message in wanted:
+        before = previous.get(kind)
+        since = before.last_transition_time if before and before.status == state and before.last_transition_time \
+            else iso(now)
+        conditions.append(Condition(type=kind, status=state, reason=reason, message=message,
+                                    last_transition_time=since, observed_generation=generation).dump())
+
+    handled = (
+        (status.deployed is not None and status.deployed.spec == target and pending is None
+         and (desired == "running" or suspended))
+        or rolled_back
+        or (suspended and status.deployed is None)
+        or (status.blocked is not None and status.blocked.generation == generation)
+    )
+    update: dict[str, Any] = {"phase": phase, "conditions": conditions}
+    if handled:
+        update["observedGeneration"] = generation
+    if degraded is None and status.error:
+        update["error"] = None
+    elif degraded is not None and degraded[1] != status.error:
+        update["error"] = degraded[1]
+    return update
+
+
+def with_job_status(status: PipelineStatus, **fields: Any) -> dict[str, Any]:
+    """A Record update that changes some jobStatus fields."""
+    return {"jobStatus": JobStatus.model_validate({**status.job_status.model_dump(), **fields}).dump()}
+
+
+__all__ = [
+    "Action", "Cancel", "Dispose", "Event", "JobObservation", "Observation", "PointInTime", "Record",
+    "RollBack", "StopWithSavepoint", "Submit", "TriggerSavepoint", "decide", "decide_delete",
+    "observed_update", "prune", "restore_point", "summarize", "updated", "with_job_status",
+]

@@ -1,0 +1,108 @@
+"""One reconcile step of one pipeline: observe -> decide -> act -> summarize. The Kopf timer calls
+``step`` and the delete handler ``finalize``; tests call the same functions with an in-memory store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from coffee_operator import metrics
+from coffee_operator.act import Actor, Pipeline, Secrets, StatusStore
+from coffee_operator.decide import Event, Observation, decide, decide_delete, summarize
+from coffee_operator.observe import observe
+from coffee_operator.settings import OperatorSettings
+from coffee_operator.spec import PipelineSpec, parse_spec
+from coffee_operator.status import IngestStatus, PipelineStatus, parse_time
+from coffee_rt.flink.rest import FlinkRest
+
+
+class FlinkClients:
+    """One REST client per Flink URL (a pipeline may move clusters)."""
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self.timeout = timeout
+        self._clients: dict[str, FlinkRest] = {}
+
+    def __call__(self, url: str) -> FlinkRest:
+        if url not in self._clients:
+            self._clients[url] = FlinkRest(url, timeout=self.timeout)
+        return self._clients[url]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+def _rest_url(spec: PipelineSpec, status: PipelineStatus) -> str:
+    """Where the current job lives (the deployed spec's cluster), else where the spec says."""
+    if status.deployed is not None:
+        return str(status.deployed.spec["restUrl"])
+    return spec.job.rest_url
+
+
+def step(
+    pipeline: Pipeline,
+    spec_raw: dict[str, Any],
+    generation: int,
+    *,
+    store: StatusStore,
+    secrets: Secrets,
+    settings: OperatorSettings,
+    flink: FlinkClients,
+    emit: Callable[[Event], None],
+    ingest: IngestStatus | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Observation:
+    """Observe, decide and carry out one round of actions, then write phase and conditions."""
+    spec = parse_spec(spec_raw)
+    actor = Actor(pipeline, store, secrets, settings, flink, emit, now)
+    status = actor.status
+    obs = observe(flink(_rest_url(spec, status)), pipeline.uid, status, ingest)
+    for action in decide(spec, generation, status, obs, now(), settings):
+        if not actor.run(action):
+            break
+    actor.write(summarize(spec, generation, actor.status, obs, now(), settings))
+    _export(pipeline, actor.status, now())
+    return obs
+
+
+def finalize(
+    pipeline: Pipeline,
+    spec_raw: dict[str, Any],
+    *,
+    store: StatusStore,
+    secrets: Secrets,
+    settings: OperatorSettings,
+    flink: FlinkClients,
+    emit: Callable[[Event], None],
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> str | None:
+    """Stop the job for deletion (final savepoint when it runs). Returns None when done, or why
+    Flink could not be asked (the caller retries a few times, then lets the resource go)."""
+    spec = parse_spec(spec_raw)
+    actor = Actor(pipeline, store, secrets, settings, flink, emit, now)
+    status = actor.status
+    obs = observe(flink(_rest_url(spec, status)), pipeline.uid, status, deleting=True)
+    if obs.flink_error is not None:
+        return obs.flink_error
+    actions = decide_delete(spec, status, obs)
+    if not actions:
+        emit(Event("Normal", "Deleted", f"job {status.job_status.job_id or '(none)'} is not running: nothing to stop"))
+    for action in actions:
+        if not actor.run(action):
+            return f"could not stop job {status.job_status.job_id}"
+    metrics.forget(pipeline.namespace, pipeline.name)
+    return None
+
+
+def _export(pipeline: Pipeline, status: PipelineStatus, now: datetime) -> None:
+    js = status.job_status
+    metrics.update(
+        pipeline.namespace, pipeline.name, js.job_id, js.state, js.restarts,
+        parse_time(js.last_checkpoint.time) if js.last_checkpoint else None,
+        parse_time(js.last_savepoint.time) if js.last_savepoint else None,
+        now,
+    )

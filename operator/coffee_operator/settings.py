@@ -1,0 +1,66 @@
+"""The operator's own settings, typed and validated once, from ``COFFEE_OPERATOR_*`` variables."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class OperatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # How often the timer observes each pipeline's job and takes the next lifecycle step.
+    reconcile_interval: float = Field(5.0, gt=0, le=3600)
+    # A new job spec must reach a healthy RUNNING within this, or it is rolled back.
+    upgrade_deadline_seconds: float = Field(300.0, gt=0)
+    # RUNNING counts as healthy after a completed checkpoint or after this long without restarts.
+    stable_seconds: float = Field(30.0, ge=0)
+    # Back-off before retrying a refused submission, a failed savepoint or a failed disposal.
+    submit_retry_seconds: float = Field(30.0, ge=0)
+    savepoint_retry_seconds: float = Field(60.0, ge=0)
+    dispose_retry_seconds: float = Field(300.0, ge=0)
+    savepoint_timeout_seconds: float = Field(180.0, gt=0)
+    cancel_timeout_seconds: float = Field(120.0, gt=0)
+    submit_timeout_seconds: float = Field(300.0, gt=0)
+    # Deleting: how many attempts to reach Flink before the resource is released anyway.
+    delete_flink_attempts: int = Field(3, ge=1)
+    # Secrets (Postgres password, Redis URL) in the job's program arguments, which Flink shows in
+    # its UI. Off: the session cluster must provide COFFEE_JOB_POSTGRES_PASSWORD / COFFEE_JOB_REDIS_URL.
+    secrets_in_program_args: bool = False
+    # Extra JobConfig fields for every pipeline's job (e.g. {"state_backend": "rocksdb"}).
+    job_config_overrides: dict[str, Any] = Field(default_factory=dict)
+    # The flink-python jar uploaded to run PythonDriver; default: the one of the installed PyFlink.
+    flink_python_jar: str | None = None
+    metrics_port: int = Field(9090, ge=0, le=65535)  # 0: no metrics endpoint
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - the Pod's port, scraped by Prometheus
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> OperatorSettings:
+        env = dict(os.environ if env is None else env)
+        known = {f"COFFEE_OPERATOR_{name.upper()}": name for name in cls.model_fields}
+        values: dict[str, Any] = {}
+        for key, value in env.items():
+            if not key.startswith("COFFEE_OPERATOR_"):
+                continue
+            if key not in known:
+                raise SettingsError(f"unknown setting {key} (known: {', '.join(sorted(known))})")
+            name = known[key]
+            if name == "job_config_overrides":
+                try:
+                    values[name] = json.loads(value)
+                except ValueError as exc:
+                    raise SettingsError(f"{key}: not JSON: {exc}") from None
+            else:
+                values[name] = value
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise SettingsError(f"invalid operator settings: {problems}") from None

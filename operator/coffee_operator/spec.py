@@ -1,0 +1,134 @@
+"""The CoffeePipeline spec as typed models (the CRD's schema already refused malformed resources).
+
+Also: which part of the spec is the *job* (a change there means stopping and resubmitting the
+Flink job) and durations in the CRD's units.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+_DURATION = re.compile(r"^([1-9][0-9]*)(ms|s|min|m|h|d)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_seconds(text: str) -> float:
+    """'10s' -> 10.0; the CRD's duration pattern (ms, s, min or m, h, d)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 500ms, 10s, 5m, 36h or 7d")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def flink_duration(text: str) -> str:
+    """A CRD duration in the job config's units (ms, s, min, h): '1m' -> '1min', '2d' -> '48h'."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 500ms, 10s, 5m, 36h or 7d")
+    number, unit = int(match.group(1)), match.group(2)
+    if unit == "m":
+        return f"{number}min"
+    if unit == "d":
+        return f"{number * 24}h"
+    return f"{number}{unit}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
+
+
+class SecretKeyRef(_Model):
+    name: str
+    key: str
+
+
+class SecretHolder(_Model):
+    secret_ref: SecretKeyRef
+
+
+class Entry(_Model):
+    module: str | None = None
+    file: str | None = None
+
+    def driver_args(self) -> list[str]:
+        """PythonDriver's way of naming the program."""
+        return ["-pym", self.module] if self.module else ["-py", str(self.file)]
+
+
+class SavepointHistorySpec(_Model):
+    max_count: int = Field(5, ge=1)
+    max_age: str | None = None
+
+
+class JobSpec(_Model):
+    rest_url: str
+    entry: Entry
+    parallelism: int = 1
+    checkpoint_interval: str = "10s"
+    upgrade_mode: Literal["stateless", "savepoint", "last-state"] = "savepoint"
+    state: Literal["running", "suspended"] = "running"
+    savepoint_trigger_nonce: int | None = None
+    restart_nonce: int | None = None
+    allow_non_restored_state: bool = False
+    periodic_savepoint_interval: str | None = None
+    savepoint_history: SavepointHistorySpec = Field(default_factory=lambda: SavepointHistorySpec.model_validate({}))
+
+
+class KafkaTopics(_Model):
+    orders: str = "orders"
+    dlq: str = "orders.dlq"
+
+
+class KafkaSpec(_Model):
+    bootstrap: str
+    topics: KafkaTopics = Field(default_factory=KafkaTopics)
+
+
+class IngestSpec(_Model):
+    image: str
+    replicas: int = 2
+    resources: dict[str, Any] | None = None
+    auth_secret_ref: SecretKeyRef | None = None
+    topic: str = "orders"
+
+
+class Sinks(_Model):
+    postgres: SecretHolder | None = None
+    redis: SecretHolder | None = None
+
+
+class PipelineSpec(_Model):
+    ingest: IngestSpec
+    job: JobSpec
+    kafka: KafkaSpec
+    sinks: Sinks = Field(default_factory=Sinks)
+
+
+class SpecError(ValueError):
+    pass
+
+
+def parse_spec(raw: dict[str, Any]) -> PipelineSpec:
+    try:
+        return PipelineSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SpecError(problems) from None
+
+
+def job_fingerprint(spec: PipelineSpec) -> dict[str, Any]:
+    """What the running Flink job is made of. A change here is an upgrade (stop, resubmit);
+    the lifecycle fields (state, nonces, upgradeMode, savepoint settings) are not part of it."""
+    job = spec.job
+    return {
+        "restUrl": job.rest_url,
+        "entry": job.entry.model_dump(exclude_none=True),
+        "parallelism": job.parallelism,
+        "checkpointInterval": job.checkpoint_interval,
+        "kafka": spec.kafka.model_dump(by_alias=True),
+        "sinks": spec.sinks.model_dump(by_alias=True, exclude_none=True),
+    }

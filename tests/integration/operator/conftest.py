@@ -1,0 +1,78 @@
+"""Fixtures for the operator's tests against the real Flink, Kafka, Postgres and Redis."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+import redis
+import yaml
+from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "job"))
+
+from job_harness import midday_zone
+from operator_harness import PG_SECRET, REDIS_SECRET, World
+
+from coffee_orders.loadgen import Store
+from coffee_rt.flink.rest import FlinkRest
+from coffee_rt.k8s.kubectl import Kubectl
+from coffee_rt.local.stack import LocalStack
+
+
+@pytest.fixture(scope="module")
+def world(local_stack: LocalStack, kafka_bootstrap: str, postgres_dsn: str, redis_url: str,
+          flink_rest_url: str) -> Iterator[World]:
+    suffix = uuid.uuid4().hex[:8]
+    orders_topic, dlq_topic = f"orders-op-{suffix}", f"orders-op-dlq-{suffix}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for future in admin.create_topics([NewTopic(orders_topic, 3, 1), NewTopic(dlq_topic, 1, 1)]).values():
+        future.result(timeout=30)
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE orders, order_items, sales_by_minute, sales_by_hour")
+    redis.Redis.from_url(redis_url).flushdb()
+    now = datetime.now(UTC)
+    zone = midday_zone(now)
+    rest = FlinkRest(flink_rest_url)
+    world = World(local_stack, rest, suffix, orders_topic, dlq_topic, zone,
+                  now.astimezone(ZoneInfo(zone)).date().isoformat(),
+                  [Store(f"store-{n}", zone) for n in range(1, 5)],
+                  {PG_SECRET: postgres_dsn, REDIS_SECRET: redis_url})
+    yield world
+    rest.close()
+
+
+# ---- Kubernetes: the real API server, the shipped CRD and RBAC in a namespace of the test's own ------
+
+MANIFESTS = Path(__file__).resolve().parents[3] / "operator" / "manifests"
+
+
+@pytest.fixture(scope="module")
+def kubectl(k8s: Path) -> Kubectl:
+    return Kubectl(k8s)
+
+
+@pytest.fixture(scope="module")
+def operator_namespace(kubectl: Kubectl) -> Iterator[str]:
+    """The CRD installed, and a fresh namespace holding the shipped ServiceAccount, Role and RoleBinding."""
+    kubectl.apply(MANIFESTS / "crd.yaml")
+    kubectl("wait", "--for", "condition=Established", "--timeout=60s", "crd/coffeepipelines.coffee-rt.dev")
+    ns = f"cp-op-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", ns)
+    docs = [d for d in yaml.safe_load_all((MANIFESTS / "rbac.yaml").read_text()) if d]
+    for doc in docs:
+        doc["metadata"]["namespace"] = ns
+        for subject in doc.get("subjects", []):
+            subject["namespace"] = ns
+    kubectl.apply(yaml.safe_dump_all(docs))
+    yield ns
+    # Never leave a pipeline stuck on a finalizer whose operator is gone.
+    for name in kubectl("get", "cp", "-n", ns, "-o", "name").split():
+        kubectl("patch", name, "-n", ns, "--type=merge", "-p", '{"metadata": {"finalizers": null}}')
+    kubectl("delete", "namespace", ns, "--wait=false")
