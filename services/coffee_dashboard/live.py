@@ -31,6 +31,7 @@ from coffee_dashboard.settings import DashboardSettings
 from coffee_job.redis_layout import PRODUCT_NAMES, STORES, UPDATES_CHANNEL, current_day_key, day_key
 
 log = logging.getLogger("coffee_dashboard.live")
+CLOCK_MARGIN_MS = 1000  # the job's clock (updated_at) against ours
 PARTS = ("summary", "products", "product_revenue", "origins", "per_minute")
 
 
@@ -276,14 +277,15 @@ class LiveHub:
             await asyncio.sleep(self.s.heartbeat_s)
 
     def _arrived(self, evidence: Evidence) -> int | None:
-        """Records written to the orders topic since the first Kafka reading taken after the latest
-        live update (records that came just before that reading are missed: fine, a stuck job keeps
-        receiving them)."""
+        """Records written to the orders topic since the first Kafka reading begun (a margin) after
+        the latest live update, so the baseline holds every order that update counted. Records that
+        came just before that reading are missed: fine, a stuck job keeps receiving them."""
         update, end = self._baseline
         if update != self.last_update_ms:
             self._baseline = update, end = self.last_update_ms, None
-        checked, current = evidence.checked_at_ms, evidence.end_offsets
-        if current is None or checked is None or self.last_update_ms is None or checked < self.last_update_ms:
+        after, current = evidence.measured_after_ms, evidence.end_offsets
+        if current is None or after is None or self.last_update_ms is None \
+                or after < self.last_update_ms + CLOCK_MARGIN_MS:
             return None
         if end is None:
             self._baseline = self.last_update_ms, current

@@ -157,8 +157,8 @@ class OpsMonitor:
         self.samples: deque[tuple[float, Buckets]] = deque()
         self.kafka = KafkaLag(settings.kafka_bootstrap, settings.kafka_topic, settings.kafka_group) \
             if settings.kafka_bootstrap else None
-        self.latest: dict[str, Any] = {"checked_at_ms": None, "ingest": _off(), "kafka": _off(), "flink": _off(),
-                                       "dlq": _off()}
+        self.latest: dict[str, Any] = {"checked_at_ms": None, "started_at_ms": None, "ingest": _off(),
+                                       "kafka": _off(), "flink": _off(), "dlq": _off()}
 
     async def _ingest(self) -> dict[str, Any]:
         if not self.s.ingest_metrics_url:
@@ -228,9 +228,10 @@ class OpsMonitor:
 
     async def refresh(self) -> dict[str, Any]:
         names = ("ingest", "kafka", "flink", "dlq")
+        started_ms = int(time.time() * 1000)  # every reading below was taken after this
         results = await asyncio.gather(self._ingest(), self._kafka(), self._flink(), self._dlq(),
                                        return_exceptions=True)
-        snapshot: dict[str, Any] = {"checked_at_ms": int(time.time() * 1000)}
+        snapshot: dict[str, Any] = {"checked_at_ms": int(time.time() * 1000), "started_at_ms": started_ms}
         for name, result in zip(names, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
@@ -255,7 +256,7 @@ class OpsMonitor:
         notes = [f"{name}: {part.get('error') or 'not configured'}" for name, part in (("Flink", flink),
                  ("Kafka", kafka)) if part.get("status") != "ok"]
         return Evidence(flink.get("job_state"), kafka.get("lag"), "; ".join(notes), kafka.get("end"),
-                        self.latest.get("checked_at_ms"))
+                        self.latest.get("started_at_ms"))
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ class Evidence:
     lag: int | None
     note: str  # why job state or lag are unknown
     end_offsets: int | None  # records ever written to the orders topic (sum over partitions)
-    checked_at_ms: int | None
+    measured_after_ms: int | None  # the readings were all taken after this instant
 
 
 def _off() -> dict[str, Any]:

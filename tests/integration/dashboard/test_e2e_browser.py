@@ -173,7 +173,11 @@ def test_live_page(fed_by_ingest: FedDashboard, browser: Browser, ingest_url: st
     assert page.inner_text("#freshness").startswith("STALE · updated ")
     headline = page.inner_text("#banner-headline")
     assert headline.startswith(("No new orders for", "Stale: no update for")), headline
-    page.wait_for_selector("#banner[data-severity='warning']", timeout=30_000)  # the job committed: lag 0
+    try:
+        page.wait_for_selector("#banner[data-severity='warning']", timeout=60_000)  # the job committed: lag 0
+    except Exception:
+        print("banner:", page.inner_text("#banner"), "ops:", fed.json("/api/v1/ops"))
+        raise
     assert page.inner_text("#banner-headline").startswith("No new orders for")
     assert "a quiet period" in page.inner_text("#banner-detail")
     page.screenshot(path=str(ARTIFACTS / "dashboard-stale.png"), full_page=True)

@@ -72,10 +72,12 @@ def test_arrivals_are_counted_from_the_first_reading_after_an_update() -> None:
 
     hub = LiveHub(None, DashboardSettings(auth="none"), None, None)  # type: ignore[arg-type]
     hub.last_update_ms = 1000
-    assert hub._arrived(Evidence("RUNNING", 0, "", 50, 900)) is None  # reading older than the update
-    assert hub._arrived(Evidence("RUNNING", 0, "", 52, 1100)) == 0  # baseline
-    assert hub._arrived(Evidence("RUNNING", 0, "", 55, 1200)) == 3
-    assert hub._arrived(Evidence("RUNNING", 0, "", None, 1300)) is None  # Kafka unreadable
-    hub.last_update_ms = 2000  # a new update: start again
-    assert hub._arrived(Evidence("RUNNING", 0, "", 56, 2100)) == 0
-    assert hub._arrived(Evidence("RUNNING", 0, "", 56, 2200)) == 0
+    assert hub._arrived(Evidence("RUNNING", 0, "", 50, 900)) is None  # readings begun before the update
+    assert hub._arrived(Evidence("RUNNING", 0, "", 50, 1500)) is None  # ... or within the clock margin
+    assert hub._arrived(Evidence("RUNNING", 0, "", 52, 2100)) == 0  # baseline
+    assert hub._arrived(Evidence("RUNNING", 0, "", 55, 3200)) == 3
+    assert hub._arrived(Evidence("RUNNING", 0, "", None, 4300)) is None  # Kafka unreadable
+    hub.last_update_ms = 5000  # a new update: start again
+    assert hub._arrived(Evidence("RUNNING", 0, "", 56, 5100)) is None
+    assert hub._arrived(Evidence("RUNNING", 0, "", 56, 6100)) == 0
+    assert hub._arrived(Evidence("RUNNING", 0, "", 56, 7100)) == 0
