@@ -29,7 +29,8 @@ def make_test_settings(state_dir: Path = TEST_STATE, offset: int = PORT_OFFSET) 
     d = LocalSettings.model_fields
     port_fields = ["kafka_port", "kafka_controller_port", "flink_rest_port", "flink_rpc_port",
                    "flink_aux_port_base", "postgres_port", "redis_port", "ingest_port",
-                   "dashboard_port", "k8s_apiserver_port", "etcd_port", "etcd_peer_port"]
+                   "dashboard_port", "k8s_apiserver_port", "etcd_port", "etcd_peer_port",
+                   "prometheus_port", "alertmanager_port", "redis_exporter_port", "postgres_exporter_port"]
     return LocalSettings(state_dir=state_dir, **{f: d[f].default + offset for f in port_fields})
 
 

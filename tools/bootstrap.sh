@@ -10,6 +10,8 @@ command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v promtool >/dev/null || need+=(prometheus)  # alert rule checks and the local stack's Prometheus
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v npm >/dev/null || need+=(npm)  # vendors the dashboard's chart library
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the dashboard's browser tests (Playwright drives Debian's build)
 if ((${#need[@]})); then

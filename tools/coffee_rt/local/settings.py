@@ -38,6 +38,10 @@ class LocalSettings(BaseModel):
     k8s_apiserver_port: Port = Field(16443, ge=1024, le=65535)
     etcd_port: Port = Field(12379, ge=1024, le=65535)
     etcd_peer_port: Port = Field(12380, ge=1024, le=65535)
+    prometheus_port: Port = Field(19190, ge=1024, le=65535)
+    alertmanager_port: Port = Field(19193, ge=1024, le=65535)
+    redis_exporter_port: Port = Field(19121, ge=1024, le=65535)
+    postgres_exporter_port: Port = Field(19187, ge=1024, le=65535)
 
     postgres_user: str = "coffee"
     postgres_password: str = "coffee-local"
@@ -77,6 +81,10 @@ class LocalSettings(BaseModel):
             "k8s_apiserver_port": self.k8s_apiserver_port,
             "etcd_port": self.etcd_port,
             "etcd_peer_port": self.etcd_peer_port,
+            "prometheus_port": self.prometheus_port,
+            "alertmanager_port": self.alertmanager_port,
+            "redis_exporter_port": self.redis_exporter_port,
+            "postgres_exporter_port": self.postgres_exporter_port,
         }
 
     # Addresses clients use.
@@ -106,6 +114,14 @@ class LocalSettings(BaseModel):
     @property
     def redis_url(self) -> str:
         return f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.host}:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{self.host}:{self.alertmanager_port}"
 
     @property
     def k8s_apiserver_url(self) -> str:

@@ -7,14 +7,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from coffee_rt.errors import StartupError, UsageError
+from coffee_rt.local.components.alertmanager import Alertmanager
 from coffee_rt.local.components.base import Component, Health, port_is_free
 from coffee_rt.local.components.dashboard import Dashboard
+from coffee_rt.local.components.exporters import PostgresExporter, RedisExporter
 from coffee_rt.local.components.flink import Flink
 from coffee_rt.local.components.ingest import Ingest
 from coffee_rt.local.components.job import FlinkJob
 from coffee_rt.local.components.k8s import Kubernetes
 from coffee_rt.local.components.kafka import Kafka
 from coffee_rt.local.components.postgres import Postgres
+from coffee_rt.local.components.prometheus import Prometheus
 from coffee_rt.local.components.redis import Redis
 from coffee_rt.local.settings import LocalSettings
 
@@ -30,9 +33,13 @@ COMPONENTS: dict[str, type[Component]] = {
     "job": FlinkJob,
     "dashboard": Dashboard,
     "k8s": Kubernetes,
+    "redis-exporter": RedisExporter,
+    "postgres-exporter": PostgresExporter,
+    "alertmanager": Alertmanager,
+    "prometheus": Prometheus,
 }
 # Started only when named (e.g. `coffee-rt local up k8s`); `down` with no names still stops them.
-OPTIONAL: set[str] = {"k8s"}
+OPTIONAL: set[str] = {"k8s", "redis-exporter", "postgres-exporter", "alertmanager", "prometheus"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,157 @@
+"""A real Prometheus scraping the running local stack with the project's rules (test copies whose
+``for:`` is 3 s; scrape and evaluation every second): every metric the rules use is really exported;
+the runbooks' Flink REST calls work; stopping the Flink job or the ingest service brings its alert to
+the fake Slack, and starting it again brings the resolve."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from alerts_fake_slack import FakeSlack, is_message
+from alerts_traffic import post_orders, send_poison, wait_port_free
+
+from coffee_rt.alerts.rules import load_rules, metric_names, rule_files, with_short_for
+from coffee_rt.alerts.runbooks import commands
+from coffee_rt.local.components.alertmanager import Alertmanager
+from coffee_rt.local.components.prometheus import Prometheus
+from coffee_rt.local.stack import LocalStack
+
+PIPELINE = ["postgres", "redis", "kafka", "ingest", "flink", "job", "redis-exporter", "postgres-exporter"]
+OPERATOR_METRICS = {"coffee_operator_job_state", "coffee_operator_last_savepoint_age_seconds",
+                    "coffee_operator_reconcile_errors_total", "coffee_operator_rollbacks_total"}
+
+
+@pytest.fixture(scope="module")
+def prometheus(local_stack: LocalStack, alertmanager: Alertmanager, ingest_tokens: dict[str, str]) -> Iterator[str]:
+    local_stack.up(PIPELINE)
+    component = local_stack["prometheus"]
+    assert isinstance(component, Prometheus)
+    local_stack.down(["prometheus"])
+    wait_port_free(local_stack, local_stack.settings.prometheus_port)
+    component.scrape_interval = component.scrape_timeout = component.evaluation_interval = "1s"
+    component.rule_files = with_short_for(rule_files(), component.home / "test-rules", "3s")
+    local_stack.up(["prometheus"])
+    post_orders(local_stack.settings.ingest_url, ingest_tokens, 12)
+    send_poison(local_stack.settings.kafka_bootstrap)
+    yield component.address()
+
+
+def query(url: str, expr: str) -> list[dict[str, object]]:
+    result: list[dict[str, object]] = httpx.get(f"{url}/api/v1/query", params={"query": expr},
+                                                timeout=10).json()["data"]["result"]
+    return result
+
+
+def test_rules_loaded_with_the_test_for(prometheus: str) -> None:
+    groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    alerts = {r["name"]: r for g in groups for r in g["rules"] if r["type"] == "alerting"}
+    assert len(alerts) == 19
+    assert alerts["CoffeeRtFlinkJobNotRunning"]["duration"] == 3
+    assert all(g["interval"] == 1 for g in groups)
+    assert all(r["health"] == "ok" for g in groups for r in g["rules"]), [
+        (r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r["health"] != "ok"]
+
+
+def test_every_metric_the_rules_use_is_exported(prometheus: str) -> None:
+    used = set().union(*(metric_names(rule.expr) for rule in load_rules()))
+    expected = used - OPERATOR_METRICS - {"up"}
+    deadline = time.monotonic() + 240
+    missing = expected
+    while time.monotonic() < deadline:
+        names = set(httpx.get(f"{prometheus}/api/v1/label/__name__/values", timeout=10).json()["data"])
+        missing = expected - names
+        if not missing:
+            break
+        time.sleep(2)
+    assert missing == set(), f"not exported by any running component: {sorted(missing)}"
+    assert {q["metric"]["job"] for q in query(prometheus, "up == 1")} == {  # type: ignore[index]
+        "coffee-rt/coffee-rt-ingest", "coffee-rt/coffee-rt-flink", "redis-exporter", "postgres-exporter"}
+    # The freshness script reads what the job wrote for the fixture's orders: a timestamp in ms.
+    fresh = 'time() - redis_script_values{key="coffee_live_updated_at_ms"} / 1000 < 120'
+    deadline = time.monotonic() + 120
+    while not query(prometheus, fresh) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert query(prometheus, fresh), query(prometheus, 'redis_script_values{key="coffee_live_updated_at_ms"}')
+    (lag,) = query(prometheus, "coffee_rt:kafka_consumer_lag:records")
+    assert lag["metric"] == {"__name__": "coffee_rt:kafka_consumer_lag:records", "job_name": "coffee_rt_orders"}
+
+
+def test_operator_metrics_the_rules_use_are_the_operators() -> None:
+    """The operator runs in Kubernetes only; its names come from its own module."""
+    metrics = pytest.importorskip("coffee_operator.metrics")
+    from prometheus_client.metrics import MetricWrapperBase
+
+    names = set()
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            (family,) = value.describe()
+            names.add(family.name + ("_total" if family.type == "counter" else ""))
+    assert OPERATOR_METRICS <= names, OPERATOR_METRICS - names
+
+
+def test_runbook_flink_rest_calls_work(local_stack: LocalStack, prometheus: str) -> None:
+    job = local_stack["job"]
+    active = job.active_job()  # type: ignore[attr-defined]
+    assert active is not None
+    env = {"FLINK": local_stack.settings.flink_rest_url, "JOB": active["jid"], "PATH": "/usr/bin:/bin"}
+    calls = {c.line for c in commands() if c.kind == "curl"}
+    assert len(calls) >= 5
+    for line in sorted(calls):
+        result = subprocess.run(["bash", "-c", f"{line} -w '\\n%{{http_code}}'"], env=env, capture_output=True,
+                                text=True, timeout=60, check=False)
+        body, _, status = result.stdout.rpartition("\n")
+        assert result.returncode == 0 and status in ("200", "202"), f"{line}: {status} {body[:300]}"
+        assert body.startswith("{") and '"errors"' not in body, f"{line}: {body[:300]}"
+
+
+def wait_alert(prometheus: str, name: str, state: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alerts = httpx.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        if any(a["labels"]["alertname"] == name and a["state"] == state for a in alerts) == (state != "inactive"):
+            return
+        time.sleep(1)
+    raise AssertionError(f"{name} not {state} within {timeout:.0f} s")
+
+
+def since(slack: FakeSlack, start: int, what: str, status: str, alertname: str, timeout: float = 180) -> None:
+    slack.wait_for(what, lambda p: p in slack.snapshot()[start:] and is_message(p, status, alertname), timeout)
+
+
+def test_stopping_the_job_alerts_and_starting_it_resolves(local_stack: LocalStack, prometheus: str,
+                                                          fake_slack: FakeSlack) -> None:
+    wait_alert(prometheus, "CoffeeRtFlinkJobNotRunning", "inactive")
+    start = len(fake_slack.snapshot())
+    local_stack.down(["job"])
+    since(fake_slack, start, "firing CoffeeRtFlinkJobNotRunning", "FIRING", "CoffeeRtFlinkJobNotRunning")
+    start = len(fake_slack.snapshot())
+    local_stack.up(["job"])
+    since(fake_slack, start, "resolved CoffeeRtFlinkJobNotRunning", "RESOLVED", "CoffeeRtFlinkJobNotRunning")
+
+
+def test_stopping_ingest_alerts_and_starting_it_resolves(local_stack: LocalStack, prometheus: str,
+                                                         fake_slack: FakeSlack) -> None:
+    wait_alert(prometheus, "CoffeeRtIngestDown", "inactive")
+    start = len(fake_slack.snapshot())
+    local_stack.down(["ingest"])
+    since(fake_slack, start, "firing CoffeeRtIngestDown", "FIRING", "CoffeeRtIngestDown")
+    start = len(fake_slack.snapshot())
+    local_stack.up(["ingest"])
+    since(fake_slack, start, "resolved CoffeeRtIngestDown", "RESOLVED", "CoffeeRtIngestDown")
+
+
+def test_test_rule_copies_differ_only_in_for(prometheus: str, local_stack: LocalStack) -> None:
+    copies = sorted((local_stack["prometheus"].home / "test-rules").glob("*.rules.yaml"))
+    assert [p.name for p in copies] == [p.name for p in rule_files()]
+    for copy, real in zip(copies, rule_files(), strict=True):
+        a, b = load_rules([copy]), load_rules([real])
+        assert [r.expr for r in a] == [r.expr for r in b]
+        assert [{k: v for k, v in r.data.items() if k != "for"} for r in a] == [
+            {k: v for k, v in r.data.items() if k != "for"} for r in b]
+        assert all(r.data.get("for") in (None, "3s") for r in a)
+    assert isinstance(copies[0], Path)

@@ -1,0 +1,88 @@
+"""amtool on alerts/alertmanager.yaml: valid, routes by severity, no secret in the repository."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from coffee_rt.alerts.rules import ALERTS_DIR, alerts
+from coffee_rt.local.installers import ensure_binary
+
+CONFIG = ALERTS_DIR / "alertmanager.yaml"
+
+
+@pytest.fixture(scope="module")
+def amtool() -> str:
+    return ensure_binary("amtool", "prometheus-alertmanager")
+
+
+def route(amtool: str, *labels: str) -> str:
+    result = subprocess.run([amtool, "config", "routes", "test", f"--config.file={CONFIG}", *labels],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_check_config(amtool: str) -> None:
+    result = subprocess.run([amtool, "check-config", str(CONFIG)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 inhibit rules" in result.stdout and "2 receivers" in result.stdout
+
+
+def test_check_config_rejects_an_unknown_receiver(amtool: str, tmp_path: Path) -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+    config["route"]["routes"][0]["receiver"] = "pagerduty"
+    bad = tmp_path / "am.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = subprocess.run([amtool, "check-config", str(bad)], capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert 'undefined receiver "pagerduty"' in result.stdout + result.stderr
+
+
+def test_routes_by_severity(amtool: str) -> None:
+    assert route(amtool, "alertname=CoffeeRtFlinkJobNotRunning", "severity=critical") == "slack-critical"
+    assert route(amtool, "alertname=CoffeeRtDeadLetters", "severity=warning") == "slack-warning"
+    assert route(amtool, "alertname=SomethingElse") == "slack-warning"
+
+
+def test_every_project_alert_reaches_slack(amtool: str) -> None:
+    for rule in alerts():
+        severity = rule.data["labels"]["severity"]
+        assert route(amtool, f"alertname={rule.alert}", f"severity={severity}") == f"slack-{severity}"
+
+
+def test_slack_receivers_and_no_secret() -> None:
+    text = CONFIG.read_text()
+    config = yaml.safe_load(text)
+    assert "hooks.slack.com" not in text and "api_url:" not in text
+    assert config["global"]["slack_api_url_file"].startswith("/")
+    for receiver in config["receivers"]:
+        (slack,) = receiver["slack_configs"]
+        assert slack["channel"] == "#coffee-rt-alerts"
+        assert slack["send_resolved"] is True
+        assert [a["text"] for a in slack["actions"]] == ["Runbook", "Dashboard", "Silence"]
+    assert config["route"]["group_by"] == ["alertname", "job_name", "namespace", "name"]
+
+
+def test_inhibition_names_only_existing_alerts() -> None:
+    names = {a.alert for a in alerts()}
+    config = yaml.safe_load(CONFIG.read_text())
+    for rule in config["inhibit_rules"]:
+        for matcher in [*rule["source_matchers"], *rule["target_matchers"]]:
+            if matcher.startswith("alertname"):
+                listed = matcher.split("=", 1)[1].lstrip("~").strip('"').split("|")
+                assert set(listed) <= names, listed
+
+
+def test_template_renders(amtool: str) -> None:
+    text = ('{{ template "coffee_rt.slack.title" . }}|{{ template "coffee_rt.dashboard_url" . }}|'
+            '{{ template "coffee_rt.silence_url" . }}')
+    result = subprocess.run([amtool, "template", "render", f"--template.glob={ALERTS_DIR}/templates/*.tmpl",
+                             f"--template.text={text}"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    _title, dashboard, silence = result.stdout.strip().split("|")
+    assert dashboard == "http://coffee-dashboard.coffee-rt.svc/"
+    assert silence.startswith("https://example.com/#/silences/new?filter=%7B")
