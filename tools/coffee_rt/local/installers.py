@@ -52,6 +52,8 @@ def apt_install(packages: list[str], progress: Progress = _no_progress) -> None:
         raise PrerequisiteError(
             f"missing Debian packages {', '.join(packages)}; run: sudo apt-get install -y {' '.join(packages)}"
         )
+    if shutil.which("apt-get") is None:
+        raise PrerequisiteError(f"missing {', '.join(packages)} and no apt-get to install them with")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     if not _apt_updated:
         progress("apt-get update")

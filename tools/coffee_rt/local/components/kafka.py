@@ -62,6 +62,7 @@ class Kafka(Component):
                 f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}"]
 
     def prepare(self, progress: Progress) -> None:
+        require_java(17)  # before any download: the clearest error when Java is missing
         jars = self._jars(progress)
         s = self.settings
         self.home.mkdir(parents=True, exist_ok=True)
