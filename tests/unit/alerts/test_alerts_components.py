@@ -1,0 +1,61 @@
+"""The monitoring components' generated config: the project's files with only the local differences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from coffee_rt.alerts.rules import rule_files
+from coffee_rt.errors import PrerequisiteError
+from coffee_rt.local.components.alertmanager import CONFIG, Alertmanager
+from coffee_rt.local.components.exporters import built_binary
+from coffee_rt.local.components.prometheus import Prometheus
+from coffee_rt.local.settings import LocalSettings
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> LocalSettings:
+    return LocalSettings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache", prometheus_port=21190,
+                         alertmanager_port=21193, redis_exporter_port=21121, postgres_exporter_port=21187,
+                         ingest_port=21080, flink_aux_port_base=21130)
+
+
+def test_alertmanager_config_is_the_projects_with_a_local_webhook_file(settings: LocalSettings) -> None:
+    component = Alertmanager(settings)
+    config = component.config()
+    project = yaml.safe_load(CONFIG.read_text())
+    assert config["global"]["slack_api_url_file"] == str(settings.state_dir / "alertmanager" / "slack-webhook-url")
+    project["global"]["slack_api_url_file"] = config["global"]["slack_api_url_file"]
+    assert config == project
+
+
+def test_alertmanager_test_timings_touch_only_timings(settings: LocalSettings) -> None:
+    component = Alertmanager(settings)
+    component.route_timings = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"}
+    route = component.config()["route"]
+    assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("1s", "2s", "1h")
+    critical, warning = route["routes"]
+    assert critical == {"receiver": "slack-critical", "matchers": ['severity="critical"'], "repeat_interval": "1h"}
+    assert warning == {"receiver": "slack-warning", "matchers": ['severity="warning"']}
+    assert Alertmanager(settings).config()["route"]["group_wait"] == "30s"  # the class default is untouched
+
+
+def test_prometheus_scrapes_the_stack_with_operator_job_names(settings: LocalSettings) -> None:
+    config = Prometheus(settings).config()
+    jobs = {c["job_name"]: (c["metrics_path"], c["static_configs"][0]["targets"]) for c in config["scrape_configs"]}
+    assert jobs == {
+        "coffee-rt/coffee-rt-ingest": ("/metrics", ["127.0.0.1:21080"]),
+        "coffee-rt/coffee-rt-flink": ("/", ["127.0.0.1:21133", "127.0.0.1:21134"]),
+        "redis-exporter": ("/metrics", ["127.0.0.1:21121"]),
+        "postgres-exporter": ("/metrics", ["127.0.0.1:21187"]),
+    }
+    assert config["rule_files"] == [str(p) for p in rule_files()]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:21193"]
+    assert config["global"] == {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"}
+
+
+def test_exporter_not_built_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PrerequisiteError, match=r"redis_exporter is not built yet \(`coffee-rt local up redis-exp"):
+        built_binary(tmp_path, "redis_exporter")
