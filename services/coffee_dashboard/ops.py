@@ -111,37 +111,34 @@ def pick_job(jobs: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
 
 # -- sources --------------------------------------------------------------------------------
 class KafkaLag:
-    """confluent-kafka's AdminClient (blocking) run in a worker thread; one client for the process."""
+    """A confluent-kafka Consumer that never subscribes (so it never joins the job's group) reads
+    the group's committed offsets and the partitions' watermarks; blocking, so run in a worker
+    thread; one client for the process. (Not the AdminClient: its group-offset call has crashed
+    the process in librdkafka error paths.)"""
 
     def __init__(self, bootstrap: str, topic: str, group: str, timeout: float = 3.0) -> None:
         self.topic, self.group, self.timeout = topic, group, timeout
         self._bootstrap = bootstrap
-        self._admin: Any = None
+        self._consumer: Any = None
 
     def _measure(self) -> dict[str, Any]:
-        from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
-        from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+        from confluent_kafka import Consumer, TopicPartition
 
-        if self._admin is None:
-            self._admin = AdminClient({"bootstrap.servers": self._bootstrap, "socket.timeout.ms": 3000,
-                                       "logger": _kafka_log})  # type: ignore[dict-item]
-        admin = self._admin
-        metadata = admin.list_topics(self.topic, timeout=self.timeout).topics.get(self.topic)
+        if self._consumer is None:
+            self._consumer = Consumer({
+                "bootstrap.servers": self._bootstrap, "group.id": self.group, "enable.auto.commit": False,
+                "isolation.level": "read_committed", "socket.timeout.ms": 3000, "logger": _kafka_log,
+            })
+        consumer = self._consumer
+        metadata = consumer.list_topics(self.topic, timeout=self.timeout).topics.get(self.topic)
         if metadata is None or metadata.error is not None:
             raise RuntimeError(f"topic {self.topic}: {getattr(metadata, 'error', 'not found')}")
         partitions = sorted(metadata.partitions)
         tps = [TopicPartition(self.topic, p) for p in partitions]
-        request = [ConsumerGroupTopicPartitions(self.group, tps)]
-        result = admin.list_consumer_group_offsets(request, request_timeout=self.timeout)[self.group]
-        committed = {tp.partition: tp.offset for tp in result.result(timeout=self.timeout).topic_partitions}
-
-        def offsets(spec: Any) -> dict[int, int]:
-            futures = admin.list_offsets({TopicPartition(self.topic, p): spec for p in partitions},
-                                         isolation_level=IsolationLevel.READ_COMMITTED,
-                                         request_timeout=self.timeout)
-            return {tp.partition: f.result(timeout=self.timeout).offset for tp, f in futures.items()}
-
-        end, start = offsets(OffsetSpec.latest()), offsets(OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+        committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=self.timeout)}
+        start, end = {}, {}
+        for p in partitions:
+            start[p], end[p] = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=self.timeout)
         return {"lag": consumer_lag(committed, end, start), "topic": self.topic, "group": self.group,
                 "partitions": len(partitions), "committed": sum(o for o in committed.values() if o >= 0),
                 "end": sum(end.values())}
