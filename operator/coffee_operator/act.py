@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -206,6 +206,18 @@ class Actor:
         rest = self.rest_for(str(action.spec["restUrl"]))
         try:
             state = rest.job_state(job_id)
+            if state is not None and before is None:
+                # Not a retry of ours, yet Flink knows the id (an orphan cancelled earlier): skip it.
+                submission = action.submission
+                while state is not None and submission < action.submission + 10:
+                    submission += 1
+                    job_id = jobids.job_id(self.pipeline.uid, submission)
+                    state = rest.job_state(job_id)
+                self.emit(Event("Warning", "JobIdInUse", f"Flink already knows the job id of submission "
+                                                         f"{action.submission}; using submission {submission}"))
+                action = replace(action, submission=submission)
+                pending = pending.model_copy(update={"submission": submission})
+                self.write({"pending": pending.dump(), "submissions": max(self.status.submissions, submission)})
             if state is None:
                 cfg = job_config(self.pipeline.namespace, self.pipeline.name, action.spec, self.secrets, self.settings)
                 args = program_args(Entry.model_validate(action.spec["entry"]), cfg,

@@ -261,11 +261,19 @@ def decide(
     # 1. A new spec that missed its deadline goes back to the last good one.
     upgrade, stable = status.upgrade, status.last_stable_spec
     if (upgrade is not None and stable is not None and stable.spec != upgrade.spec and not is_healthy
-            and _after(_deadline_start(status), settings.upgrade_deadline_seconds, now)):
+            and desired == "running" and _after(_deadline_start(status), settings.upgrade_deadline_seconds, now)):
         return [*actions, _rollback(spec, generation, status, job, now, settings)]
 
     # 2. A submission in flight: (re)try it with the same job id.
     pending = status.pending
+    if pending is not None and pending.error and desired == "suspended":
+        # Flink refused it, so nothing runs: suspended, resuming from where that submission would have.
+        kind = "none" if pending.restore_path is None else (
+            "savepoint" if "savepoint" in pending.restore_path else "checkpoint")
+        return [*actions, Record({"pending": None, "upgrade": None, "stopped": Stopped(
+            reason="suspend", restore_path=pending.restore_path, restore_kind=kind, at=iso(now)).dump()},
+            (Event("Normal", "Suspended", f"submission {pending.submission} was refused ({pending.error[:200]}); "
+                                          "suspended instead"),))]
     if pending is not None:
         if (pending.error and pending.spec != target and desired == "running"
                 and pending.reason in ("initial", "upgrade", "resume")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,6 +25,32 @@ from coffee_orders.loadgen import Store
 from coffee_rt.flink.rest import FlinkRest
 from coffee_rt.k8s.kubectl import Kubectl
 from coffee_rt.local.stack import LocalStack
+
+
+@pytest.fixture(scope="module", autouse=True)
+def taskmanager_supervisor(local_stack: LocalStack, flink_rest_url: str) -> Iterator[list[str]]:
+    """Restart the TaskManager if it dies, as Kubernetes restarts a crashed TaskManager Pod.
+
+    Cancelling a PyFlink job now and then kills the TaskManager process (Beam's
+    DefaultJobBundleFactory: "Reference count must not be negative", a fatal error in the task's
+    cleanup). Nothing in the local stack restarts it, and with no slots every job would fail:
+    what this tests is the operator, not that Beam bug, so the harness plays the kubelet."""
+    taskmanager = next(p for p in local_stack["flink"].processes() if p.name.endswith("taskmanager"))
+    restarts: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(1):
+            if not taskmanager.is_running():
+                restarts.append(datetime.now(UTC).isoformat())
+                print(f"[operator-tests] TaskManager died; restarting it ({len(restarts)})", flush=True)
+                taskmanager.start()
+
+    watcher = threading.Thread(target=watch, name="taskmanager-supervisor", daemon=True)
+    watcher.start()
+    yield restarts
+    stop.set()
+    watcher.join(5)
 
 
 @pytest.fixture(scope="module")

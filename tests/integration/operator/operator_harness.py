@@ -27,14 +27,21 @@ from coffee_rt.k8s.kubectl import Kubectl
 from coffee_rt.local.stack import LocalStack
 
 
+class SimulatedCrash(Exception):
+    pass
+
+
 @dataclass
 class MemoryStore:
     """The status subresource's behaviour: merge patches applied to a stored document."""
 
     document: dict[str, Any] = field(default_factory=dict)
     patches: int = 0
+    fail_when: Callable[[dict[str, Any]], bool] | None = None  # simulate a crash before this write lands
 
     def patch(self, merge_patch: dict[str, Any]) -> None:
+        if self.fail_when is not None and self.fail_when(merge_patch):
+            raise SimulatedCrash(f"status write lost: {sorted(merge_patch)}")
         self.document = merge(self.document, copy.deepcopy(merge_patch))
         self.patches += 1
 

@@ -20,11 +20,15 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from job_harness import Expected, RunningJob
-from operator_harness import Driver, World
+from operator_harness import Driver, SimulatedCrash, World
 
 from coffee_operator import jobids, metrics
+from coffee_operator.act import job_config, program_args, python_jar_id
+from coffee_operator.decide import ACTIVE
+from coffee_operator.spec import Entry
 from coffee_operator.status import PipelineStatus
 from coffee_orders.schema import Order, from_wire
+from coffee_rt.flink.rest import PYTHON_DRIVER
 
 NAME = "roastery"
 NS = "coffee-rt"
@@ -238,6 +242,48 @@ def test_history_is_pruned_and_a_failed_disposal_is_kept_with_its_reason(driver:
     driver.step()  # not retried before the back-off
     assert driver.status.savepoint_history[0].dispose_failed_at == history[0].dispose_failed_at
     driver.store.document["savepointHistory"] = driver.store.document["savepointHistory"][1:]
+
+
+def test_a_crash_after_submitting_is_healed_by_the_job_id_and_orphans_are_cancelled(
+    driver: Driver, feed: RunningJob, world: World
+) -> None:
+    feed.send(feed.make_orders(100))
+    driver.edit(lambda job: job.update(restartNonce=2))
+    driver.step()  # cancel for the restart
+    n = driver.status.submissions + 1
+    # The operator dies after Flink accepted the job, before status recorded it.
+    driver.store.fail_when = lambda patch: "deployed" in patch
+    with pytest.raises(SimulatedCrash):
+        driver.step()
+    driver.store.fail_when = None
+    assert driver.status.pending is not None and driver.status.pending.submission == n
+    assert world.rest.job_state(_job(driver, n)) in ACTIVE
+    driver.until("healed", lambda s: driver.running(s) and s.nonces.restart == 2)
+    assert (driver.status.submissions, driver.status.job_status.job_id) == (n, _job(driver, n))
+    assert driver.events[-1].reason != "SubmitFailed"
+    assert any(e.reason == "JobSubmitted" and e.message.startswith(f"found job {_job(driver, n)}")
+               for e in driver.events)
+    assert world.active_jobs(feed.cfg.job_name) == [_job(driver, n)]
+    feed.wait_until_exact()
+
+    # A job with our next id that status does not know (a lost status write): cancelled as an orphan.
+    orphan = _job(driver, n + 1)
+    deployed = driver.status.deployed
+    assert deployed is not None
+    cfg = job_config(NS, NAME, deployed.spec, lambda k, v: world.secrets[(k, v)], driver.settings)
+    world.rest.run_jar(python_jar_id(world.rest), entry_class=PYTHON_DRIVER, job_id=orphan, timeout=300,
+                       program_args=program_args(Entry(module="coffee_job.main"), cfg, include_secrets=True))
+    driver.step()
+    assert world.rest.wait_state(orphan, {"CANCELED"}) == "CANCELED"
+    assert "OrphanCancelled" in driver.reasons()
+    assert world.active_jobs(feed.cfg.job_name) == [_job(driver, n)]
+    # Its id is burnt: the next submission skips it.
+    driver.edit(lambda job: job.update(restartNonce=3))
+    driver.until("restarted", lambda s: driver.running(s) and s.nonces.restart == 3)
+    assert driver.status.job_status.job_id == _job(driver, n + 2)
+    assert "JobIdInUse" in driver.reasons()
+    feed.send(feed.make_orders(100))
+    feed.wait_until_exact()
 
 
 def test_upgrade_with_stateless_mode_starts_fresh_from_committed_offsets(

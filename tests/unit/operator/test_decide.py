@@ -492,3 +492,14 @@ def test_ingest_not_ready_keeps_ready_false() -> None:
                  if c["type"] == "Ready")
     assert (ready["status"], ready["reason"], ready["message"]) == ("False", "IngestNotReady",
                                                                     "ingest has 1/2 ready replicas")
+
+
+def test_suspending_during_a_failing_upgrade_neither_rolls_back_nor_retries() -> None:
+    pending = _pending(error="ModuleNotFoundError", attempts=3, retryAt=ago(1))
+    status = _upgrading(pending=pending, jobStatus={"jobId": "job-1", "state": "FINISHED"})
+    actions = run(spec(parallelism=2, state="suspended"), status, seen(job("FINISHED")), generation=3)
+    assert effects(actions) == []
+    got = records(actions)
+    assert got["pending"] is None and got["upgrade"] is None
+    assert (got["stopped"]["reason"], got["stopped"]["restorePath"]) == ("suspend", "file:/sp/1")
+    assert events(actions) == [("Normal", "Suspended")]
