@@ -248,6 +248,7 @@ class Actor:
             "deployed": Deployed(generation=action.generation, spec=action.spec, restore_path=action.restore_path,
                                  submitted_at=iso(now)).dump(),
             "nonces": action.nonces.dump(),
+            "recoveries": status.recoveries + 1 if action.reason == "recover" else status.recoveries or None,
         })
         metrics.SUBMISSIONS.labels(self.pipeline.namespace, self.pipeline.name, action.reason, "ok").inc()
         if action.reason == "recover":

@@ -331,6 +331,8 @@ def decide(
         elif _periodic_due(spec, status, now):
             actions.append(TriggerSavepoint(job.job_id, "periodic"))
 
+    if is_healthy and status.recoveries:
+        actions.append(Record({"recoveries": None}))
     if is_healthy and status.upgrade is None and (stable is None or stable.spec != status.deployed.spec):
         actions.append(Record({"lastStableSpec": StableSpec(generation=status.deployed.generation,
                                                             spec=status.deployed.spec).dump()}))
@@ -413,8 +415,9 @@ def _after_stop(spec: PipelineSpec, generation: int, status: PipelineStatus, job
         return [Record({"stopped": Stopped(reason="suspend", restore_path=path, restore_kind=kind,
                                            at=iso(now)).dump()},
                        (Event("Normal", "Suspended", f"{what}; suspended, will resume from {path or 'nothing'}"),))]
-    if not _after(status.deployed.submitted_at, settings.submit_retry_seconds, now):
-        return []  # it failed right after its submission: back off before the next one
+    backoff = settings.submit_retry_seconds * 2 ** min(status.recoveries, 5)
+    if not _after(status.deployed.submitted_at, backoff, now):
+        return []  # a job that keeps failing is resubmitted less and less often (30 s, 1 min, ... 16 min)
     if path is None and _had_state(status):
         return [_no_restore_point(status, f"{what}; cannot resubmit")]
     submit = _submit(spec, status.deployed.generation, status, status.deployed.spec, path, "recover", now)

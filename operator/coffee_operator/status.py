@@ -154,6 +154,7 @@ class PipelineStatus(_Model):
     halted: str | None = None  # the lifecycle cannot go on without a person (e.g. no restore point)
     revision: int = 0
     submissions: int = 0
+    recoveries: int = 0  # resubmissions after a failure since the job last ran healthy (back-off)
     job_status: JobStatus = JobStatus()
     deployed: Deployed | None = None
     last_stable_spec: StableSpec | None = None

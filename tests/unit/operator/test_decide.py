@@ -503,3 +503,17 @@ def test_suspending_during_a_failing_upgrade_neither_rolls_back_nor_retries() ->
     assert got["pending"] is None and got["upgrade"] is None
     assert (got["stopped"]["reason"], got["stopped"]["restorePath"]) == ("suspend", "file:/sp/1")
     assert events(actions) == [("Normal", "Suspended")]
+
+
+@pytest.mark.parametrize(("recoveries", "submitted_ago", "resubmits"), [
+    (0, 31, True), (1, 31, False), (1, 61, True), (3, 239, False), (3, 241, True), (9, 961, True)])
+def test_a_job_that_keeps_failing_is_resubmitted_with_a_growing_back_off(recoveries: int, submitted_ago: float,
+                                                                          resubmits: bool) -> None:
+    status = running_status(recoveries=recoveries,
+                            deployed={"generation": 1, "spec": fp(), "submittedAt": ago(submitted_ago)})
+    assert bool(effects(run(spec(), status, seen(job("FAILED"))))) is resubmits
+
+
+def test_running_healthy_again_resets_the_back_off() -> None:
+    got = records(run(spec(), running_status(recoveries=3), seen(job())))
+    assert "recoveries" in got and got["recoveries"] is None
