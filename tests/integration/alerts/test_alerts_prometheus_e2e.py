@@ -48,7 +48,14 @@ def query(url: str, expr: str) -> list[dict[str, object]]:
 
 
 def test_rules_loaded_with_the_test_for(prometheus: str) -> None:
-    groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    # A fresh Prometheus reports health "unknown" until a rule's first evaluation: wait for that.
+    deadline = time.monotonic() + 60
+    while True:
+        groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        if (rules and all(r["health"] != "unknown" for r in rules)) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     alerts = {r["name"]: r for g in groups for r in g["rules"] if r["type"] == "alerting"}
     assert len(alerts) == 19
     assert alerts["CoffeeRtFlinkJobNotRunning"]["duration"] == 3
