@@ -7,7 +7,8 @@ from coffee_rt.local.stack import LocalStack
 
 
 def test_job_down_takes_a_savepoint_and_up_resumes_from_it(local_stack: LocalStack, flink_rest_url: str) -> None:
-    local_stack.up(["postgres", "redis", "kafka"])
+    # flink too: an earlier test may have lost the TaskManager (PyFlink can crash it on a cancel); up restarts it.
+    local_stack.up(["postgres", "redis", "kafka", "flink"])
     messages: list[str] = []
     local_stack.progress = messages.append
     try:
