@@ -61,7 +61,8 @@ def test_redis_key_round_trip(redis_url: str) -> None:
     assert client.get("coffee-rt:test") == b"42"
 
 
-def test_trivial_pyflink_sql_job_runs_and_checkpoints(flink_rest_url: str) -> None:
+def test_trivial_pyflink_sql_job_runs_and_checkpoints(local_stack: LocalStack, flink_rest_url: str) -> None:
+    local_stack.up(["flink"])  # heals a TaskManager lost earlier in the session
     rest = FlinkRest(flink_rest_url)
     jar_id = rest.upload_jar(flink_python_jar())
     job_id = uuid.uuid4().hex
