@@ -22,7 +22,7 @@ def test_job_down_takes_a_savepoint_and_up_resumes_from_it(local_stack: LocalSta
         savepoint = local_stack["job"].savepoint_file.read_text().strip()  # type: ignore[attr-defined]
         assert savepoint.startswith("file:") and "savepoint-" in savepoint
         rest = FlinkRest(flink_rest_url)
-        assert rest.job_state(first_job) == "FINISHED"
+        assert rest.job_state(first_job) == "FINISHED", messages
         assert local_stack.status(["job"])[0].state == "stopped"
 
         resumed = local_stack.up(["job"])[0]

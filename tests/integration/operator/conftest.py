@@ -24,6 +24,7 @@ from operator_harness import PG_SECRET, REDIS_SECRET, World
 from coffee_orders.loadgen import Store
 from coffee_rt.flink.rest import FlinkRest
 from coffee_rt.k8s.kubectl import Kubectl
+from coffee_rt.local.components.job import ACTIVE
 from coffee_rt.local.stack import LocalStack
 
 
@@ -71,7 +72,12 @@ def world(local_stack: LocalStack, kafka_bootstrap: str, postgres_dsn: str, redi
                   now.astimezone(ZoneInfo(zone)).date().isoformat(),
                   [Store(f"store-{n}", zone) for n in range(1, 5)],
                   {PG_SECRET: postgres_dsn, REDIS_SECRET: redis_url})
+    started_ms = int(now.timestamp() * 1000)
     yield world
+    # Leave the session cluster's slots free for later modules: cancel every job this module started.
+    for entry in rest.jobs():
+        if entry.get("start-time", 0) >= started_ms and entry["state"] in ACTIVE:
+            rest.cancel(entry["jid"])
     rest.close()
 
 

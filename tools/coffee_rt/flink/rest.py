@@ -113,6 +113,11 @@ class FlinkRest:
                 return None
             raise
 
+    def pending_vertices(self, job_id: str) -> list[str]:
+        """Names and states of the job's vertices not yet RUNNING (a RUNNING job may still wait for slots)."""
+        return [f"{v['name'][:60]} {v['status']}" for v in self.job(job_id).get("vertices", [])
+                if v.get("status") != "RUNNING"]
+
     def checkpoints(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/jobs/{job_id}/checkpoints")  # type: ignore[no-any-return]
 

@@ -48,10 +48,13 @@ class FlinkJob(Component):
         rest = FlinkRest(self.settings.flink_rest_url, timeout=3)
         try:
             jobs = rest.jobs()
+            name = self._config().job_name
+            job = next((j for j in jobs if j["name"] == name and j["state"] in ACTIVE), None)
+            if job is not None and job["state"] == "RUNNING":
+                job = {**job, "pending": rest.pending_vertices(job["jid"])}
+            return job
         finally:
             rest.close()
-        name = self._config().job_name
-        return next((j for j in jobs if j["name"] == name and j["state"] in ACTIVE), None)
 
     def health(self) -> Health:
         try:
@@ -62,6 +65,9 @@ class FlinkJob(Component):
             return Health(False, "not running")
         if job["state"] != "RUNNING":
             return Health(False, f"{job['jid']} {job['state']}")
+        if job["pending"]:
+            # RUNNING while tasks still wait for a slot or deploy: not usable (and no savepoint possible) yet.
+            return Health(False, f"{job['jid']} RUNNING, tasks not yet running: {'; '.join(job['pending'][:3])}")
         return Health(True, f"{job['jid']} RUNNING")
 
     def after_start(self, progress: Progress) -> None:
@@ -98,6 +104,8 @@ class FlinkJob(Component):
         rest = FlinkRest(self.settings.flink_rest_url)
         try:
             path = self._stop_with_savepoint(rest, job["jid"], progress)
+            # The savepoint completes a moment before the job leaves RUNNING: down means stopped.
+            rest.wait_state(job["jid"], {"FINISHED", "CANCELED", "FAILED"}, timeout=60)
             progress(f"job: stopped {job['jid']} with savepoint {path}")
         except (FlinkRestError, TimeoutError) as exc:
             # Never restart from nothing (that would reset the live totals): fall back to the
@@ -116,8 +124,12 @@ class FlinkJob(Component):
 
     @staticmethod
     def _stop_with_savepoint(rest: FlinkRest, job_id: str, progress: Progress, attempts: int = 5) -> str:
-        """Stop with a savepoint, retrying while a just-started job still deploys its tasks
-        (Flink refuses a savepoint until every task runs)."""
+        """Stop with a savepoint, first waiting (bounded) for a just-started job to deploy its tasks
+        (Flink refuses a savepoint until every task runs), then retrying a few times."""
+        deadline = time.monotonic() + 90
+        while (pending := rest.pending_vertices(job_id)) and time.monotonic() < deadline:
+            progress(f"job: waiting for tasks to run before the savepoint: {'; '.join(pending[:3])}")
+            time.sleep(2)
         for attempt in range(1, attempts + 1):
             try:
                 trigger = rest.stop_with_savepoint(job_id)
