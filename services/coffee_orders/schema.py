@@ -60,7 +60,9 @@ _RFC3339 = re.compile(
 
 StoreId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# No control characters: Postgres refuses NUL in text (a history write that can never succeed),
+# and a line break or tab in a product name is a producer bug, not a name.
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 @dataclass(frozen=True)

@@ -151,9 +151,19 @@ def test_wrong_values_are_named(field: str, value: Any, expected_type: str) -> N
     ("origin", "", "string_too_short"),
     ("sku", "", "string_pattern_mismatch"),
     ("name", "x" * 201, "string_too_long"),
+    # Postgres refuses NUL in text (the job's history writes would fail forever); other control
+    # characters have no business in a product name either.
+    ("name", "Flat\u0000white", "string_pattern_mismatch"),
+    ("origin", "Guatemala\nHoney", "string_pattern_mismatch"),
+    ("origin", "Guatemala\tHoney", "string_pattern_mismatch"),
+    ("name", "Flat white\u007f", "string_pattern_mismatch"),
 ])
 def test_wrong_item_values_are_named(field: str, value: Any, expected_type: str) -> None:
     assert errors_of(item_with(**{field: value})) == [(f"items.0.{field}", expected_type)]
+
+
+def test_text_may_be_any_printable_unicode() -> None:
+    assert errors_of(item_with(name="Café crème – Äthiopien ☕ 咖啡", origin="Ethiopia Yirgacheffe")) == []
 
 
 def test_total_must_equal_the_sum_of_the_lines() -> None:

@@ -53,6 +53,15 @@ def test_schema_violation_names_the_field() -> None:
     assert result.reason.startswith("items.0.quantity: Input should be greater than or equal to 1")
 
 
+def test_nul_in_a_name_is_a_dead_letter_not_a_failing_postgres_write() -> None:
+    raw, _ = order_bytes()
+    data = json.loads(raw)
+    data["items"][0]["name"] = "Flat\u0000white"
+    result = parse(json.dumps(data).encode(), 0, 4)
+    assert isinstance(result, DeadLetter)
+    assert result.reason.startswith("items.0.name: String should match pattern")
+
+
 def test_total_mismatch_is_a_dead_letter() -> None:
     raw, _ = order_bytes()
     data = json.loads(raw)
