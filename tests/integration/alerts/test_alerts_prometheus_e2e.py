@@ -84,7 +84,13 @@ def test_every_metric_the_rules_use_is_exported(prometheus: str) -> None:
     while not query(prometheus, fresh) and time.monotonic() < deadline:
         time.sleep(1)
     assert query(prometheus, fresh), query(prometheus, 'redis_script_values{key="coffee_live_updated_at_ms"}')
-    (lag,) = query(prometheus, "coffee_rt:kafka_consumer_lag:records")
+    # Metric names outlive their series (a restarted job's are stale): wait for the recorded lag itself.
+    deadline = time.monotonic() + 120
+    while not (lags := query(prometheus, "coffee_rt:kafka_consumer_lag:records")) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert len(lags) == 1, (lags, [q["metric"] for q in query(
+        prometheus, '{__name__=~".*KafkaSourceReader_topic_partition_c.*Offset|.*pendingRecords"}')])
+    (lag,) = lags
     assert lag["metric"] == {"__name__": "coffee_rt:kafka_consumer_lag:records", "job_name": "coffee_rt_orders"}
 
 
