@@ -82,7 +82,10 @@ def flink_config(ctx: Context) -> dict[str, Any]:
         "metrics.reporter.prom.port": str(METRICS_PORT),
         "python.executable": PYTHON,
         "python.client.executable": PYTHON,
-        # The operator uploads the flink-python jar and runs the job through REST.
+        # The operator uploads the flink-python jar and runs the job through REST. The image also
+        # has that jar in lib/, and pemja (PyFlink's thread mode) loads parent-first: its native
+        # library can belong to one class loader per JVM only, not to one per job.
+        "classloader.parent-first-patterns.additional": "pemja.",
         "web.submit.enable": True,
         "web.cancel.enable": True,
     }

@@ -15,11 +15,11 @@ from typing import Any
 import redis
 from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
-from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
 from coffee_job import live_metrics, redis_layout
 from coffee_job.config import JobConfig, duration_ms
-from coffee_job.live_metrics import LiveOrder, Pending, Summary
+from coffee_job.live_metrics import DictState, LiveOrder
 from coffee_job.records import DeadLetter, parse
 
 log = logging.getLogger(__name__)
@@ -66,83 +66,33 @@ class ParseOrders(ProcessFunction):  # type: ignore[misc]
             yield ITEMS_TAG, Row(*(getattr(item, f) for f in ITEM_FIELDS))
 
 
-KEYED_ORDER_TYPE = Types.TUPLE([Types.STRING(), ORDER_TYPE])
+LIVE_KEY = "live"
 
 
-def fan_out(row: Row) -> Iterator[tuple[str, Row]]:
-    """Each order counts for its store and for all stores together."""
-    yield row["store_id"], row
-    yield live_metrics.ALL_STORES, row
-
-
-class _FlinkMetricsState:
-    """:class:`live_metrics.MetricsState` over Flink keyed state."""
-
-    def __init__(self, ctx: RuntimeContext) -> None:
-        pickled = Types.PICKLED_BYTE_ARRAY()
-        self.summary = ctx.get_state(ValueStateDescriptor("summary", pickled))
-        self.pending = ctx.get_state(ValueStateDescriptor("pending", pickled))
-        self.products = ctx.get_map_state(MapStateDescriptor("products", Types.STRING(), pickled))
-        self.origins = ctx.get_map_state(MapStateDescriptor("origins", Types.STRING(), Types.LONG()))
-        self.minutes = ctx.get_map_state(MapStateDescriptor("minutes", Types.LONG(), Types.LONG()))
-
-    def get_summary(self) -> Summary | None:
-        return self.summary.value()  # type: ignore[no-any-return]
-
-    def set_summary(self, summary: Summary) -> None:
-        self.summary.update(summary)
-
-    def get_pending(self) -> Pending | None:
-        return self.pending.value()  # type: ignore[no-any-return]
-
-    def set_pending(self, pending: Pending | None) -> None:
-        if pending is None:
-            self.pending.clear()
-        else:
-            self.pending.update(pending)
-
-    def get_product(self, sku: str) -> tuple[int, int]:
-        value = self.products.get(sku)
-        return (0, 0) if value is None else value  # type: ignore[no-any-return]
-
-    def put_product(self, sku: str, quantity: int, revenue_cents: int) -> None:
-        self.products.put(sku, (quantity, revenue_cents))
-
-    def get_origin(self, origin: str) -> int:
-        return self.origins.get(origin) or 0  # type: ignore[no-any-return]
-
-    def put_origin(self, origin: str, quantity: int) -> None:
-        self.origins.put(origin, quantity)
-
-    def get_minute(self, minute: int) -> int:
-        return self.minutes.get(minute) or 0  # type: ignore[no-any-return]
-
-    def put_minute(self, minute: int, orders: int) -> None:
-        self.minutes.put(minute, orders)
-
-    def remove_minute(self, minute: int) -> None:
-        self.minutes.remove(minute)
-
-    def minute_keys(self) -> list[int]:
-        return list(self.minutes.keys())
-
-    def clear(self) -> None:
-        for state in (self.summary, self.pending, self.products, self.origins, self.minutes):
-            state.clear()
+def live_key(row: Row) -> str:
+    """One key for the live metrics: a coffee shop's order rate fits one operator, and one key
+    lets a flush write every store's changes in a single Redis transaction."""
+    return LIVE_KEY
 
 
 class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
-    """Keyed by store (and ``_all``): counts in state, absolute values to Redis on a short timer.
+    """All stores' live metrics (and ``_all``): counts in state, absolute values to Redis on a timer.
 
-    The timer is part of Flink's checkpointed state, so an update counted before a checkpoint
-    but not yet written when the job crashed is written after the restore.
+    An order only lands in an inbox (one list append). The flush timer counts the inbox into
+    each touched store's :class:`live_metrics.DictState` (read and written once per flush) and
+    writes every change in one Redis transaction. The inbox, the metrics and the timer are all
+    Flink state, so an order counted before a checkpoint but not yet written when the job
+    crashed is written after the restore, and never counted twice.
     """
 
     def __init__(self, cfg: JobConfig) -> None:
         self.cfg = cfg
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.state = _FlinkMetricsState(runtime_context)
+        pickled = Types.PICKLED_BYTE_ARRAY()
+        self.inbox = runtime_context.get_list_state(ListStateDescriptor("inbox", pickled))
+        self.metrics = runtime_context.get_map_state(MapStateDescriptor("metrics", Types.STRING(), pickled))
+        self.unwritten = runtime_context.get_state(ValueStateDescriptor("unwritten", pickled))
         self.timer = runtime_context.get_state(ValueStateDescriptor("flush_timer", Types.LONG()))
         self.flush_ms = duration_ms(self.cfg.redis_flush_interval)
         self.stale_after_ms = max(1000, 20 * self.flush_ms)
@@ -157,44 +107,63 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
         self.redis.close()
 
     # PyFlink iterates what these return: they are generators that emit nothing.
-    def process_element(self, value: tuple[str, Row], ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+    def process_element(self, row: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         yield from ()
-        key, row = value
-        lines = [tuple(line) for line in json.loads(row["items_json"])]
-        order = LiveOrder(row["message_id"], row["store_id"], row["placed_at_ms"], row["channel"],
-                          row["total_cents"], row["quantity"], lines)  # type: ignore[arg-type]
-        if not live_metrics.apply(self.state, order, self.cfg.timezone_of(key)):
-            self.late_orders.inc()
-            return
+        self.inbox.add((row["message_id"], row["store_id"], row["placed_at_ms"], row["channel"],
+                        row["total_cents"], row["quantity"], row["items_json"]))
         now = ctx.timer_service().current_processing_time()
         scheduled = self.timer.value()
         # A flush due long ago means its timer was lost (seen after a TaskManager was killed
-        # and the job restored): schedule another, or this key would never be written again.
+        # and the job restored): schedule another, or the inbox would never be written.
         if scheduled is None or scheduled + self.stale_after_ms < now:
             ctx.timer_service().register_processing_time_timer(now + self.flush_ms)
             self.timer.update(now + self.flush_ms)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
         yield from ()
-        key = ctx.get_current_key()
         self.timer.clear()
-        batch = live_metrics.collect(self.state, key, self.cfg.timezone_of(key))
-        if batch is None:
-            return
+        orders = [LiveOrder(message_id, store_id, placed_at_ms, channel, total_cents, quantity,
+                            [tuple(line) for line in json.loads(items_json)])  # type: ignore[misc]
+                  for message_id, store_id, placed_at_ms, channel, total_cents, quantity, items_json
+                  in self.inbox.get() or []]
+        self.inbox.clear()
+        states, late = live_metrics.count_orders(orders, self._load, self.cfg.timezone_of)
+        if late:
+            self.late_orders.inc(late)
+        for key in (self.unwritten.value() or set()) - states.keys():  # changes a failed write left
+            states[key] = self._load(key)
+        flushes = [f for key, state in states.items()
+                   if (f := live_metrics.collect(state, key, self.cfg.timezone_of(key))) is not None]
         now_ms = int(time.time() * 1000)
         try:
-            pipe = self.redis.pipeline(transaction=True)
-            redis_layout.write(pipe, batch, now_ms)
-            pipe.execute()
+            if flushes:
+                pipe = self.redis.pipeline(transaction=True)
+                for flush in flushes:
+                    redis_layout.write(pipe, flush, now_ms)
+                pipe.execute()
         except redis.RedisError as exc:
             # Keep the pending changes and try again shortly: Redis being away must not stop
             # the Postgres history, and the state still holds the numbers to write.
             self.write_errors.inc()
-            log.warning("redis write for %s failed, retrying in 1 s: %s", key, exc)
+            log.warning("redis write failed, retrying in 1 s: %s", exc)
+            self._store(states)
+            self.unwritten.update(set(states))
             at = ctx.timer_service().current_processing_time() + 1000
             ctx.timer_service().register_processing_time_timer(at)
             self.timer.update(at)
             return
-        self.state.set_pending(None)
-        if batch.recent:
-            self.last_latency_ms = now_ms - min(score for score, _ in batch.recent)
+        for state in states.values():
+            state.set_pending(None)
+        self._store(states)
+        self.unwritten.clear()
+        recent = [score for flush in flushes for score, _ in flush.recent]
+        if recent:
+            self.last_latency_ms = now_ms - min(recent)
+
+    def _store(self, states: dict[str, DictState]) -> None:
+        for key, state in states.items():  # put_all differs between PyFlink's thread and process modes
+            self.metrics.put(key, state)
+
+    def _load(self, key: str) -> DictState:
+        state = self.metrics.get(key)
+        return DictState() if state is None else state  # type: ignore[no-any-return]

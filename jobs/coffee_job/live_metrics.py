@@ -9,6 +9,7 @@ checkpoints with the state, turns the changes into one :class:`Flush` for the Re
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -172,8 +173,25 @@ def collect(state: MetricsState, store: str, tz: str) -> Flush | None:
     return result
 
 
+def count_orders(orders: Iterable[LiveOrder], load: Callable[[str], DictState],
+                 tz_of: Callable[[str], str]) -> tuple[dict[str, DictState], int]:
+    """Count a batch of orders into their store's state and the all-stores state, loading each
+    key's state once. Returns the touched states and how many orders were before their store's
+    business day (not counted)."""
+    states: dict[str, DictState] = {}
+    late = 0
+    for order in orders:
+        for key in (order.store_id, ALL_STORES):
+            state = states.get(key)
+            if state is None:
+                state = states[key] = load(key)
+            if not apply(state, order, tz_of(key)) and key != ALL_STORES:
+                late += 1
+    return states, late
+
+
 class DictState:
-    """An in-memory MetricsState for unit tests and the benchmark's model of the job."""
+    """The in-memory MetricsState: the job keeps one per key (pickled in Flink state); tests use it too."""
 
     def __init__(self) -> None:
         self.summary: Summary | None = None

@@ -7,7 +7,7 @@ same or a compatible query (see docs/flink-job.md, "Upgrades").
 
 from __future__ import annotations
 
-from pyflink.common import Configuration
+from pyflink.common import Configuration, Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import Schema, StreamTableEnvironment
 
@@ -16,11 +16,10 @@ from coffee_job.config import JobConfig, duration_ms
 from coffee_job.functions import (
     DLQ_TAG,
     ITEMS_TAG,
-    KEYED_ORDER_TYPE,
     ORDER_TYPE,
     LiveMetrics,
     ParseOrders,
-    fan_out,
+    live_key,
 )
 
 
@@ -84,9 +83,8 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
     statements.attach_as_datastream()
 
     unique = t_env.to_data_stream(t_env.from_path("orders_unique"))
-    (unique.flat_map(fan_out, output_type=KEYED_ORDER_TYPE).uid("fan-out-live").name("per store and all stores")
-     .key_by(lambda keyed: keyed[0])
-     .process(LiveMetrics(cfg)).uid("live-metrics").name("live metrics to redis"))
+    (unique.key_by(live_key, key_type=Types.STRING())
+     .process(LiveMetrics(cfg)).uid("live-metrics-v2").name("live metrics to redis"))
 
 
 def create_environments(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from coffee_job.live_metrics import (
@@ -10,6 +11,7 @@ from coffee_job.live_metrics import (
     apply,
     business_day,
     collect,
+    count_orders,
     day_end_epoch,
     recent_entry,
 )
@@ -102,3 +104,25 @@ def test_recent_entry_is_deterministic_json() -> None:
     assert a[1] == ('{"channel":"counter","items":[["Guatemala Honey 250g",2]],'
                     '"message_id":"00000000-0000-4000-8000-000000000005",'
                     '"placed_at":"2026-03-07T09:00:00Z","store_id":"store-1","total_cents":1800}')
+
+
+def test_a_batch_counts_into_each_store_and_all_stores_loading_each_key_once() -> None:
+    t = ms(2026, 3, 7, 9, 0)
+    stored = {"store-1": DictState()}
+    apply(stored["store-1"], order(1, t), "UTC")  # counted and written by an earlier flush
+    stored["store-1"].set_pending(None)
+    loads: list[str] = []
+
+    def load(key: str) -> DictState:
+        loads.append(key)
+        return stored.get(key) or DictState()
+
+    batch = [order(2, t + 1000), dataclasses.replace(order(3, t + 2000), store_id="store-2"),
+             order(4, t + 3000), order(5, ms(2026, 3, 6, 23, 0))]  # order 5: the day before
+    states, late = count_orders(batch, load, lambda key: "UTC")
+    assert sorted(loads) == ["_all", "store-1", "store-2"]
+    assert late == 1
+    assert {k: s.summary.orders for k, s in states.items() if s.summary} == {"store-1": 3, "store-2": 1, "_all": 3}
+    store_1 = collect(states["store-1"], "store-1", "UTC")
+    assert store_1 is not None and store_1.products == {"GUA-HONEY": (6, 5400)}
+    assert [score for score, _ in store_1.recent] == [t + 1000, t + 3000]

@@ -99,6 +99,10 @@ class Flink(Component):
             "metrics.reporter.prom.host": s.host,
             "python.executable": sys.executable,
             "python.client.executable": sys.executable,
+            # flink-python sits in lib/ (see prepare) and pemja's classes load parent-first: its
+            # native library can be loaded by one class loader per JVM only, so a second job on
+            # the session cluster would fail in thread mode if each job's class loader took its own.
+            "classloader.parent-first-patterns.additional": "pemja.",
             "web.submit.enable": True,
             "web.cancel.enable": True,
         }
@@ -111,7 +115,7 @@ class Flink(Component):
             folder.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.lib_dir, ignore_errors=True)
         self.lib_dir.mkdir(parents=True)
-        for jar in [*(dist / "lib").glob("*.jar"), *connectors.glob("*.jar")]:
+        for jar in [*(dist / "lib").glob("*.jar"), flink_python_jar(), *connectors.glob("*.jar")]:
             (self.lib_dir / jar.name).symlink_to(jar)
         for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties"):
             shutil.copy(dist / "conf" / name, self.conf_dir / name)
