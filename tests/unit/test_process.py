@@ -64,3 +64,14 @@ def test_a_crashed_process_is_reported(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert process.exited_early()
     assert "starting crasher" in process.tail()
+
+
+def test_niceness_applies_to_the_started_process(tmp_path: Path) -> None:
+    process = ManagedProcess(name="nice", argv=SLEEPER, log_file=tmp_path / "nice.log",
+                             pid_file=tmp_path / "nice.pid", niceness=7)
+    pid = process.start()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(fields[16]) == 7  # field 19 of stat: nice
+    finally:
+        process.stop(timeout=5)

@@ -51,6 +51,7 @@ class LocalSettings(BaseModel):
     flink_taskmanager_slots: int = Field(4, ge=1, le=64)
     flink_taskmanager_memory: str = "2048m"
     flink_jobmanager_memory: str = "1024m"
+    flink_niceness: int = Field(5, ge=0, le=19, description="CPU niceness of the Flink processes (0: none)")
 
     @model_validator(mode="after")
     def _ports_distinct(self) -> LocalSettings:

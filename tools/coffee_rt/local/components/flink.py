@@ -130,9 +130,14 @@ class Flink(Component):
 
     def processes(self) -> list[ManagedProcess]:
         bin_dir = flink_dist() / "bin"
+        # Niced: on a small machine the ingest's request path (and Kafka behind it) should get a core
+        # the moment it needs one; the job has a latency budget of tens of ms, not single ms.
+        nice = self.settings.flink_niceness
         return [
-            self.process("jobmanager", ["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env=self._env()),
-            self.process("taskmanager", ["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"], env=self._env()),
+            self.process("jobmanager", ["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env=self._env(),
+                         niceness=nice),
+            self.process("taskmanager", ["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"],
+                         env=self._env(), niceness=nice),
         ]
 
     def health(self) -> Health:
