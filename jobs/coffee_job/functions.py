@@ -6,7 +6,6 @@ which are unit-tested without Flink.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -21,7 +20,7 @@ from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, Va
 from coffee_job import live_metrics, redis_layout
 from coffee_job.config import JobConfig, duration_ms
 from coffee_job.live_metrics import DictState, LiveOrder
-from coffee_job.records import DeadLetter, parse
+from coffee_job.records import DeadLetter, live_lines, parse
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +29,15 @@ ORDER_FIELDS = ["message_id", "store_id", "placed_at_ms", "channel", "currency",
 ORDER_TYPE = Types.ROW_NAMED(ORDER_FIELDS, [
     Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(), Types.LONG(), Types.INT(),
     Types.INT(), Types.STRING(), Types.INT(), Types.LONG()])
-ITEM_FIELDS = ["message_id", "line_no", "store_id", "placed_at_ms", "sku", "name", "category", "origin",
-               "quantity", "unit_price_cents"]
-ITEM_TYPE = Types.ROW_NAMED(ITEM_FIELDS, [
-    Types.STRING(), Types.INT(), Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(), Types.STRING(),
-    Types.STRING(), Types.INT(), Types.LONG()])
 DLQ_FIELDS = ["payload", "source_topic", "kafka_partition", "kafka_offset", "reason"]
 DLQ_TYPE = Types.ROW_NAMED(DLQ_FIELDS, [
     Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.INT(), Types.LONG(), Types.STRING()])
 
-ITEMS_TAG = OutputTag("order-items", ITEM_TYPE)
 DLQ_TAG = OutputTag("dead-letters", DLQ_TYPE)
 
 
 class ParseOrders(ProcessFunction):  # type: ignore[misc]
-    """Kafka record -> order row (main output), item rows and dead letters (side outputs)."""
+    """Kafka record -> order row (main output, its lines as JSON) or a dead letter (side output)."""
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
@@ -63,11 +56,9 @@ class ParseOrders(ProcessFunction):  # type: ignore[misc]
             self.dead_letters.inc()
             yield DLQ_TAG, Row(result.raw, self.topic, result.kafka_partition, result.kafka_offset, result.reason)
             return
-        order, items = result
+        order, _ = result
         self.parsed.inc()
         yield Row(*(getattr(order, f) for f in ORDER_FIELDS))
-        for item in items:
-            yield ITEMS_TAG, Row(*(getattr(item, f) for f in ITEM_FIELDS))
 
 
 LIVE_KEY = "live"
@@ -127,7 +118,7 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
         yield from ()
         self.timer.clear()
         orders = [LiveOrder(message_id, store_id, placed_at_ms, channel, total_cents, quantity,
-                            [tuple(line) for line in json.loads(items_json)])  # type: ignore[misc]
+                            live_lines(items_json))
                   for message_id, store_id, placed_at_ms, channel, total_cents, quantity, items_json
                   in self.inbox.get() or []]
         self.inbox.clear()

@@ -1,4 +1,4 @@
-"""Wiring: Kafka source -> parse (Python) -> dedup + Postgres sinks (SQL) and live metrics (Python).
+"""Wiring: Kafka source -> parse (Python) -> one dedup (SQL) -> Postgres sinks (SQL) and live metrics (Python).
 
 One Kafka source and one parse operator feed everything. The Python operators carry explicit
 uids; the SQL operators' ids derive from the query's topology, so a savepoint restores into the
@@ -15,7 +15,6 @@ from coffee_job import sql
 from coffee_job.config import JobConfig, duration_ms
 from coffee_job.functions import (
     DLQ_TAG,
-    ITEMS_TAG,
     ORDER_TYPE,
     LiveMetrics,
     ParseOrders,
@@ -33,6 +32,8 @@ def flink_configuration(cfg: JobConfig) -> dict[str, str]:
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.tolerable-failed-checkpoints": "3",
         "state.backend.type": cfg.state_backend,
+        # RocksDB uploads only new SST files per checkpoint; hashmap has no incremental mode.
+        "execution.checkpointing.incremental": str(cfg.state_backend == "rocksdb").lower(),
         "restart-strategy.type": "fixed-delay",
         "restart-strategy.fixed-delay.attempts": str(cfg.restart_attempts),
         "restart-strategy.fixed-delay.delay": f"{duration_ms(cfg.restart_delay)} ms",
@@ -67,22 +68,18 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
         .watermark("event_time", f"event_time - {watermark}")
         .build(),
     )
-    items = t_env.from_data_stream(
-        parsed.get_side_output(ITEMS_TAG),
-        Schema.new_builder().column_by_expression("proc_time", "PROCTIME()").build(),
-    )
     t_env.create_temporary_view("orders_parsed", orders)
-    t_env.create_temporary_view("items_parsed", items)
     t_env.create_temporary_view("dead_letters_parsed", t_env.from_data_stream(parsed.get_side_output(DLQ_TAG)))
-    for view in sql.DEDUP_VIEWS:
-        t_env.execute_sql(view)
+    t_env.execute_sql(sql.DEDUP_VIEW)
+    unique = t_env.to_data_stream(t_env.from_path("orders_unique"))
+    t_env.create_temporary_view("orders_deduped", t_env.from_data_stream(unique))
+    t_env.execute_sql(sql.ITEMS_VIEW)
 
     statements = t_env.create_statement_set()
     for insert in sql.INSERTS:
         statements.add_insert_sql(insert)
     statements.attach_as_datastream()
 
-    unique = t_env.to_data_stream(t_env.from_path("orders_unique"))
     (unique.key_by(live_key, key_type=Types.STRING())
      .process(LiveMetrics(cfg)).uid("live-metrics-v2").name("live metrics to redis"))
 

@@ -26,7 +26,9 @@ class OrderRow:
     total_cents: int
     item_count: int
     quantity: int
-    items_json: str  # compact lines for the live metrics: [[sku, name, origin, quantity, line_cents], ...]
+    # Every line, compact: [[line_no, sku, name, category, origin, quantity, unit_price_cents], ...].
+    # SQL unnests it into order_items rows after the one dedup; the live metrics read it too.
+    items_json: str
     kafka_partition: int
     kafka_offset: int
 
@@ -74,6 +76,12 @@ def parse(raw: bytes | None, partition: int, offset: int) -> tuple[OrderRow, lis
     return to_rows(order, partition, offset)
 
 
+def live_lines(items_json: str) -> list[tuple[str, str, str | None, int, int]]:
+    """The live metrics' view of :attr:`OrderRow.items_json`: (sku, name, origin, quantity, line cents)."""
+    return [(sku, name, origin, quantity, quantity * unit_cents)
+            for _, sku, name, _, origin, quantity, unit_cents in json.loads(items_json)]
+
+
 def to_rows(order: Order, partition: int, offset: int) -> tuple[OrderRow, list[ItemRow]]:
     placed_ms = int(order.placed_at.timestamp() * 1000)
     message_id = str(order.message_id)
@@ -82,7 +90,8 @@ def to_rows(order: Order, partition: int, offset: int) -> tuple[OrderRow, list[I
                 i.quantity, i.unit_price_cents)
         for n, i in enumerate(order.items, start=1)
     ]
-    lines = [[i.sku, i.name, i.origin, i.quantity, i.quantity * i.unit_price_cents] for i in order.items]
+    lines = [[n, i.sku, i.name, i.category, i.origin, i.quantity, i.unit_price_cents]
+             for n, i in enumerate(order.items, start=1)]
     row = OrderRow(
         message_id=message_id,
         store_id=order.store_id,

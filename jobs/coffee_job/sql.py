@@ -88,36 +88,41 @@ def sink_ddls(cfg: JobConfig) -> list[str]:
 
 
 # Keep-first deduplication on processing time: append-only output, one state entry per key,
-# expired after table.exec.state.ttl (the config's dedup_ttl, at least 24 h).
-DEDUP_VIEWS = [
-    """CREATE TEMPORARY VIEW orders_unique AS
+# expired after table.exec.state.ttl (the config's dedup_ttl, at least 24 h). It runs once: the
+# pipeline turns its output into a DataStream (the live metrics read it) and back into the
+# table ``orders_deduped`` that every Postgres insert reads. Inserts reading the view directly
+# would each get a dedup of their own (PROCTIME() makes the planner duplicate, not share, it).
+DEDUP_VIEW = """CREATE TEMPORARY VIEW orders_unique AS
 SELECT message_id, store_id, placed_at_ms, channel, currency, total_cents, item_count, quantity,
        items_json, kafka_partition, kafka_offset
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY message_id ORDER BY proc_time ASC) AS rn FROM orders_parsed
-) WHERE rn = 1""",
-    """CREATE TEMPORARY VIEW items_unique AS
-SELECT message_id, line_no, store_id, placed_at_ms, sku, name, category, origin, quantity, unit_price_cents
-FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY message_id, line_no ORDER BY proc_time ASC) AS rn FROM items_parsed
-) WHERE rn = 1""",
-]
+) WHERE rn = 1"""
+
+# The lines of each unique order, from its items_json (see coffee_job.records.OrderRow).
+ITEMS_VIEW = """CREATE TEMPORARY VIEW items_deduped AS
+SELECT o.message_id, CAST(JSON_VALUE(line, '$[0]') AS INT) AS line_no, o.store_id, o.placed_at_ms,
+       JSON_VALUE(line, '$[1]') AS sku, JSON_VALUE(line, '$[2]') AS name, JSON_VALUE(line, '$[3]') AS category,
+       JSON_VALUE(line, '$[4]') AS origin, CAST(JSON_VALUE(line, '$[5]') AS INT) AS quantity,
+       CAST(JSON_VALUE(line, '$[6]') AS BIGINT) AS unit_price_cents
+FROM orders_deduped AS o
+CROSS JOIN UNNEST(JSON_QUERY(o.items_json, '$' RETURNING ARRAY<STRING>)) AS i(line)"""
 
 _TS = "CAST(TO_TIMESTAMP_LTZ(placed_at_ms, 3) AS TIMESTAMP(3))"
 
 INSERTS = [
     f"""INSERT INTO pg_orders
 SELECT message_id, store_id, {_TS}, channel, currency, total_cents, item_count, kafka_partition, kafka_offset
-FROM orders_unique""",
+FROM orders_deduped""",
     """INSERT INTO pg_order_items
-SELECT message_id, line_no, sku, name, category, origin, quantity, unit_price_cents FROM items_unique""",
+SELECT message_id, line_no, sku, name, category, origin, quantity, unit_price_cents FROM items_deduped""",
     f"""INSERT INTO pg_sales_by_minute
 SELECT store_id, sku, FLOOR({_TS} TO MINUTE), CAST(SUM(quantity) AS BIGINT),
        SUM(quantity * unit_price_cents), COUNT(DISTINCT message_id)
-FROM items_unique GROUP BY store_id, sku, FLOOR({_TS} TO MINUTE)""",
+FROM items_deduped GROUP BY store_id, sku, FLOOR({_TS} TO MINUTE)""",
     f"""INSERT INTO pg_sales_by_hour
 SELECT store_id, FLOOR({_TS} TO HOUR), COUNT(*), SUM(total_cents), CAST(SUM(quantity) AS BIGINT)
-FROM orders_unique GROUP BY store_id, FLOOR({_TS} TO HOUR)""",
+FROM orders_deduped GROUP BY store_id, FLOOR({_TS} TO HOUR)""",
     """INSERT INTO dead_letters
 SELECT payload, MAP[
   'reason', ENCODE(reason, 'UTF-8'),

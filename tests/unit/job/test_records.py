@@ -6,7 +6,7 @@ import json
 import random
 from datetime import UTC, datetime
 
-from coffee_job.records import DeadLetter, parse
+from coffee_job.records import DeadLetter, live_lines, parse
 from coffee_orders.loadgen import Store, random_order
 from coffee_orders.schema import to_wire
 
@@ -29,7 +29,9 @@ def test_valid_order_becomes_one_order_row_and_numbered_item_rows() -> None:
     assert row.quantity == sum(i.quantity for i in items)
     assert (row.kafka_partition, row.kafka_offset) == (2, 41)
     lines = json.loads(row.items_json)
-    assert sum(line[4] for line in lines) == row.total_cents
+    assert [line[:4] for line in lines] == [[i.line_no, i.sku, i.name, i.category] for i in items]
+    assert [line[4:] for line in lines] == [[i.origin, i.quantity, i.unit_price_cents] for i in items]
+    assert sum(cents for *_, cents in live_lines(row.items_json)) == row.total_cents
 
 
 def test_placed_at_long_ago_is_still_valid_in_the_job() -> None:
