@@ -181,6 +181,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20, help="seconds per rate step (default 20)")
     parser.add_argument("--bulk", type=int, default=50_000, help="orders for the throughput step (0: skip)")
     parser.add_argument("--port-offset", type=int, default=None, help="use the test stack of this port offset")
+    parser.add_argument("--warmup", type=float, default=10,
+                        help="seconds at 500 orders/s before measuring, unreported (default 10; a just-submitted "
+                             "job is still compiling its hot paths)")
     args = parser.parse_args()
 
     if args.port_offset is not None:
@@ -203,6 +206,8 @@ def main() -> None:
     rng = random.Random()  # fresh message_ids: a repeated seed would be deduplicated by the job
     print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     print(f"{'rate/s':>8} {'achieved':>9} {'seen':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    if args.warmup > 0:
+        run_rate(producer, "orders", watcher, 500, args.warmup, rng)
     for rate in (float(r) for r in args.rates.split(",")):
         step = run_rate(producer, "orders", watcher, rate, args.duration, rng)
         print(f"{rate:8.0f} {step.achieved:9.0f} {step.seen:>5}/{step.sent:<5} {step.quantile(0.5):8.1f} "
