@@ -7,11 +7,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
-import redis
-from confluent_kafka.admin import AdminClient, NewTopic
-from job_harness import RunningJob, midday_zone
+from job_harness import RunningJob, fresh_topics_and_sinks, midday_zone
 
 from coffee_job.config import JobConfig
 from coffee_job.submit import submit
@@ -23,14 +20,8 @@ from coffee_rt.local.stack import LocalStack
 @pytest.fixture(scope="module")
 def running_job(local_stack: LocalStack, kafka_bootstrap: str, postgres_dsn: str, redis_url: str,
                 flink_rest_url: str) -> Iterator[RunningJob]:
-    suffix = uuid.uuid4().hex[:8]
-    orders_topic, dlq_topic = f"orders-{suffix}", f"orders-dlq-{suffix}"
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    for future in admin.create_topics([NewTopic(orders_topic, 3, 1), NewTopic(dlq_topic, 1, 1)]).values():
-        future.result(timeout=30)
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE orders, order_items, sales_by_minute, sales_by_hour")
-    redis.Redis.from_url(redis_url).flushdb()
+    orders_topic, dlq_topic = fresh_topics_and_sinks(kafka_bootstrap, postgres_dsn, redis_url, "orders")
+    suffix = orders_topic.rsplit("-", 1)[1]
 
     now = datetime.now(UTC)
     zone = midday_zone(now)

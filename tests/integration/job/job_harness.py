@@ -17,12 +17,26 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import redis
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from coffee_job.config import JobConfig
 from coffee_orders.loadgen import Store, random_order
 from coffee_orders.schema import Order, to_wire
 from coffee_rt.flink.rest import FlinkRest
 from coffee_rt.local.stack import LocalStack
+
+
+def fresh_topics_and_sinks(kafka_bootstrap: str, postgres_dsn: str, redis_url: str, prefix: str) -> tuple[str, str]:
+    """New orders and dead-letter topics named ``{prefix}-{random}``, empty history tables, empty Redis."""
+    suffix = uuid.uuid4().hex[:8]
+    orders_topic, dlq_topic = f"{prefix}-{suffix}", f"{prefix}-dlq-{suffix}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for future in admin.create_topics([NewTopic(orders_topic, 3, 1), NewTopic(dlq_topic, 1, 1)]).values():
+        future.result(timeout=30)
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE orders, order_items, sales_by_minute, sales_by_hour")
+    redis.Redis.from_url(redis_url).flushdb()
+    return orders_topic, dlq_topic
 
 
 def midday_zone(now: datetime) -> str:

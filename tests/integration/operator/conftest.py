@@ -10,15 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
-import redis
 import yaml
-from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "job"))
 
-from job_harness import midday_zone
+from job_harness import fresh_topics_and_sinks, midday_zone
 from operator_harness import PG_SECRET, REDIS_SECRET, World
 
 from coffee_orders.loadgen import Store
@@ -57,14 +54,8 @@ def taskmanager_supervisor(local_stack: LocalStack, flink_rest_url: str) -> Iter
 @pytest.fixture(scope="module")
 def world(local_stack: LocalStack, kafka_bootstrap: str, postgres_dsn: str, redis_url: str,
           flink_rest_url: str) -> Iterator[World]:
-    suffix = uuid.uuid4().hex[:8]
-    orders_topic, dlq_topic = f"orders-op-{suffix}", f"orders-op-dlq-{suffix}"
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    for future in admin.create_topics([NewTopic(orders_topic, 3, 1), NewTopic(dlq_topic, 1, 1)]).values():
-        future.result(timeout=30)
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE orders, order_items, sales_by_minute, sales_by_hour")
-    redis.Redis.from_url(redis_url).flushdb()
+    orders_topic, dlq_topic = fresh_topics_and_sinks(kafka_bootstrap, postgres_dsn, redis_url, "orders-op")
+    suffix = orders_topic.rsplit("-", 1)[1]
     now = datetime.now(UTC)
     zone = midday_zone(now)
     rest = FlinkRest(flink_rest_url)
