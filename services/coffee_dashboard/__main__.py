@@ -9,7 +9,8 @@ import sys
 import uvicorn
 
 from coffee_dashboard.app import DashboardService, MissingAssets
-from coffee_dashboard.settings import DashboardSettings, SettingsError
+from coffee_dashboard.settings import DashboardSettings
+from coffee_service.envsettings import SettingsError
 
 
 def main() -> int:

@@ -6,22 +6,19 @@ start, not silently fall back to a default. Dicts are JSON; lists are comma-sepa
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from coffee_service.envsettings import SettingsError as SettingsError  # raised by from_env
+from coffee_service.envsettings import settings_from_env
 
 ENV_PREFIX = "DASHBOARD_"
 STORE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # the order schema's StoreId
 _JSON_FIELDS = ("store_timezones", "store_currencies")
 _LIST_FIELDS = ("stores", "tokens_sha256", "flink_metrics_urls")
-
-
-class SettingsError(ValueError):
-    """The environment does not describe a valid configuration; the message says which variable."""
 
 
 class DashboardSettings(BaseModel):
@@ -126,32 +123,8 @@ class DashboardSettings(BaseModel):
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> DashboardSettings:
-        env = dict(os.environ if env is None else env)
-        known = {f"{ENV_PREFIX}{name.upper()}": name for name in cls.model_fields}
-        values: dict[str, Any] = {}
-        for key, value in env.items():
-            if not key.startswith(ENV_PREFIX):
-                continue
-            if key not in known:
-                raise SettingsError(f"unknown setting {key}; known: {', '.join(sorted(known))}")
-            values[known[key]] = value
-        for name in _JSON_FIELDS:
-            if isinstance(values.get(name), str):
-                try:
-                    values[name] = json.loads(values[name])
-                except ValueError as exc:
-                    raise SettingsError(f"{ENV_PREFIX}{name.upper()} is not JSON: {exc}") from None
-        for name in _LIST_FIELDS:
-            if isinstance(values.get(name), str):
-                values[name] = [part.strip() for part in values[name].split(",") if part.strip()]
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise SettingsError(f"invalid dashboard settings: {problems}") from None
+        return settings_from_env(cls, ENV_PREFIX, "dashboard", env, json_fields=_JSON_FIELDS,
+                                 list_fields=_LIST_FIELDS)
 
 
 def check_zone(name: str) -> None:

@@ -15,7 +15,8 @@ import uvicorn
 
 from coffee_ingest.app import IngestService
 from coffee_ingest.auth import TokenFileError
-from coffee_ingest.settings import IngestSettings, SettingsError
+from coffee_ingest.settings import IngestSettings
+from coffee_service.envsettings import SettingsError
 
 
 def main() -> int:

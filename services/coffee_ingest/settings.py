@@ -6,21 +6,16 @@ the pod at start, not silently fall back to a default.
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from coffee_orders.schema import DEFAULT_HORIZON, MAX_FUTURE
+from coffee_service.envsettings import SettingsError as SettingsError  # raised by from_env
+from coffee_service.envsettings import settings_from_env
 
 ENV_PREFIX = "INGEST_"
-
-
-class SettingsError(ValueError):
-    """The environment does not describe a valid configuration; the message says which variable."""
 
 
 class IngestSettings(BaseModel):
@@ -61,30 +56,4 @@ class IngestSettings(BaseModel):
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> IngestSettings:
-        env = dict(os.environ if env is None else env)
-        known = {f"{ENV_PREFIX}{name.upper()}": name for name in cls.model_fields}
-        values: dict[str, Any] = {}
-        for key, value in env.items():
-            if not key.startswith(ENV_PREFIX):
-                continue
-            if key not in known:
-                raise SettingsError(f"unknown setting {key}; known: {', '.join(sorted(known))}")
-            values[known[key]] = value
-        try:
-            # Strings from the environment are coerced (lax mode): "2.5" -> 2.5, "P7D" -> 7 days.
-            return cls.model_validate(_json_fields(values))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise SettingsError(f"invalid ingest settings: {problems}") from None
-
-
-def _json_fields(values: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(values.get("kafka_config"), str):
-        try:
-            values["kafka_config"] = json.loads(values["kafka_config"])
-        except ValueError as exc:
-            raise SettingsError(f"{ENV_PREFIX}KAFKA_CONFIG is not JSON: {exc}") from None
-    return values
+        return settings_from_env(cls, ENV_PREFIX, "ingest", env, json_fields=("kafka_config",))

@@ -1,0 +1,1 @@
+"""What the HTTP services (ingest, dashboard) share: settings read from prefixed environment variables."""
