@@ -49,6 +49,15 @@ def test_invalid_port_setting_names_the_variable(isolated: Path, monkeypatch: py
     assert "redis_port" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["-1", "20", "high"])
+def test_invalid_flink_niceness_is_refused_before_anything_starts(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    monkeypatch.setenv("COFFEE_RT_FLINK_NICENESS", value)
+    assert main(["local", "up", "redis"]) == 2
+    assert "flink_niceness" in capsys.readouterr().err
+    assert not (isolated / "run").exists()  # no pid file folder: nothing was started
+
+
 def test_two_components_on_one_port_is_rejected(isolated: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("COFFEE_RT_REDIS_PORT", "41432")
