@@ -27,6 +27,12 @@ def _bin_dir() -> Path | None:
     return versions[-1].parent if versions else None
 
 
+def folders_blocking(path: Path, uid: int) -> list[Path]:
+    """Ancestors of ``path`` that user ``uid`` (not their owner) may not pass through."""
+    return [folder for folder in reversed(path.absolute().parents)
+            if folder.stat().st_uid != uid and not folder.stat().st_mode & 0o001]
+
+
 class Postgres(Component):
     name = "postgres"
     start_timeout = 30.0
@@ -60,6 +66,11 @@ class Postgres(Component):
             apt_install(["postgresql"], progress)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         if self.run_as:
+            uid = pwd.getpwnam(self.run_as).pw_uid
+            for folder in folders_blocking(self.home, uid):
+                # e.g. a checkout under `mktemp -d` (0700): postgres could not reach its data dir.
+                progress(f"postgres: letting other users pass through {folder} (o+x, no listing)")
+                folder.chmod(folder.stat().st_mode | 0o001)
             self._chown(self.home)
         if (self.data_dir / "PG_VERSION").exists():
             return
