@@ -75,3 +75,20 @@ def test_niceness_applies_to_the_started_process(tmp_path: Path) -> None:
         assert int(fields[16]) == 7  # field 19 of stat: nice
     finally:
         process.stop(timeout=5)
+
+
+def test_a_process_run_as_a_user_has_that_users_group_only(tmp_path: Path) -> None:
+    import pwd
+
+    entry = pwd.getpwnam("nobody")
+    tmp_path.chmod(0o777)
+    process = ManagedProcess(name="as-nobody", argv=["sleep", "60"], log_file=tmp_path / "n.log",
+                             pid_file=tmp_path / "n.pid", user="nobody")
+    pid = process.start()
+    try:
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        assert status["Uid"].split()[0] == str(entry.pw_uid)
+        assert status["Gid"].split()[0] == str(entry.pw_gid)  # not root's group
+        assert status["Groups"].split() == []
+    finally:
+        process.stop(timeout=5)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -27,6 +29,14 @@ def _start_ticks(pid: int) -> int | None:
     if fields[0] == "Z":  # a zombie is as good as gone
         return None
     return int(fields[19])
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """subprocess arguments that run as ``user`` with that user's group only. ``user=`` alone keeps
+    root's group, whose (empty) group bits on a root-owned 0701 folder then deny passing through."""
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ class ManagedProcess:
                 env=env,
                 cwd=self.cwd,
                 start_new_session=True,
-                user=self.user,
+                **as_user(self.user),
                 preexec_fn=(lambda: os.nice(self.niceness)) if self.niceness else None,
             )
         ticks = _start_ticks(proc.pid)

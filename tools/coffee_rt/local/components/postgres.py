@@ -19,7 +19,7 @@ from coffee_rt.db.migrate import migrate
 from coffee_rt.errors import PrerequisiteError
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.installers import apt_install
-from coffee_rt.local.process import ManagedProcess
+from coffee_rt.local.process import ManagedProcess, as_user
 
 
 def _bin_dir() -> Path | None:
@@ -84,7 +84,7 @@ class Postgres(Component):
             [self._bin("initdb"), "-D", str(self.data_dir), "-U", self.settings.postgres_user,
              f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
              "--encoding=UTF8", "--locale=C.UTF-8"],
-            capture_output=True, text=True, check=False, user=self.run_as,
+            capture_output=True, text=True, check=False, **as_user(self.run_as),
         )
         pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
