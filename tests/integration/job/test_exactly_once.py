@@ -64,6 +64,31 @@ def test_live_breakdowns_match_what_was_sent(running_job: RunningJob) -> None:
     assert client.ttl(f"{prefix}:summary") > 24 * 3600
 
 
+def test_reading_the_jobs_metrics_leaves_the_taskmanager_running(running_job: RunningJob) -> None:
+    """Prometheus and the REST API read every operator metric; a Python gauge read that way from
+    Flink's metrics thread crashed the TaskManager in thread mode (SIGSEGV in pemja, CI of stop 10)."""
+    taskmanager = next(p for p in running_job.stack["flink"].processes() if p.name.endswith("taskmanager"))
+    pid = taskmanager.pid()
+    assert pid is not None
+    rest = running_job.rest
+    port = running_job.stack.settings.ports()["flink_taskmanager_metrics_port"]
+    vertices = [v["id"] for v in rest.job(running_job.job_id)["vertices"]]
+    latencies: list[float] = []
+    for _ in range(5):
+        for vertex in vertices:  # the REST path: each TaskManager's MetricQueryService dumps all its metrics
+            names = [m["id"] for m in rest.vertex_metrics(running_job.job_id, vertex)][:20]
+            rest.vertex_metrics(running_job.job_id, vertex, names)
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        latencies = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                     if line.startswith("flink_taskmanager_job_task_operator_coffee_order_to_redis_latency_ms{")
+                     and running_job.cfg.job_name.replace("-", "_") in line]
+        time.sleep(1)
+    assert len(latencies) == 1 and latencies[0] > 0  # the one live-metrics operator reports its latency
+    assert taskmanager.pid() == pid
+    assert rest.job_state(running_job.job_id) == "RUNNING"
+    assert rest.job_metric(running_job.job_id, "numRestarts") == "0"
+
+
 def test_savepoint_and_resubmit_keeps_totals_exact(running_job: RunningJob) -> None:
     rest = running_job.rest
     trigger = rest.stop_with_savepoint(running_job.job_id)

@@ -132,6 +132,12 @@ class FlinkRest:
                 return str(entry.get("value"))
         return None
 
+    def vertex_metrics(self, job_id: str, vertex_id: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+        """A vertex's metric names, or with ``names`` their values (read by the TaskManagers' metric service)."""
+        params = {"get": ",".join(names)} if names else None
+        values = self._call("GET", f"/jobs/{job_id}/vertices/{vertex_id}/metrics", params=params)
+        return list(values) if isinstance(values, list) else []
+
     def cancel(self, job_id: str) -> None:
         self._call("PATCH", f"/jobs/{job_id}", params={"mode": "cancel"})
 
