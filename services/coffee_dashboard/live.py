@@ -4,7 +4,8 @@ The job PUBLISHes on ``coffee:updates`` after each write. One listener per proce
 store (and ``_all``) dirty; a pump re-reads each dirty store once (a burst of flushes within
 ``coalesce_s`` is one read) and pushes it to that store's subscribers. A heartbeat every
 ``heartbeat_s`` pings Redis, works out the pipeline status (:mod:`coffee_dashboard.staleness`)
-and pushes it to everyone, so the page knows its age and "down" without asking. After Redis
+and pushes it to everyone, so the page knows its age and "down" without asking; new numbers that
+change the status (the first update after a quiet spell) push it at once. After Redis
 comes back every subscribed store is re-read: messages published while we were away are lost.
 """
 
@@ -257,6 +258,9 @@ class LiveHub:
                 except RedisError as exc:
                     log.debug("summary of %s not read: %s", store, exc)
                     self.dirty.add(store)  # read again once Redis answers
+            # New numbers are fresh numbers: a page must not show them under the last beat's
+            # "stale" (the first update after a quiet spell would wait up to a heartbeat).
+            self._publish_status(only_if_changed=True)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -270,11 +274,17 @@ class LiveHub:
                 self.redis_error = redis_error_text(exc)
             if was_down and self.redis_error is None:
                 self.mark_all_dirty()
-            evidence = self.evidence()
-            self.status = staleness.assess(now_ms(), self.redis_error, self.last_update_ms, self.s.stale_after_s,
-                                           evidence.job_state, evidence.lag, evidence.note, self._arrived(evidence))
-            self.broadcast("status", self.status.to_json())
+            self._publish_status()
             await asyncio.sleep(self.s.heartbeat_s)
+
+    def _publish_status(self, only_if_changed: bool = False) -> None:
+        evidence = self.evidence()
+        before = self.status
+        self.status = staleness.assess(now_ms(), self.redis_error, self.last_update_ms, self.s.stale_after_s,
+                                       evidence.job_state, evidence.lag, evidence.note, self._arrived(evidence))
+        if not only_if_changed or (self.status.state, self.status.severity, self.status.headline) != \
+                (before.state, before.severity, before.headline):
+            self.broadcast("status", self.status.to_json())
 
     def _arrived(self, evidence: Evidence) -> int | None:
         """Records written to the orders topic since the first Kafka reading begun (a margin) after
