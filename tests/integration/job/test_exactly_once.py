@@ -21,6 +21,23 @@ from coffee_job.submit import submit
 from coffee_orders.loadgen import with_duplicates
 
 
+def _operator_metric(running_job: RunningJob, name: str) -> list[float]:
+    """The job's values of one operator metric, as Flink's Prometheus reporter serves them. The
+    JobManager and the TaskManager each take the first free port of the reporter's range, so
+    either may be on either port."""
+    ports = running_job.stack.settings.ports()
+    values: list[float] = []
+    for port in (ports["flink_jobmanager_metrics_port"], ports["flink_taskmanager_metrics_port"]):
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            continue
+        values += [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith(f"flink_taskmanager_job_task_operator_{name}{{")
+                   and running_job.cfg.job_name.replace("-", "_") in line]
+    return values
+
+
 def test_ten_thousand_orders_with_duplicates_and_poison_are_exact(running_job: RunningJob) -> None:
     orders = running_job.make_orders(10_000)
     stream = with_duplicates(orders, fraction=0.08, seed=3)
@@ -71,17 +88,13 @@ def test_reading_the_jobs_metrics_leaves_the_taskmanager_running(running_job: Ru
     pid = taskmanager.pid()
     assert pid is not None
     rest = running_job.rest
-    port = running_job.stack.settings.ports()["flink_taskmanager_metrics_port"]
     vertices = [v["id"] for v in rest.job(running_job.job_id)["vertices"]]
     latencies: list[float] = []
     for _ in range(5):
         for vertex in vertices:  # the REST path: each TaskManager's MetricQueryService dumps all its metrics
             names = [m["id"] for m in rest.vertex_metrics(running_job.job_id, vertex)][:20]
             rest.vertex_metrics(running_job.job_id, vertex, names)
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-        latencies = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                     if line.startswith("flink_taskmanager_job_task_operator_coffee_order_to_redis_latency_ms{")
-                     and running_job.cfg.job_name.replace("-", "_") in line]
+        latencies = _operator_metric(running_job, "coffee_order_to_redis_latency_ms")
         time.sleep(1)
     assert len(latencies) == 1 and latencies[0] > 0  # the one live-metrics operator reports its latency
     assert taskmanager.pid() == pid
@@ -137,21 +150,10 @@ def test_dead_letters_are_counted_in_flinks_prometheus_metrics(running_job: Runn
     for _ in range(3):
         running_job.send_poison()
     running_job.producer.flush(10)
-    ports = running_job.stack.settings.ports()
-    urls = [f"http://127.0.0.1:{ports[name]}/metrics"
-            for name in ("flink_jobmanager_metrics_port", "flink_taskmanager_metrics_port")]
     deadline = time.monotonic() + 90
     values: list[float] = []
     while time.monotonic() < deadline:
-        values = []
-        for url in urls:
-            try:
-                text = httpx.get(url, timeout=5).text
-            except httpx.HTTPError:
-                continue
-            values += [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                       if line.startswith("flink_taskmanager_job_task_operator_coffee_dlq_records{")
-                       and running_job.cfg.job_name.replace("-", "_") in line]
+        values = _operator_metric(running_job, "coffee_dlq_records")
         if values and sum(values) >= 3:
             break
         time.sleep(2)
