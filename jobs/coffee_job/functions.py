@@ -96,8 +96,8 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
         self.write_errors = metrics.counter("coffee_redis_write_errors")
         self.late_orders = metrics.counter("coffee_orders_before_business_day")
         # A counter moved by the change, not a gauge: in thread mode Flink reads a Python gauge by
-        # calling into the interpreter from its metrics thread, which crashed the TaskManager
-        # (SIGSEGV in pemja) whenever Prometheus or the REST API read the metric.
+        # calling into the interpreter from its metrics thread, and a read racing the task's
+        # shutdown crashed the TaskManager (SIGSEGV in pemja).
         self.latency_ms = metrics.counter("coffee_order_to_redis_latency_ms")
         self.last_latency_ms = 0
 

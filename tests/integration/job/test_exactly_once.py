@@ -82,8 +82,11 @@ def test_live_breakdowns_match_what_was_sent(running_job: RunningJob) -> None:
 
 
 def test_reading_the_jobs_metrics_leaves_the_taskmanager_running(running_job: RunningJob) -> None:
-    """Prometheus and the REST API read every operator metric; a Python gauge read that way from
-    Flink's metrics thread crashed the TaskManager in thread mode (SIGSEGV in pemja, CI of stop 10)."""
+    """Prometheus and the REST API read every operator metric from Flink's own threads. The latency
+    was a Python gauge once: a read racing a task's shutdown called into a torn-down interpreter and
+    the TaskManager died (SIGSEGV in pemja, CI of stop 10). That race is not reproducible on demand;
+    tests/unit/job/test_no_python_gauges.py keeps gauges out, and this checks the counter that
+    replaced it is served and the TaskManager stays up under repeated reads."""
     taskmanager = next(p for p in running_job.stack["flink"].processes() if p.name.endswith("taskmanager"))
     pid = taskmanager.pid()
     assert pid is not None
