@@ -74,4 +74,10 @@ async def _first_update_flips_the_status(redis_url: str) -> None:
 
 
 def test_new_numbers_push_a_changed_status_at_once(redis_url: str) -> None:
-    asyncio.run(_first_update_flips_the_status(redis_url))
+    # A loop of its own, not asyncio.run: that leaves the thread's event loop unset, and later
+    # tests whose libraries call asyncio.get_event_loop() (Pulumi's mocks) then fail.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_first_update_flips_the_status(redis_url))
+    finally:
+        loop.close()
