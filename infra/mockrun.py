@@ -9,6 +9,7 @@ manifests. The unit tests, the policy tests and the schema / server dry-run test
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,9 +132,19 @@ class _Monitor(mocks.MockMonitor):
         return response
 
 
+def _ensure_thread_loop() -> None:
+    """Pulumi's runtime makes its futures on the thread's current event loop. A caller that ran
+    ``asyncio.run`` earlier in the process left that unset, and Pulumi would fail; give it one."""
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run(values: dict[str, str], secret_keys: set[str], stack: str = "dev", into: Run | None = None) -> Run:
     """Validate ``values`` (raw Pulumi config) and run the program against mocks (recording ``into``)."""
     result = Run() if into is None else into
+    _ensure_thread_loop()
     settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_all_config(dict(values), sorted(secret_keys))
     mocks.set_mocks(_Mocks(), project=config.PROJECT, stack=stack, preview=False, monitor=_Monitor(result))

@@ -426,3 +426,15 @@ def test_every_object_passes_the_policy_pack_validators(prod: mockrun.Run) -> No
             policy.validate(SimpleNamespace(resource_type=r.type, props=r.manifest),  # type: ignore[arg-type]
                             lambda msg, urn: reported.append(msg))
     assert reported == []
+
+
+def test_the_program_runs_after_asyncio_run_left_no_event_loop() -> None:
+    """asyncio.run elsewhere in the process (another test, a tool) unsets the thread's event loop;
+    Pulumi's runtime needs one (CI of this session: 58 infra tests failed after such a test)."""
+    import asyncio
+
+    from conftest import DEV_SECRETS, run_stack
+
+    asyncio.run(asyncio.sleep(0))
+    run = run_stack("dev", DEV_SECRETS)
+    assert sum(1 for r in run.resources if r.type == "kubernetes:apps/v1:StatefulSet") == 3
