@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 import sys
-
-import uvicorn
 
 from coffee_dashboard.app import DashboardService, MissingAssets
 from coffee_dashboard.settings import DashboardSettings
 from coffee_service.envsettings import SettingsError
+from coffee_service.serve import serve
 
 
 def main() -> int:
@@ -20,20 +17,9 @@ def main() -> int:
     except (SettingsError, MissingAssets) as exc:
         print(f"coffee_dashboard: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    have = importlib.util.find_spec
-    uvicorn.run(
-        service.asgi(),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop" if have("uvloop") else "asyncio",
-        http="httptools" if have("httptools") else "h11",
-        access_log=settings.access_log,
-        log_level=settings.log_level,
-        server_header=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=2,  # open event streams end here; browsers reconnect to the next pod
-    )
+    # Open event streams end at the graceful-shutdown deadline; browsers reconnect to the next pod.
+    serve(service.asgi(), host=settings.host, port=settings.port, log_level=settings.log_level,
+          access_log=settings.access_log, graceful_shutdown_s=2)
     return 0
 
 

@@ -1,1 +1,2 @@
-"""What the HTTP services (ingest, dashboard) share: settings read from prefixed environment variables."""
+"""What the HTTP services (ingest, dashboard) share: settings read from prefixed environment variables,
+and how they run under uvicorn."""
