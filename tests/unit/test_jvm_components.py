@@ -1,4 +1,4 @@
-"""The local Flink cluster's generated config."""
+"""The JVM servers' generated settings (Flink cluster config, Kafka command line)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,10 @@ def test_jvm_crash_reports_go_to_the_log_folder_not_the_working_directory(tmp_pa
 def test_pemja_loads_parent_first_for_thread_mode(tmp_path: Path) -> None:
     config = Flink(LocalSettings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")).config()
     assert config["classloader.parent-first-patterns.additional"] == "pemja."
+
+
+def test_kafka_jvm_crash_reports_go_to_the_log_folder_too(tmp_path: Path) -> None:
+    from coffee_rt.local.components.kafka import Kafka
+
+    settings = LocalSettings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
+    assert f"-XX:ErrorFile={tmp_path / 'state' / 'logs' / 'hs_err_pid%p.log'}" in Kafka(settings)._java()
