@@ -47,6 +47,11 @@ class Component(ABC):
         """This component's data, config and logs under the stack's state folder."""
         return self.settings.state_dir / self.name
 
+    @property
+    def jvm_crash_file_option(self) -> str:
+        """For a JVM server: its crash report goes beside the logs, not into whatever folder started the stack."""
+        return f"-XX:ErrorFile={self.settings.state_dir / 'logs' / 'hs_err_pid%p.log'}"
+
     def process(self, suffix: str, argv: Sequence[str], **kwargs: object) -> ManagedProcess:
         label = f"{self.name}-{suffix}" if suffix else self.name
         return ManagedProcess(

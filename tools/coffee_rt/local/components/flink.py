@@ -71,10 +71,8 @@ class Flink(Component):
         s, p = self.settings, self.settings.ports()
         wheel_conf = yaml.safe_load((flink_dist() / "conf" / "config.yaml").read_text()) or {}
         java_opts = wheel_conf.get("env", {}).get("java", {}).get("opts", {}).get("all", "")
-        # A JVM crash report goes beside the logs, not into whatever folder started the stack.
-        crash_file = self.settings.state_dir / "logs" / "hs_err_pid%p.log"
         return {
-            "env.java.opts.all": f"{java_opts} -XX:ErrorFile={crash_file}".strip(),
+            "env.java.opts.all": f"{java_opts} {self.jvm_crash_file_option}".strip(),
             "env.log.dir": str(self.settings.state_dir / "logs"),
             "jobmanager.bind-host": s.host,
             "jobmanager.rpc.address": s.host,

@@ -59,8 +59,7 @@ class Kafka(Component):
         java = require_java(17)
         return [java, f"-Xmx{self.settings.kafka_heap}", f"-Xms{self.settings.kafka_heap}",
                 "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                # A JVM crash report goes beside the logs, not into whatever folder started the stack.
-                f"-XX:ErrorFile={self.settings.state_dir / 'logs' / 'hs_err_pid%p.log'}",
+                self.jvm_crash_file_option,
                 f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}"]
 
     def prepare(self, progress: Progress) -> None:
