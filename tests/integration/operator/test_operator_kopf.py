@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -246,6 +247,24 @@ def test_delete_is_prompt_when_the_job_is_not_running(
     assert "DeletedWithoutStop" in _reasons(kubectl, ns, "nowhere")
 
 
+_LOG_TIMESTAMP = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\]", re.MULTILINE)
+
+
+def refusals(log: str) -> list[str]:
+    """Lines where the API server refused the operator (HTTP 403), read without the timestamps:
+    a line logged at hh:mm:ss,403 is not a refusal."""
+    return [line for line in _LOG_TIMESTAMP.sub("", log).splitlines()
+            if re.search(r"\b403\b", line) or "orbidden" in line]
+
+
+def test_refusals_are_found_by_code_or_word_and_not_in_timestamps() -> None:
+    ok = "[2026-11-25 21:09:21,403] kopf.objects [INFO] [ns/brew] Timer 'reconcile_job' succeeded."
+    denied = "[2026-11-25 21:09:22,001] kopf [ERROR] APIForbiddenError: ('pods is forbidden', {'code': 403})"
+    coded = "[2026-11-25 21:09:22,002] kopf [ERROR] status 403 for PATCH"
+    assert refusals(ok) == []
+    assert len(refusals("\n".join([ok, denied, coded]))) == 2
+
+
 def test_the_operator_was_never_refused(operator: OperatorProcess) -> None:
     text = operator.log.read_text()
-    assert "403" not in text and "orbidden" not in text, text[-3000:]
+    assert refusals(text) == [], text[-3000:]
