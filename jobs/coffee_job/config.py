@@ -57,13 +57,15 @@ class JobConfig(BaseModel):
     python_execution_mode: Literal["process", "thread"] = "thread"
     redis_flush_interval: str = "10ms"  # per key: at most 100 Redis transactions per second each
     jdbc_flush_interval: str = "200ms"
+    rollup_batch_interval: str = "500ms"  # Postgres rollups aggregate in mini-batches this long
     jdbc_batch_size: int = Field(500, ge=1)
 
     default_timezone: str = "UTC"
     store_timezones: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("checkpoint_interval", "restart_delay", "dedup_ttl", "watermark_out_of_orderness",
-                     "buffer_timeout", "python_bundle_time", "redis_flush_interval", "jdbc_flush_interval")
+                     "buffer_timeout", "python_bundle_time", "redis_flush_interval", "jdbc_flush_interval",
+                     "rollup_batch_interval")
     @classmethod
     def _duration(cls, value: str) -> str:
         duration_ms(value)

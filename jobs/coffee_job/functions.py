@@ -92,6 +92,7 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
         self.flush_ms = duration_ms(self.cfg.redis_flush_interval)
         self.stale_after_ms = max(1000, 20 * self.flush_ms)
         self.redis = redis.Redis.from_url(self.cfg.redis_url.get_secret_value(), socket_timeout=5)
+        self.write = redis_layout.Writer(self.redis)
         metrics = runtime_context.get_metrics_group()
         self.write_errors = metrics.counter("coffee_redis_write_errors")
         self.late_orders = metrics.counter("coffee_orders_before_business_day")
@@ -134,11 +135,7 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
                    if (f := live_metrics.collect(state, key, self.cfg.timezone_of(key))) is not None]
         now_ms = int(time.time() * 1000)
         try:
-            if flushes:
-                pipe = self.redis.pipeline(transaction=True)
-                for flush in flushes:
-                    redis_layout.write(pipe, flush, now_ms)
-                pipe.execute()
+            self.write(flushes, now_ms)
         except redis.RedisError as exc:
             # Keep the pending changes and try again shortly: Redis being away must not stop
             # the Postgres history, and the state still holds the numbers to write.

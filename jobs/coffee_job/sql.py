@@ -54,7 +54,9 @@ def _jdbc(cfg: JobConfig, table: str) -> str:
     return _with({
         "connector": "jdbc",
         # stringtype=unspecified lets Postgres cast our strings to uuid/timestamptz columns.
-        "url": f"{cfg.postgres_jdbc_url}{separator}stringtype=unspecified",
+        # reWriteBatchedInserts: a batch of upserts goes as multi-row INSERT ... ON CONFLICT
+        # statements (the sink reduces a batch to one row per key first, as they require).
+        "url": f"{cfg.postgres_jdbc_url}{separator}stringtype=unspecified&reWriteBatchedInserts=true",
         "table-name": table,
         "username": cfg.postgres_user,
         "password": cfg.postgres_password.get_secret_value(),
@@ -104,7 +106,8 @@ ITEMS_VIEW = """CREATE TEMPORARY VIEW items_deduped AS
 SELECT o.message_id, CAST(JSON_VALUE(line, '$[0]') AS INT) AS line_no, o.store_id, o.placed_at_ms,
        JSON_VALUE(line, '$[1]') AS sku, JSON_VALUE(line, '$[2]') AS name, JSON_VALUE(line, '$[3]') AS category,
        JSON_VALUE(line, '$[4]') AS origin, CAST(JSON_VALUE(line, '$[5]') AS INT) AS quantity,
-       CAST(JSON_VALUE(line, '$[6]') AS BIGINT) AS unit_price_cents
+       CAST(JSON_VALUE(line, '$[6]') AS BIGINT) AS unit_price_cents,
+       CAST(JSON_VALUE(line, '$[7]') AS BIGINT) AS first_of_sku
 FROM orders_deduped AS o
 CROSS JOIN UNNEST(JSON_QUERY(o.items_json, '$' RETURNING ARRAY<STRING>)) AS i(line)"""
 
@@ -118,7 +121,7 @@ FROM orders_deduped""",
 SELECT message_id, line_no, sku, name, category, origin, quantity, unit_price_cents FROM items_deduped""",
     f"""INSERT INTO pg_sales_by_minute
 SELECT store_id, sku, FLOOR({_TS} TO MINUTE), CAST(SUM(quantity) AS BIGINT),
-       SUM(quantity * unit_price_cents), COUNT(DISTINCT message_id)
+       SUM(quantity * unit_price_cents), SUM(first_of_sku)
 FROM items_deduped GROUP BY store_id, sku, FLOOR({_TS} TO MINUTE)""",
     f"""INSERT INTO pg_sales_by_hour
 SELECT store_id, FLOOR({_TS} TO HOUR), COUNT(*), SUM(total_cents), CAST(SUM(quantity) AS BIGINT)

@@ -30,8 +30,25 @@ def test_valid_order_becomes_one_order_row_and_numbered_item_rows() -> None:
     assert (row.kafka_partition, row.kafka_offset) == (2, 41)
     lines = json.loads(row.items_json)
     assert [line[:4] for line in lines] == [[i.line_no, i.sku, i.name, i.category] for i in items]
-    assert [line[4:] for line in lines] == [[i.origin, i.quantity, i.unit_price_cents] for i in items]
+    assert [line[4:7] for line in lines] == [[i.origin, i.quantity, i.unit_price_cents] for i in items]
     assert sum(cents for *_, cents in live_lines(row.items_json)) == row.total_cents
+
+
+def test_first_of_sku_marks_each_skus_first_line_only() -> None:
+    raw, _ = order_bytes()
+    data = json.loads(raw)
+    line = data["items"][0]
+    data["items"] = [line, {**line, "sku": "OTHER-1"}, line]
+    data["total_cents"] = 3 * line["quantity"] * line["unit_price_cents"]
+    result = parse(json.dumps(data).encode(), 0, 0)
+    assert not isinstance(result, DeadLetter)
+    assert [entry[7] for entry in json.loads(result[0].items_json)] == [1, 1, 0]
+
+
+def test_live_lines_read_rows_written_before_first_of_sku_existed() -> None:
+    # An inbox in a savepoint taken by the previous job version holds 7-field lines.
+    old = json.dumps([[1, "ESP-1", "Espresso", "drink", None, 2, 250]])
+    assert live_lines(old) == [("ESP-1", "Espresso", None, 2, 500)]
 
 
 def test_placed_at_long_ago_is_still_valid_in_the_job() -> None:
