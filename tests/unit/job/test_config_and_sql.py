@@ -8,7 +8,7 @@ import pytest
 
 from coffee_job import sql
 from coffee_job.config import ConfigError, JobConfig, duration_ms, load
-from coffee_job.pipeline import flink_configuration
+from coffee_job.pipeline import flink_configuration, history_configuration
 from coffee_job.submit import program_args
 
 BASE = {"kafka_bootstrap": "127.0.0.1:9092", "postgres_jdbc_url": "jdbc:postgresql://db:5432/coffee",
@@ -29,6 +29,7 @@ def test_durations() -> None:
     ({"default_timezone": "Mars/Olympus"}, "default_timezone"),
     ({"store_timezones": {"store-1": "Nowhere/Land"}}, "store_timezones"),
     ({"postgres_jdbc_url": "postgresql://db/coffee"}, "postgres_jdbc_url"),
+    ({"rollup_batch_interval": "half a second"}, "rollup_batch_interval"),
     ({"surprise": 1}, "surprise"),
 ])
 def test_invalid_config_names_the_field(change: dict[str, object], field: str) -> None:
@@ -69,6 +70,13 @@ def test_flink_configuration_is_exactly_once_and_low_latency() -> None:
     assert conf["execution.checkpointing.externalized-checkpoint-retention"] == "RETAIN_ON_CANCELLATION"
     assert conf["execution.buffer-timeout.interval"] == "5 ms"
     assert conf["table.exec.state.ttl"] == "129600000 ms"
+
+
+def test_history_batches_the_rollups_and_gives_the_sinks_their_own_tasks() -> None:
+    conf = history_configuration(JobConfig(**{**BASE, "rollup_batch_interval": "2s"}))  # type: ignore[arg-type]
+    assert conf == {"table.exec.mini-batch.enabled": "true", "table.exec.mini-batch.allow-latency": "2000 ms",
+                    "table.exec.mini-batch.size": "5000", "table.exec.sink.keyed-shuffle": "FORCE"}
+    assert not any(key.startswith("table.exec.mini-batch") for key in flink_configuration(JobConfig(**BASE)))  # type: ignore[arg-type]
 
 
 def test_sql_quotes_config_values_and_uses_upserts() -> None:
