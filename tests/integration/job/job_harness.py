@@ -148,6 +148,14 @@ class RunningJob:
             totals["_all"] = tuple(sum(v[i] for v in totals.values()) for i in range(3))  # type: ignore[assignment]
         return totals
 
+    def rollups_match(self, want: dict[str, tuple[int, int, int]]) -> bool:
+        """Orders per store in sales_by_hour and all revenue in sales_by_minute equal ``want``."""
+        with psycopg.connect(self.stack.settings.postgres_dsn) as conn:
+            by_hour = dict(conn.execute("SELECT store_id, sum(order_count) FROM sales_by_hour GROUP BY 1").fetchall())
+            revenue = conn.execute("SELECT sum(revenue_cents) FROM sales_by_minute").fetchone()
+        stores = {s: v[0] for s, v in want.items() if s != "_all"}
+        return {s: int(n) for s, n in by_hour.items()} == stores and revenue == (want.get("_all", (0, None))[1],)
+
     def redis_totals(self) -> dict[str, tuple[int, int, int]]:
         client = redis.Redis.from_url(self.stack.settings.redis_url, decode_responses=True)
         totals = {}
@@ -158,13 +166,14 @@ class RunningJob:
         return totals
 
     def wait_until_exact(self, timeout: float = 300) -> None:
-        """Wait until Postgres and Redis both show exactly the expected totals (then stay so)."""
+        """Wait until Postgres (orders and rollups) and Redis show exactly the expected totals."""
         want = self.expected.by_store()
         deadline = time.monotonic() + timeout
         pg, live = {}, {}
         while time.monotonic() < deadline:
             pg, live = self.pg_totals(), self.redis_totals()
-            if pg == want and live == want:
+            # The rollups trail the orders table by a mini-batch (rollup_batch_interval).
+            if pg == want and live == want and self.rollups_match(want):
                 return
             time.sleep(1)
         raise AssertionError(f"not exact after {timeout:.0f} s:\nwant  {want}\npg    {pg}\nredis {live}")
