@@ -101,6 +101,9 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
         # shutdown crashed the TaskManager (SIGSEGV in pemja).
         self.latency_ms = metrics.counter("coffee_order_to_redis_latency_ms")
         self.last_latency_ms = 0
+        # The metrics as last stored, unpickled: this operator holds one key, so nothing else
+        # changes them, and a restore opens a fresh instance with an empty cache.
+        self.loaded: dict[str, DictState] = {}
 
     def close(self) -> None:
         self.redis.close()
@@ -160,7 +163,10 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
     def _store(self, states: dict[str, DictState]) -> None:
         for key, state in states.items():  # put_all differs between PyFlink's thread and process modes
             self.metrics.put(key, state)
+        self.loaded.update(states)
 
     def _load(self, key: str) -> DictState:
+        if (cached := self.loaded.get(key)) is not None:
+            return cached
         state = self.metrics.get(key)
         return DictState() if state is None else state  # type: ignore[no-any-return]
