@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
+command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)  # javac builds the job's SQL functions
 command -v mvn >/dev/null || need+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)

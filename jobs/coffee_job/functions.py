@@ -1,6 +1,6 @@
-"""The job's two Python operators: parse/validate (with dead letters) and the live metrics.
+"""The job's one Python operator: the live metrics (parsing is the Java ``parse_order``).
 
-Both are thin: the logic is in :mod:`coffee_job.records` and :mod:`coffee_job.live_metrics`,
+It is thin: the logic is in :mod:`coffee_job.live_metrics` and :mod:`coffee_job.redis_layout`,
 which are unit-tested without Flink.
 """
 
@@ -14,52 +14,15 @@ from typing import Any
 
 import redis
 from pyflink.common import Row, Types
-from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
 from coffee_job import live_metrics, redis_layout
 from coffee_job.config import JobConfig, duration_ms
 from coffee_job.live_metrics import DictState, LiveOrder
-from coffee_job.records import DeadLetter, live_lines, parse
+from coffee_job.records import live_lines
 
 log = logging.getLogger(__name__)
-
-ORDER_FIELDS = ["message_id", "store_id", "placed_at_ms", "channel", "currency", "total_cents", "item_count",
-                "quantity", "items_json", "kafka_partition", "kafka_offset"]
-ORDER_TYPE = Types.ROW_NAMED(ORDER_FIELDS, [
-    Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(), Types.STRING(), Types.LONG(), Types.INT(),
-    Types.INT(), Types.STRING(), Types.INT(), Types.LONG()])
-DLQ_FIELDS = ["payload", "source_topic", "kafka_partition", "kafka_offset", "reason"]
-DLQ_TYPE = Types.ROW_NAMED(DLQ_FIELDS, [
-    Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.INT(), Types.LONG(), Types.STRING()])
-
-DLQ_TAG = OutputTag("dead-letters", DLQ_TYPE)
-
-
-class ParseOrders(ProcessFunction):  # type: ignore[misc]
-    """Kafka record -> order row (main output, its lines as JSON) or a dead letter (side output)."""
-
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        # In thread mode every Python operator of a TaskManager shares one interpreter and its GIL;
-        # CPython hands the GIL over only every 5 ms by default, a wait an order pays per operator.
-        sys.setswitchinterval(0.0005)
-        metrics = runtime_context.get_metrics_group()
-        self.dead_letters = metrics.counter("coffee_dlq_records")
-        self.parsed = metrics.counter("coffee_orders_parsed")
-
-    def process_element(self, value: Row, ctx: ProcessFunction.Context) -> Iterator[Any]:
-        result = parse(value["value"], value["kafka_partition"], value["kafka_offset"])
-        if isinstance(result, DeadLetter):
-            self.dead_letters.inc()
-            yield DLQ_TAG, Row(result.raw, self.topic, result.kafka_partition, result.kafka_offset, result.reason)
-            return
-        order, _ = result
-        self.parsed.inc()
-        yield Row(*(getattr(order, f) for f in ORDER_FIELDS))
-
 
 LIVE_KEY = "live"
 
@@ -84,6 +47,9 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
         self.cfg = cfg
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        # In thread mode every Python operator of a TaskManager shares one interpreter and its GIL;
+        # CPython hands the GIL over only every 5 ms by default, a wait an order pays per operator.
+        sys.setswitchinterval(0.0005)
         pickled = Types.PICKLED_BYTE_ARRAY()
         self.inbox = runtime_context.get_list_state(ListStateDescriptor("inbox", pickled))
         self.metrics = runtime_context.get_map_state(MapStateDescriptor("metrics", Types.STRING(), pickled))

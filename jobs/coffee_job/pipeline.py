@@ -1,8 +1,9 @@
-"""Wiring: Kafka source -> parse (Python) -> one dedup (SQL) -> Postgres sinks (SQL) and live metrics (Python).
+"""Wiring: Kafka source -> parse (Java) -> one dedup (SQL) -> Postgres sinks (SQL) and live metrics (Python).
 
-One Kafka source and one parse operator feed everything. The Python operators carry explicit
-uids; the SQL operators' ids derive from the query's topology, so a savepoint restores into the
-same or a compatible query (see docs/flink-job.md, "Upgrades").
+One Kafka source and one parse feed everything, and an order enters Python only in the live
+metrics. The Python operator carries an explicit uid; the SQL operators' ids derive from the
+query's topology, so a savepoint restores into the same or a compatible query (see
+docs/flink-job.md, "Upgrades").
 """
 
 from __future__ import annotations
@@ -13,13 +14,7 @@ from pyflink.table import Schema, StreamTableEnvironment
 
 from coffee_job import sql
 from coffee_job.config import JobConfig, duration_ms
-from coffee_job.functions import (
-    DLQ_TAG,
-    ORDER_TYPE,
-    LiveMetrics,
-    ParseOrders,
-    live_key,
-)
+from coffee_job.functions import LiveMetrics, live_key
 
 
 def flink_configuration(cfg: JobConfig) -> dict[str, str]:
@@ -68,20 +63,21 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: J
     for ddl in sql.sink_ddls(cfg):
         t_env.execute_sql(ddl)
 
-    raw = t_env.to_data_stream(t_env.from_path("orders_raw"))
-    parsed = (raw.process(ParseOrders(cfg.orders_topic), output_type=ORDER_TYPE)
-              .uid("parse-orders").name("parse and validate orders"))
+    t_env.execute_sql(sql.PARSE_FUNCTION)
+    # Through a DataStream and back: the one parse then feeds both views, and the table gets its
+    # processing time and its event time watermark (a dead letter has no placed_at: time 0).
+    parsed = t_env.to_data_stream(t_env.sql_query(sql.parsed_query(cfg)))
     watermark = f"INTERVAL '{duration_ms(cfg.watermark_out_of_orderness) // 1000}' SECOND"
-    orders = t_env.from_data_stream(
+    t_env.create_temporary_view("records_parsed", t_env.from_data_stream(
         parsed,
         Schema.new_builder()
         .column_by_expression("proc_time", "PROCTIME()")
-        .column_by_expression("event_time", "TO_TIMESTAMP_LTZ(placed_at_ms, 3)")
+        .column_by_expression("event_time", "TO_TIMESTAMP_LTZ(COALESCE(placed_at_ms, 0), 3)")
         .watermark("event_time", f"event_time - {watermark}")
         .build(),
-    )
-    t_env.create_temporary_view("orders_parsed", orders)
-    t_env.create_temporary_view("dead_letters_parsed", t_env.from_data_stream(parsed.get_side_output(DLQ_TAG)))
+    ))
+    t_env.execute_sql(sql.ORDERS_VIEW)
+    t_env.execute_sql(sql.DEAD_LETTERS_VIEW)
     t_env.execute_sql(sql.DEDUP_VIEW)
     unique = t_env.to_data_stream(t_env.from_path("orders_unique"))
     t_env.create_temporary_view("orders_deduped", t_env.from_data_stream(unique))

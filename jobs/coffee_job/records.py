@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
 from coffee_orders.schema import Order, from_wire
 
 MAX_REASON = 500
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ def live_lines(items_json: str) -> list[tuple[str, str, str | None, int, int]]:
 
 
 def to_rows(order: Order, partition: int, offset: int) -> tuple[OrderRow, list[ItemRow]]:
-    placed_ms = int(order.placed_at.timestamp() * 1000)
+    # Integer arithmetic: float seconds * 1000 can land just below a whole millisecond.
+    placed_ms = (order.placed_at - EPOCH) // timedelta(milliseconds=1)
     message_id = str(order.message_id)
     items = [
         ItemRow(message_id, n, order.store_id, placed_ms, i.sku, i.name, i.category, i.origin,

@@ -89,6 +89,29 @@ def sink_ddls(cfg: JobConfig) -> list[str]:
     ]
 
 
+# The order schema, checked in the JVM (jobs/functions; kept equal to coffee_orders.schema by
+# tests/unit/job/test_parse_conformance.py). Its jar is in the cluster's lib/.
+PARSE_FUNCTION = "CREATE TEMPORARY SYSTEM FUNCTION parse_order AS 'dev.coffeert.job.ParseOrder' LANGUAGE JAVA"
+
+
+def parsed_query(cfg: JobConfig) -> str:
+    """Every record once: its order fields, or (reason set) its dead letter's payload and source."""
+    return f"""SELECT p.reason,
+       CASE WHEN p.reason IS NULL THEN CAST(NULL AS BYTES) ELSE COALESCE(r.`value`, X'') END AS payload,
+       {_q(cfg.orders_topic)} AS source_topic, r.kafka_partition, r.kafka_offset,
+       p.message_id, p.store_id, p.placed_at_ms, p.channel, p.currency, p.total_cents, p.item_count,
+       p.quantity, p.items_json
+FROM orders_raw AS r, LATERAL TABLE(parse_order(r.`value`)) AS p"""
+
+
+ORDERS_VIEW = """CREATE TEMPORARY VIEW orders_parsed AS
+SELECT message_id, store_id, placed_at_ms, channel, currency, total_cents, item_count, quantity, items_json,
+       kafka_partition, kafka_offset, proc_time
+FROM records_parsed WHERE reason IS NULL"""
+
+DEAD_LETTERS_VIEW = """CREATE TEMPORARY VIEW dead_letters_parsed AS
+SELECT payload, source_topic, kafka_partition, kafka_offset, reason FROM records_parsed WHERE reason IS NOT NULL"""
+
 # Keep-first deduplication on processing time: append-only output, one state entry per key,
 # expired after table.exec.state.ttl (the config's dedup_ttl, at least 24 h). It runs once: the
 # pipeline turns its output into a DataStream (the live metrics read it) and back into the

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from coffee_rt.errors import PrerequisiteError
-from coffee_rt.paths import TOOLS_DIR
+from coffee_rt.paths import REPO_ROOT, TOOLS_DIR
 
 Progress = Callable[[str], None]
 
@@ -127,4 +127,48 @@ def maven_jars(pom_name: str, cache: Path, progress: Progress = _no_progress) ->
     (tmp / ".complete").write_text(digest)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
+    return target
+
+
+JOB_FUNCTIONS_SRC = REPO_ROOT / "jobs" / "functions" / "src"
+JOB_FUNCTIONS_JAR = "coffee-rt-job-functions.jar"
+
+
+def job_functions_jar(cache: Path, flink_lib: Path, progress: Progress = _no_progress) -> Path:
+    """Compile the job's Java SQL functions (jobs/functions) against Flink's own jars, once per source.
+
+    javac and jar only: no Maven plugins to fetch. The jar goes into Flink's lib/ next to the
+    connectors, so every job on the cluster can call ``parse_order``.
+    """
+    sources = sorted(JOB_FUNCTIONS_SRC.rglob("*.java"))
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.relative_to(JOB_FUNCTIONS_SRC).as_posix().encode())
+        digest.update(source.read_bytes())
+    for jar in sorted(flink_lib.glob("flink-*.jar")):
+        digest.update(jar.name.encode())
+    target = cache / "jars" / f"job-functions-{digest.hexdigest()[:12]}" / JOB_FUNCTIONS_JAR
+    if target.exists():
+        return target
+    require_java(17)
+    javac = shutil.which("javac")
+    if javac is None:
+        ensure_binary("javac", "openjdk-17-jdk-headless", progress)
+        javac = shutil.which("javac") or "javac"
+    progress("compiling the job's SQL functions (jobs/functions)")
+    build = target.parent.with_suffix(".partial")
+    shutil.rmtree(build, ignore_errors=True)
+    classes = build / "classes"
+    classes.mkdir(parents=True)
+    for command in (
+        [javac, "--release", "17", "-nowarn", "-cp", f"{flink_lib}/*", "-d", str(classes), *map(str, sources)],
+        [str(Path(javac).resolve().parent / "jar"), "--create", "--file", str(build / JOB_FUNCTIONS_JAR),
+         "-C", str(classes), "."],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise PrerequisiteError(f"building {JOB_FUNCTIONS_JAR} failed:\n{(result.stdout + result.stderr)[-3000:]}")
+    shutil.rmtree(classes)
+    shutil.rmtree(target.parent, ignore_errors=True)
+    build.rename(target.parent)
     return target

@@ -18,7 +18,7 @@ import yaml
 
 from coffee_rt.errors import PrerequisiteError
 from coffee_rt.local.components.base import Component, Health, Progress
-from coffee_rt.local.installers import maven_jars, require_java
+from coffee_rt.local.installers import job_functions_jar, maven_jars, require_java
 from coffee_rt.local.process import ManagedProcess
 
 
@@ -115,7 +115,8 @@ class Flink(Component):
             folder.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.lib_dir, ignore_errors=True)
         self.lib_dir.mkdir(parents=True)
-        for jar in [*(dist / "lib").glob("*.jar"), flink_python_jar(), *connectors.glob("*.jar")]:
+        functions = job_functions_jar(self.settings.cache_dir, dist / "lib", progress)
+        for jar in [*(dist / "lib").glob("*.jar"), flink_python_jar(), *connectors.glob("*.jar"), functions]:
             (self.lib_dir / jar.name).symlink_to(jar)
         for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties"):
             shutil.copy(dist / "conf" / name, self.conf_dir / name)
