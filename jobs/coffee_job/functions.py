@@ -6,6 +6,7 @@ which are unit-tested without Flink.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -15,32 +16,35 @@ from typing import Any
 import redis
 from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from coffee_job import live_metrics, redis_layout
-from coffee_job.config import JobConfig, duration_ms
+from coffee_job.config import JobConfig
 from coffee_job.live_metrics import DictState, LiveOrder
 from coffee_job.records import live_lines
 
 log = logging.getLogger(__name__)
 
+# One key for the live metrics: a coffee shop's order rate fits one operator, and one key lets a
+# flush write every store's changes in a single Redis transaction.
 LIVE_KEY = "live"
-
-
-def live_key(row: Row) -> str:
-    """One key for the live metrics: a coffee shop's order rate fits one operator, and one key
-    lets a flush write every store's changes in a single Redis transaction."""
-    return LIVE_KEY
+LIVE_ORDER_FIELDS = ["message_id", "store_id", "placed_at_ms", "channel", "total_cents", "quantity", "items_json"]
+LIVE_ORDER_TYPE = Types.ROW_NAMED(LIVE_ORDER_FIELDS, [
+    Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(), Types.LONG(), Types.INT(), Types.STRING()])
+# What PyFlink's keyed operators read: Row(key, value); the value is one window's orders.
+LIVE_BATCH_TYPE = Types.ROW_NAMED(["orders"], [Types.OBJECT_ARRAY(Types.STRING())])
+LIVE_INPUT_TYPE = Types.ROW([Types.STRING(), LIVE_BATCH_TYPE])
+RETRY_MS = 1000
 
 
 class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
-    """All stores' live metrics (and ``_all``): counts in state, absolute values to Redis on a timer.
+    """All stores' live metrics (and ``_all``): counts in state, absolute values to Redis.
 
-    An order only lands in an inbox (one list append). The flush timer counts the inbox into
-    each touched store's :class:`live_metrics.DictState` (read and written once per flush) and
-    writes every change in one Redis transaction. The inbox, the metrics and the timer are all
-    Flink state, so an order counted before a checkpoint but not yet written when the job
-    crashed is written after the restore, and never counted twice.
+    Each element is every order of one short processing-time window (``redis_flush_interval``,
+    gathered in SQL), so Python runs once per window, not once per order. The batch is counted
+    into each touched store's :class:`live_metrics.DictState` and every change goes to Redis in
+    one transaction. The metrics are Flink state and Redis gets absolute values: a restore
+    recounts from the checkpoint and rewrites the same numbers, never counting an order twice.
     """
 
     def __init__(self, cfg: JobConfig) -> None:
@@ -48,15 +52,12 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
 
     def open(self, runtime_context: RuntimeContext) -> None:
         # In thread mode every Python operator of a TaskManager shares one interpreter and its GIL;
-        # CPython hands the GIL over only every 5 ms by default, a wait an order pays per operator.
+        # CPython hands the GIL over only every 5 ms by default.
         sys.setswitchinterval(0.0005)
         pickled = Types.PICKLED_BYTE_ARRAY()
-        self.inbox = runtime_context.get_list_state(ListStateDescriptor("inbox", pickled))
         self.metrics = runtime_context.get_map_state(MapStateDescriptor("metrics", Types.STRING(), pickled))
         self.unwritten = runtime_context.get_state(ValueStateDescriptor("unwritten", pickled))
         self.timer = runtime_context.get_state(ValueStateDescriptor("flush_timer", Types.LONG()))
-        self.flush_ms = duration_ms(self.cfg.redis_flush_interval)
-        self.stale_after_ms = max(1000, 20 * self.flush_ms)
         self.redis = redis.Redis.from_url(self.cfg.redis_url.get_secret_value(), socket_timeout=5)
         self.write = redis_layout.Writer(self.redis)
         metrics = runtime_context.get_metrics_group()
@@ -77,24 +78,15 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
     # PyFlink iterates what these return: they are generators that emit nothing.
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         yield from ()
-        self.inbox.add((row["message_id"], row["store_id"], row["placed_at_ms"], row["channel"],
-                        row["total_cents"], row["quantity"], row["items_json"]))
-        now = ctx.timer_service().current_processing_time()
-        scheduled = self.timer.value()
-        # A flush due long ago means its timer was lost (seen after a TaskManager was killed
-        # and the job restored): schedule another, or the inbox would never be written.
-        if scheduled is None or scheduled + self.stale_after_ms < now:
-            ctx.timer_service().register_processing_time_timer(now + self.flush_ms)
-            self.timer.update(now + self.flush_ms)
+        orders = [LiveOrder(o[0], o[1], o[2], o[3], o[4], o[5], live_lines(o[6])) for o in map(json.loads, row[0])]
+        self._flush(orders, ctx)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
         yield from ()
         self.timer.clear()
-        orders = [LiveOrder(message_id, store_id, placed_at_ms, channel, total_cents, quantity,
-                            live_lines(items_json))
-                  for message_id, store_id, placed_at_ms, channel, total_cents, quantity, items_json
-                  in self.inbox.get() or []]
-        self.inbox.clear()
+        self._flush([], ctx)  # what a failed write left
+
+    def _flush(self, orders: list[LiveOrder], ctx: KeyedProcessFunction.Context) -> None:
         states, late = live_metrics.count_orders(orders, self._load, self.cfg.timezone_of)
         if late:
             self.late_orders.inc(late)
@@ -109,12 +101,13 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
             # Keep the pending changes and try again shortly: Redis being away must not stop
             # the Postgres history, and the state still holds the numbers to write.
             self.write_errors.inc()
-            log.warning("redis write failed, retrying in 1 s: %s", exc)
+            log.warning("redis write failed, retrying in %d ms: %s", RETRY_MS, exc)
             self._store(states)
             self.unwritten.update(set(states))
-            at = ctx.timer_service().current_processing_time() + 1000
-            ctx.timer_service().register_processing_time_timer(at)
-            self.timer.update(at)
+            if self.timer.value() is None:
+                at = ctx.timer_service().current_processing_time() + RETRY_MS
+                ctx.timer_service().register_processing_time_timer(at)
+                self.timer.update(at)
             return
         for state in states.values():
             state.set_pending(None)

@@ -100,13 +100,13 @@ def parsed_query(cfg: JobConfig) -> str:
        CASE WHEN p.reason IS NULL THEN CAST(NULL AS BYTES) ELSE COALESCE(r.`value`, X'') END AS payload,
        {_q(cfg.orders_topic)} AS source_topic, r.kafka_partition, r.kafka_offset,
        p.message_id, p.store_id, p.placed_at_ms, p.channel, p.currency, p.total_cents, p.item_count,
-       p.quantity, p.items_json
+       p.quantity, p.items_json, p.items
 FROM orders_raw AS r, LATERAL TABLE(parse_order(r.`value`)) AS p"""
 
 
 ORDERS_VIEW = """CREATE TEMPORARY VIEW orders_parsed AS
 SELECT message_id, store_id, placed_at_ms, channel, currency, total_cents, item_count, quantity, items_json,
-       kafka_partition, kafka_offset, proc_time
+       items, kafka_partition, kafka_offset, proc_time
 FROM records_parsed WHERE reason IS NULL"""
 
 DEAD_LETTERS_VIEW = """CREATE TEMPORARY VIEW dead_letters_parsed AS
@@ -119,20 +119,32 @@ SELECT payload, source_topic, kafka_partition, kafka_offset, reason FROM records
 # would each get a dedup of their own (PROCTIME() makes the planner duplicate, not share, it).
 DEDUP_VIEW = """CREATE TEMPORARY VIEW orders_unique AS
 SELECT message_id, store_id, placed_at_ms, channel, currency, total_cents, item_count, quantity,
-       items_json, kafka_partition, kafka_offset
+       items_json, items, kafka_partition, kafka_offset
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY message_id ORDER BY proc_time ASC) AS rn FROM orders_parsed
 ) WHERE rn = 1"""
 
-# The lines of each unique order, from its items_json (see coffee_job.records.OrderRow).
+def live_batches_query(key: str, cfg: JobConfig) -> str:
+    """Row(key, Row(orders)): the unique orders of each ``redis_flush_interval`` of processing time,
+    one row per window, for the live metrics (see coffee_job.pipeline.keyed_live_batches).
+
+    Each order travels as a JSON array string: ARRAY_AGG of ROW(...) over this query's input
+    returned every element equal to the window's last order (a reused row object), which the
+    exact per-store totals in tests/integration/job caught."""
+    seconds = duration_ms(cfg.redis_flush_interval) / 1000
+    return f"""SELECT {_q(key)} AS k, ROW(ARRAY_AGG(
+         JSON_ARRAY(message_id, store_id, placed_at_ms, channel, total_cents, quantity, items_json))) AS v
+FROM TABLE(TUMBLE(TABLE orders_deduped, DESCRIPTOR(proc_time), INTERVAL '{seconds:.3f}' SECOND))
+GROUP BY window_start, window_end"""
+
+
+# The lines of each unique order, typed by parse_order (items_json, the same lines, is for the
+# live metrics in Python).
 ITEMS_VIEW = """CREATE TEMPORARY VIEW items_deduped AS
-SELECT o.message_id, CAST(JSON_VALUE(line, '$[0]') AS INT) AS line_no, o.store_id, o.placed_at_ms,
-       JSON_VALUE(line, '$[1]') AS sku, JSON_VALUE(line, '$[2]') AS name, JSON_VALUE(line, '$[3]') AS category,
-       JSON_VALUE(line, '$[4]') AS origin, CAST(JSON_VALUE(line, '$[5]') AS INT) AS quantity,
-       CAST(JSON_VALUE(line, '$[6]') AS BIGINT) AS unit_price_cents,
-       CAST(JSON_VALUE(line, '$[7]') AS BIGINT) AS first_of_sku
+SELECT o.message_id, i.line_no, o.store_id, o.placed_at_ms, i.sku, i.name, i.category, i.origin, i.quantity,
+       i.unit_price_cents, i.first_of_sku
 FROM orders_deduped AS o
-CROSS JOIN UNNEST(JSON_QUERY(o.items_json, '$' RETURNING ARRAY<STRING>)) AS i(line)"""
+CROSS JOIN UNNEST(o.items) AS i(line_no, sku, name, category, origin, quantity, unit_price_cents, first_of_sku)"""
 
 _TS = "CAST(TO_TIMESTAMP_LTZ(placed_at_ms, 3) AS TIMESTAMP(3))"
 

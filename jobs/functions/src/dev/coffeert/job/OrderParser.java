@@ -79,7 +79,11 @@ public final class OrderParser {
 
     /** One valid order as the job's rows need it (see coffee_job.records.OrderRow). */
     public record Order(String messageId, String storeId, long placedAtMs, String channel, String currency,
-                        long totalCents, int itemCount, int quantity, String itemsJson) {}
+                        long totalCents, int itemCount, int quantity, List<Line> lines, String itemsJson) {}
+
+    /** One order line as the order_items rows and the rollups need it, numbered from 1. */
+    public record Line(int lineNo, String sku, String name, String category, String origin, long quantity,
+                       long unitPriceCents, boolean firstOfSku) {}
 
     /** Either {@code order} or {@code reason} is set. */
     public record Result(Order order, String reason) {}
@@ -180,12 +184,12 @@ public final class OrderParser {
             String channel = literal(root.get("channel"), "channel", CHANNELS, "'counter', 'app', 'market' or 'wholesale'");
             String currency = currency(root.get("currency"));
             int before = errors.size();
-            List<Line> lines = items(root.get("items"));
+            List<Item> lines = items(root.get("items"));
             boolean itemsValid = lines != null && errors.size() == before;
             Long total = integer(root.get("total_cents"), "total_cents", 0, null);
             if (total != null && itemsValid) {
                 long sum = 0;
-                for (Line line : lines) {
+                for (Item line : lines) {
                     sum += line.quantity * line.unitPriceCents;
                 }
                 if (sum != total) {
@@ -197,8 +201,9 @@ public final class OrderParser {
             if (!errors.isEmpty()) {
                 return new Result(null, clip(String.join("; ", errors.subList(0, Math.min(MAX_ERRORS, errors.size())))));
             }
-            return new Result(new Order(messageId, storeId, placedAtMs, channel, currency, total, lines.size(),
-                    quantity(lines), linesJson(lines)), null);
+            List<Line> numbered = number(lines);
+            return new Result(new Order(messageId, storeId, placedAtMs, channel, currency, total, numbered.size(),
+                    quantity(numbered), numbered, linesJson(numbered)), null);
         }
 
         private void extras(JsonNode object, String[] known, String prefix) {
@@ -388,10 +393,10 @@ public final class OrderParser {
             return epochSecond * 1000 + millis;
         }
 
-        private record Line(String sku, String name, String category, String origin, long quantity,
+        private record Item(String sku, String name, String category, String origin, long quantity,
                             long unitPriceCents) {}
 
-        private List<Line> items(JsonNode node) {
+        private List<Item> items(JsonNode node) {
             if (!present(node, "items")) {
                 return null;
             }
@@ -407,14 +412,14 @@ public final class OrderParser {
                 error("items", "List should have at most " + MAX_ITEMS + " items after validation, not " + node.size());
                 return null;
             }
-            List<Line> lines = new ArrayList<>(node.size());
+            List<Item> lines = new ArrayList<>(node.size());
             for (int i = 0; i < node.size(); i++) {
                 lines.add(item(node.get(i), "items." + i));
             }
             return lines;
         }
 
-        private Line item(JsonNode node, String loc) {
+        private Item item(JsonNode node, String loc) {
             if (!node.isObject()) {
                 error(loc, "Input should be a valid dictionary or instance of OrderItem");
                 return null;
@@ -430,13 +435,23 @@ public final class OrderParser {
             Long price = integer(node.get("unit_price_cents"), loc + ".unit_price_cents", 0, MAX_UNIT_PRICE_CENTS);
             extras(node, ITEM_FIELDS, loc + ".");
             return quantity == null || price == null ? null
-                    : new Line(sku, name, category, origin, quantity, price);
+                    : new Item(sku, name, category, origin, quantity, price);
+        }
+
+        private static List<Line> number(List<Item> items) {
+            List<Line> lines = new ArrayList<>(items.size());
+            Set<String> seen = new HashSet<>();
+            for (Item i : items) {
+                lines.add(new Line(lines.size() + 1, i.sku, i.name, i.category, i.origin, i.quantity,
+                        i.unitPriceCents, seen.add(i.sku)));
+            }
+            return lines;
         }
 
         private static int quantity(List<Line> lines) {
             long sum = 0;
             for (Line line : lines) {
-                sum += line.quantity;
+                sum += line.quantity();
             }
             return (int) sum;
         }
@@ -444,17 +459,15 @@ public final class OrderParser {
         /** [[line_no, sku, name, category, origin, quantity, unit_price_cents, first_of_sku], ...]. */
         private static String linesJson(List<Line> lines) {
             ArrayNode out = JsonNodeFactory.instance.arrayNode(lines.size());
-            Set<String> seen = new HashSet<>();
-            int n = 0;
             for (Line line : lines) {
                 ArrayNode row = out.addArray();
-                row.add(++n).add(line.sku).add(line.name).add(line.category);
-                if (line.origin == null) {
+                row.add(line.lineNo()).add(line.sku()).add(line.name()).add(line.category());
+                if (line.origin() == null) {
                     row.addNull();
                 } else {
-                    row.add(line.origin);
+                    row.add(line.origin());
                 }
-                row.add(line.quantity).add(line.unitPriceCents).add(seen.add(line.sku) ? 1 : 0);
+                row.add(line.quantity()).add(line.unitPriceCents()).add(line.firstOfSku() ? 1 : 0);
             }
             return out.toString();
         }

@@ -18,7 +18,9 @@ import org.apache.flink.types.Row;
  */
 @FunctionHint(output = @DataTypeHint(
         "ROW<reason STRING, message_id STRING, store_id STRING, placed_at_ms BIGINT, channel STRING, "
-        + "currency STRING, total_cents BIGINT, item_count INT, quantity INT, items_json STRING>"))
+        + "currency STRING, total_cents BIGINT, item_count INT, quantity INT, items_json STRING, "
+        + "items ARRAY<ROW<line_no INT, sku STRING, name STRING, category STRING, origin STRING, quantity INT, "
+        + "unit_price_cents BIGINT, first_of_sku INT>>>"))
 public class ParseOrder extends TableFunction<Row> {
     private static final long serialVersionUID = 1L;
 
@@ -38,14 +40,20 @@ public class ParseOrder extends TableFunction<Row> {
             if (deadLetters != null) {
                 deadLetters.inc();
             }
-            collect(Row.of(result.reason(), null, null, null, null, null, null, null, null, null));
+            collect(Row.of(result.reason(), null, null, null, null, null, null, null, null, null, null));
             return;
         }
         if (parsed != null) {
             parsed.inc();
         }
+        Row[] items = new Row[o.lines().size()];
+        for (int i = 0; i < items.length; i++) {
+            OrderParser.Line l = o.lines().get(i);
+            items[i] = Row.of(l.lineNo(), l.sku(), l.name(), l.category(), l.origin(), (int) l.quantity(),
+                    l.unitPriceCents(), l.firstOfSku() ? 1 : 0);
+        }
         collect(Row.of(null, o.messageId(), o.storeId(), o.placedAtMs(), o.channel(), o.currency(),
-                o.totalCents(), o.itemCount(), o.quantity(), o.itemsJson()));
+                o.totalCents(), o.itemCount(), o.quantity(), o.itemsJson(), items));
     }
 
     @Override
