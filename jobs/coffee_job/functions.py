@@ -21,7 +21,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from coffee_job import live_metrics, redis_layout
 from coffee_job.config import JobConfig
 from coffee_job.live_metrics import DictState, LiveOrder
-from coffee_job.records import live_lines
+from coffee_job.records import lines_for_live
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
     # PyFlink iterates what these return: they are generators that emit nothing.
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         yield from ()
-        orders = [LiveOrder(o[0], o[1], o[2], o[3], o[4], o[5], live_lines(o[6])) for o in map(json.loads, row[0])]
+        orders = [LiveOrder(o[0], o[1], o[2], o[3], o[4], o[5], lines_for_live(o[6])) for o in map(json.loads, row[0])]
         self._flush(orders, ctx)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:

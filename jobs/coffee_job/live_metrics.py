@@ -2,16 +2,18 @@
 
 Counts live in Flink state; Redis receives *absolute* values taken from that state, so a replay
 after a restart rewrites the same numbers instead of adding them twice. Updates are coalesced:
-:func:`apply` marks what changed; :func:`collect`, on a short processing-time timer that Flink
-checkpoints with the state, turns the changes into one :class:`Flush` for the Redis writer.
+:func:`apply` marks what changed; :func:`collect`, once per batch of orders, turns the changes
+into one :class:`Flush` for the Redis writer.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -37,7 +39,9 @@ class Pending:
     names: dict[str, str] = field(default_factory=dict)
     origins: set[str] = field(default_factory=set)
     minutes: set[int] = field(default_factory=set)
-    recent: list[tuple[int, str]] = field(default_factory=list)  # (placed_at ms, JSON)
+    # The newest orders since the last flush, (placed_at ms, message_id, order); their ticker JSON
+    # is built in collect, for the RECENT_ORDERS that are written only.
+    recent: list[tuple[int, str, LiveOrder]] = field(default_factory=list)
     summary: bool = False
     new_day: bool = False
 
@@ -91,13 +95,29 @@ class Flush:
 
 
 def business_day(placed_at_ms: int, tz: str) -> str:
-    return datetime.fromtimestamp(placed_at_ms / 1000, ZoneInfo(tz)).date().isoformat()
+    return _business_day_of_minute(placed_at_ms // 60_000, tz)
+
+
+@lru_cache(maxsize=4096)
+def _business_day_of_minute(minute: int, tz: str) -> str:
+    # Every zone's offset is a whole number of minutes, so a day never starts inside a minute.
+    return datetime.fromtimestamp(minute * 60, ZoneInfo(tz)).date().isoformat()
 
 
 def day_end_epoch(day: str, tz: str, margin: timedelta = timedelta(days=2)) -> int:
     """Unix time at which a day's keys may go: midnight after ``day`` in ``tz``, plus ``margin``."""
     midnight = datetime.combine(date.fromisoformat(day) + timedelta(days=1), datetime.min.time(), ZoneInfo(tz))
     return int((midnight + margin).timestamp())
+
+
+def _newest_first(entry: tuple[int, str, LiveOrder]) -> tuple[int, str]:
+    return entry[0], entry[1]
+
+
+def _newest(recent: list[tuple[int, str, LiveOrder]]) -> list[LiveOrder]:
+    """The RECENT_ORDERS newest orders, oldest first (ties broken by message_id, deterministically)."""
+    return [order for *_, order in sorted(heapq.nlargest(RECENT_ORDERS, recent, key=_newest_first),
+                                          key=_newest_first)]
 
 
 def recent_entry(order: LiveOrder) -> tuple[int, str]:
@@ -141,7 +161,9 @@ def apply(state: MetricsState, order: LiveOrder, tz: str) -> bool:
     minute = order.placed_at_ms // 60_000
     state.put_minute(minute, state.get_minute(minute) + 1)
     pending.minutes.add(minute)
-    pending.recent.append(recent_entry(order))
+    pending.recent.append((order.placed_at_ms, order.message_id, order))
+    if len(pending.recent) > 4 * RECENT_ORDERS:  # a long gap between flushes: keep what can matter
+        pending.recent = heapq.nlargest(RECENT_ORDERS, pending.recent, key=_newest_first)
     state.set_summary(summary)
     state.set_pending(pending)
     return True
@@ -167,7 +189,7 @@ def collect(state: MetricsState, store: str, tz: str) -> Flush | None:
         origins={o: state.get_origin(o) for o in sorted(pending.origins)},
         minutes={m: state.get_minute(m) for m in sorted(pending.minutes) if m > newest - MINUTES_KEPT},
         stale_minutes=stale,
-        recent=sorted(pending.recent)[-RECENT_ORDERS:],
+        recent=[recent_entry(order) for order in _newest(pending.recent)],
         new_day=pending.new_day,
     )
     return result

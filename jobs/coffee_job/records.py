@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -83,7 +84,12 @@ def parse(raw: bytes | None, partition: int, offset: int) -> tuple[OrderRow, lis
 
 def live_lines(items_json: str) -> list[tuple[str, str, str | None, int, int]]:
     """The live metrics' view of :attr:`OrderRow.items_json`: (sku, name, origin, quantity, line cents)."""
-    return [(line[1], line[2], line[4], line[5], line[5] * line[6]) for line in json.loads(items_json)]
+    return lines_for_live(json.loads(items_json))
+
+
+def lines_for_live(lines: list[list[Any]]) -> list[tuple[str, str, str | None, int, int]]:
+    """:func:`live_lines` of lines already decoded (the job's live query embeds them as JSON)."""
+    return [(line[1], line[2], line[4], line[5], line[5] * line[6]) for line in lines]
 
 
 def to_rows(order: Order, partition: int, offset: int) -> tuple[OrderRow, list[ItemRow]]:

@@ -97,6 +97,30 @@ def test_recent_keeps_the_fifty_newest_of_a_flush() -> None:
     assert [score for score, _ in batch.recent] == [t + n * 1000 for n in range(30, 80)]
 
 
+def test_recent_of_a_long_batch_keeps_the_fifty_newest_whatever_the_arrival_order() -> None:
+    # More than 4 x 50 orders before a flush: apply trims as it goes, and ties on placed_at are
+    # broken by message_id, so a replay of the same orders in another order writes the same 50.
+    t = ms(2026, 3, 7, 9, 0)
+    orders = [order(n, t + (n // 2) * 1000) for n in range(500)]  # two orders per second
+    written = []
+    for arrival in (orders, orders[::-1], orders[1::2] + orders[::2]):
+        state = DictState()
+        for o in arrival:
+            apply(state, o, "UTC")
+        batch = collect(state, "store-1", "UTC")
+        assert batch is not None
+        written.append(batch.recent)
+    assert written[0] == written[1] == written[2]
+    assert written[0] == [recent_entry(order(n, t + (n // 2) * 1000)) for n in range(450, 500)]
+
+
+def test_business_day_turns_at_local_midnight_in_a_quarter_hour_zone() -> None:
+    # Asia/Kathmandu is UTC+05:45: its midnight falls at 18:15 UTC, inside no minute.
+    assert business_day(ms(2026, 3, 7, 18, 14, 59) + 999, "Asia/Kathmandu") == "2026-03-07"
+    assert business_day(ms(2026, 3, 7, 18, 15), "Asia/Kathmandu") == "2026-03-08"
+    assert business_day(ms(1969, 12, 31, 23, 59, 59), "UTC") == "1969-12-31"
+
+
 def test_recent_entry_is_deterministic_json() -> None:
     a = recent_entry(order(5, ms(2026, 3, 7, 9, 0)))
     b = recent_entry(order(5, ms(2026, 3, 7, 9, 0)))
