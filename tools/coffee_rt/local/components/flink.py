@@ -85,6 +85,9 @@ class Flink(Component):
             "taskmanager.data.port": p["flink_taskmanager_data_port"],
             "taskmanager.numberOfTaskSlots": s.flink_taskmanager_slots,
             "taskmanager.memory.process.size": s.flink_taskmanager_memory,
+            # Local jobs keep state on the heap (hashmap backend): give the heap what managed
+            # memory (RocksDB's, batch sorts') would otherwise hold unused; RocksDB still gets some.
+            "taskmanager.memory.managed.fraction": 0.1,
             "blob.server.port": str(p["flink_blob_port"]),
             "rest.address": s.host,
             "rest.bind-address": s.host,
