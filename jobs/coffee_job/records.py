@@ -1,7 +1,9 @@
-"""Kafka record -> the rows the job's sinks need, or a dead-letter reason. Pure Python.
+"""Kafka record -> the rows the job's sinks need, or a dead-letter reason, by the one order schema.
 
-The job validates with the one order schema (``coffee_orders.schema``) but without the
-``placed_at`` window: an order accepted at ingest must not turn invalid while it waits in Kafka.
+This is the reference the job's Java ``parse_order`` (jobs/functions) is held to by
+tests/unit/job/test_parse_conformance.py: validation with ``coffee_orders.schema`` but without the
+``placed_at`` window (an order accepted at ingest must not turn invalid while it waits in Kafka).
+The live metrics read :attr:`OrderRow.items_json` lines through :func:`lines_for_live`.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ class OrderRow:
     item_count: int
     quantity: int
     # Every line, compact: [[line_no, sku, name, category, origin, quantity, unit_price_cents,
-    # first_of_sku], ...]. SQL unnests it into order_items rows after the one dedup; the live
-    # metrics read it too. first_of_sku (1 on the first line of each SKU in the order, else 0) lets
+    # first_of_sku], ...]. The live metrics read it; SQL unnests the same lines, typed, into
+    # order_items rows after the one dedup. first_of_sku (1 on the first line of each SKU in the order, else 0) lets
     # the per-minute rollup count orders per SKU with a SUM instead of a COUNT(DISTINCT message_id),
     # whose per-group set of ids was the job's most expensive state.
     items_json: str
