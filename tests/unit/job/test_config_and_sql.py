@@ -30,6 +30,8 @@ def test_durations() -> None:
     ({"store_timezones": {"store-1": "Nowhere/Land"}}, "store_timezones"),
     ({"postgres_jdbc_url": "postgresql://db/coffee"}, "postgres_jdbc_url"),
     ({"rollup_batch_interval": "half a second"}, "rollup_batch_interval"),
+    ({"redis_flush_interval": "0ms"}, "redis_flush_interval"),
+    ({"redis_flush_interval": "2min"}, "redis_flush_interval"),
     ({"surprise": 1}, "surprise"),
 ])
 def test_invalid_config_names_the_field(change: dict[str, object], field: str) -> None:
@@ -86,3 +88,15 @@ def test_sql_quotes_config_values_and_uses_upserts() -> None:
     assert ddls.count("PRIMARY KEY") == 4
     assert "stringtype=unspecified" in ddls
     assert "'sink.delivery-guarantee' = 'exactly-once'" in sql.dlq_ddl(cfg)
+
+
+def test_live_windows_are_the_flush_interval_and_parse_reads_the_dead_letters_source() -> None:
+    cfg = JobConfig(**{**BASE, "redis_flush_interval": "25ms", "orders_topic": "it's"})  # type: ignore[arg-type]
+    live = sql.live_batches_query("live", cfg)
+    assert "DESCRIPTOR(proc_time), INTERVAL '0.025' SECOND)" in live
+    assert "ARRAY_AGG(\n         JSON_ARRAY(message_id, store_id, placed_at_ms" in live
+    assert "JSON(items_json)" in live
+    parsed = sql.parsed_query(cfg)
+    assert "'it''s' AS source_topic" in parsed
+    assert "LATERAL TABLE(parse_order(r.`value`))" in parsed
+    assert sql.PARSE_FUNCTION.endswith("AS 'dev.coffeert.job.ParseOrder' LANGUAGE JAVA")
