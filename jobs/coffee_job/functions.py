@@ -28,10 +28,9 @@ log = logging.getLogger(__name__)
 # One key for the live metrics: a coffee shop's order rate fits one operator, and one key lets a
 # flush write every store's changes in a single Redis transaction.
 LIVE_KEY = "live"
-LIVE_ORDER_FIELDS = ["message_id", "store_id", "placed_at_ms", "channel", "total_cents", "quantity", "items_json"]
-LIVE_ORDER_TYPE = Types.ROW_NAMED(LIVE_ORDER_FIELDS, [
-    Types.STRING(), Types.STRING(), Types.LONG(), Types.STRING(), Types.LONG(), Types.INT(), Types.STRING()])
-# What PyFlink's keyed operators read: Row(key, value); the value is one window's orders.
+# What PyFlink's keyed operators read: Row(key, value); the value is one window's orders, each a
+# JSON array [message_id, store_id, placed_at_ms, channel, total_cents, quantity, lines]
+# (sql.live_batches_query).
 LIVE_BATCH_TYPE = Types.ROW_NAMED(["orders"], [Types.OBJECT_ARRAY(Types.STRING())])
 LIVE_INPUT_TYPE = Types.ROW([Types.STRING(), LIVE_BATCH_TYPE])
 RETRY_MS = 1000

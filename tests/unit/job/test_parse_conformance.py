@@ -168,8 +168,8 @@ def mutations(count: int) -> list[bytes | None]:
 
 def compare(java_parse: Any, records: list[bytes | None]) -> None:
     verdicts = java_parse(records)
-    mismatches = [(raw, python_verdict(raw), java_view(v)) for raw, v in zip(records, verdicts, strict=True)
-                  if python_verdict(raw) != java_view(v)]
+    pairs = [(raw, python_verdict(raw), java_view(v)) for raw, v in zip(records, verdicts, strict=True)]
+    mismatches = [(raw, want, got) for raw, want, got in pairs if want != got]
     assert mismatches[:3] == [], f"{len(mismatches)} of {len(records)} records differ"
 
 

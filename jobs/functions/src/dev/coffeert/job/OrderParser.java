@@ -228,15 +228,20 @@ public final class OrderParser {
             return true;
         }
 
-        private String string(JsonNode node, String loc, Pattern pattern, String patternText) {
-            if (!present(node, loc)) {
-                return null;
-            }
+        /** The node's string, or null (and an error) when it is another JSON type. */
+        private String textual(JsonNode node, String loc) {
             if (!node.isTextual()) {
                 error(loc, "Input should be a valid string");
                 return null;
             }
-            String value = node.textValue();
+            return node.textValue();
+        }
+
+        private String string(JsonNode node, String loc, Pattern pattern, String patternText) {
+            String value = present(node, loc) ? textual(node, loc) : null;
+            if (value == null) {
+                return null;
+            }
             if (!pattern.matcher(value).matches()) {
                 error(loc, "String should match pattern '" + patternText + "'");
                 return null;
@@ -245,11 +250,10 @@ public final class OrderParser {
         }
 
         private String text(JsonNode node, String loc) {
-            if (!node.isTextual()) {
-                error(loc, "Input should be a valid string");
+            String value = textual(node, loc);
+            if (value == null) {
                 return null;
             }
-            String value = node.textValue();
             int length = value.codePointCount(0, value.length());
             if (length < 1) {
                 error(loc, "String should have at least 1 character");
