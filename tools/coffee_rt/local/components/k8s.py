@@ -151,6 +151,11 @@ class Kubernetes(Component):
             "--leader-elect=false",
             "--secure-port", "0",  # no metrics/health server: nothing to collide with other stacks
             "--profiling=false",
+            # Beta since 1.36: the ReplicaSet controller refuses to sync while its cache is older
+            # than its own last write, and each refusal doubles the retry delay. On a loaded
+            # 2-core machine the cache lags, and a ReplicaSet's status once went unwritten for
+            # over a minute (a Deployment with 3 running pods reported 0 available in CI).
+            "--feature-gates", "StaleControllerConsistencyReplicaSet=false",
             "--v", "1",
         ])
         scheduler_config = str(self._component_kubeconfig("scheduler"))
