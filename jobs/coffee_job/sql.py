@@ -29,6 +29,8 @@ def source_ddl(cfg: JobConfig) -> str:
         "properties.group.id": cfg.group_id,
         "properties.auto.offset.reset": "earliest",
         "properties.isolation.level": "read_committed",
+        "properties.fetch.min.bytes": str(cfg.source_fetch_min_bytes),
+        "properties.fetch.max.wait.ms": str(duration_ms(cfg.source_fetch_max_wait)),
         "scan.startup.mode": "group-offsets",
         "format": "raw",
     })}"""

@@ -32,6 +32,9 @@ def test_durations() -> None:
     ({"rollup_batch_interval": "half a second"}, "rollup_batch_interval"),
     ({"redis_flush_interval": "0ms"}, "redis_flush_interval"),
     ({"redis_flush_interval": "2min"}, "redis_flush_interval"),
+    ({"source_fetch_min_bytes": 0}, "source_fetch_min_bytes"),
+    ({"source_fetch_max_wait": "0ms"}, "source_fetch_max_wait"),
+    ({"source_fetch_max_wait": "1s"}, "source_fetch_max_wait"),
     ({"surprise": 1}, "surprise"),
 ])
 def test_invalid_config_names_the_field(change: dict[str, object], field: str) -> None:
@@ -84,6 +87,9 @@ def test_history_batches_the_rollups_and_gives_the_sinks_their_own_tasks() -> No
 def test_sql_quotes_config_values_and_uses_upserts() -> None:
     cfg = JobConfig(**{**BASE, "orders_topic": "it's"})  # type: ignore[arg-type]
     assert "'topic' = 'it''s'" in sql.source_ddl(cfg)
+    # One fetch per order cost the broker and the source more CPU than the ingest service spends.
+    assert "'properties.fetch.min.bytes' = '16384'" in sql.source_ddl(cfg)
+    assert "'properties.fetch.max.wait.ms' = '5'" in sql.source_ddl(cfg)
     ddls = "\n".join(sql.sink_ddls(cfg))
     assert ddls.count("PRIMARY KEY") == 4
     assert "stringtype=unspecified" in ddls
