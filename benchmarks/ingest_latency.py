@@ -11,6 +11,7 @@ buckets, so they are estimates at bucket resolution.
 
     uv run python benchmarks/ingest_latency.py --rate 1000 --duration 30
     uv run python benchmarks/ingest_latency.py --find-max          # steps until p99 >= 50 ms
+    uv run python benchmarks/ingest_latency.py --repeat 4          # the tail varies run to run: its spread
     uv run python benchmarks/ingest_latency.py --port-offset 11000  # the test stack of that offset
 """
 
@@ -70,6 +71,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
     p.add_argument("--find-max", action="store_true",
                    help="step the rate up from --rate by --step until p99 >= --p99-limit-ms or the rate is not met")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="runs at --rate, then the spread of their client p99 (run to run it varies several-fold)")
     p.add_argument("--step", type=float, default=500, help="rate increment for --find-max (default 500)")
     p.add_argument("--max-rate", type=float, default=20000, help="stop --find-max here (default 20000)")
     p.add_argument("--p99-limit-ms", type=float, default=50.0)
@@ -78,7 +81,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--only", nargs="*", default=None,
                    help="components to bring up (default: the whole default stack)")
     p.add_argument("--no-up", action="store_true", help="do not start anything; the stack must be running")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    return args
 
 
 def stack_settings(offset: int | None) -> LocalSettings:
@@ -227,6 +233,14 @@ def report(r: StepResult) -> None:
     print(line, flush=True)
 
 
+def p99_spread(p99s: list[float]) -> str:
+    ordered = sorted(p99s)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return (f"client p99 over {len(p99s)} runs: min {ordered[0]:.2f} ms, median {median:.2f} ms, "
+            f"max {ordered[-1]:.2f} ms")
+
+
 def cpu_seconds(pid: int | None) -> float:
     """User + system CPU time of a process and its threads, from /proc."""
     if pid is None:
@@ -253,6 +267,7 @@ async def main_async(args: argparse.Namespace) -> int:
     rate = args.rate
     best: StepResult | None = None
     seed = 0
+    p99s: list[float] = []
     while True:
         total = int(rate * (args.warmup + args.duration))
         requests = build_requests(total, url, tokens, seed)
@@ -269,6 +284,9 @@ async def main_async(args: argparse.Namespace) -> int:
         result.server_p99 = histogram_quantile(before, after, 0.99)
         result.server_max_bucket = highest_bucket(before, after)
         report(result)
+        p99s.append(result.q(result.latencies, .99) * 1000)
+        if not args.find_max and len(p99s) < args.repeat:
+            continue
         sustained = (not result.errors and result.achieved_rate >= 0.95 * rate
                      and result.q(result.latencies, .99) * 1000 < args.p99_limit_ms)
         if not args.find_max:
@@ -283,6 +301,8 @@ async def main_async(args: argparse.Namespace) -> int:
         else:
             print(f"highest sustained rate with client p99 < {args.p99_limit_ms:g} ms: {best.target_rate:.0f} orders/s "
                   f"(achieved {best.achieved_rate:.0f}/s)")
+    if len(p99s) > 1 and not args.find_max:
+        print(p99_spread(p99s))
     print(f"load average after: {load_average()}")
     return 0
 
