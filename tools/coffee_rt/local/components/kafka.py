@@ -58,7 +58,7 @@ class Kafka(Component):
     def _java(self) -> list[str]:
         java = require_java(17)
         return [java, f"-Xmx{self.settings.kafka_heap}", f"-Xms{self.settings.kafka_heap}",
-                "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=10", "-Djava.awt.headless=true",
                 self.jvm_crash_file_option,
                 f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}"]
 
@@ -88,6 +88,10 @@ class Kafka(Component):
                 "share.coordinator.state.topic.min.isr=1",
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=false",
+                # Sized for the 2-core machine it shares with everything else (defaults: 3 and 8):
+                # fewer threads to wake per request; ingest p99 median 8.4 -> 5.5 ms over six runs.
+                "num.network.threads=1",
+                "num.io.threads=2",
                 "",
             ])
         )
