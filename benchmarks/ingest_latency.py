@@ -22,6 +22,7 @@ import asyncio
 import os
 import random
 import re
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -234,11 +235,8 @@ def report(r: StepResult) -> None:
 
 
 def p99_spread(p99s: list[float]) -> str:
-    ordered = sorted(p99s)
-    middle = len(ordered) // 2
-    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    return (f"client p99 over {len(p99s)} runs: min {ordered[0]:.2f} ms, median {median:.2f} ms, "
-            f"max {ordered[-1]:.2f} ms")
+    return (f"client p99 over {len(p99s)} runs: min {min(p99s):.2f} ms, median {statistics.median(p99s):.2f} ms, "
+            f"max {max(p99s):.2f} ms")
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -284,11 +282,11 @@ async def main_async(args: argparse.Namespace) -> int:
         result.server_p99 = histogram_quantile(before, after, 0.99)
         result.server_max_bucket = highest_bucket(before, after)
         report(result)
-        p99s.append(result.q(result.latencies, .99) * 1000)
+        p99_ms = result.q(result.latencies, .99) * 1000
+        p99s.append(p99_ms)
         if not args.find_max and len(p99s) < args.repeat:
             continue
-        sustained = (not result.errors and result.achieved_rate >= 0.95 * rate
-                     and result.q(result.latencies, .99) * 1000 < args.p99_limit_ms)
+        sustained = not result.errors and result.achieved_rate >= 0.95 * rate and p99_ms < args.p99_limit_ms
         if not args.find_max:
             break
         if not sustained or rate + args.step > args.max_rate:

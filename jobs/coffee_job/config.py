@@ -52,7 +52,7 @@ class JobConfig(BaseModel):
     buffer_timeout: str = "5ms"
     python_bundle_time: str = "5ms"
     # The source's fetches: the broker answers once this many bytes wait or this time passed.
-    # With librdkafka-style defaults (1 byte) every order is a fetch of its own; the broker and
+    # With the Kafka consumer's default (1 byte) every order is a fetch of its own; the broker and
     # the source then spend more CPU per order than the ingest service does, on the same cores.
     source_fetch_min_bytes: int = Field(16_384, ge=1, le=52_428_800)
     source_fetch_max_wait: str = "5ms"
@@ -80,16 +80,12 @@ class JobConfig(BaseModel):
     @field_validator("redis_flush_interval")
     @classmethod
     def _window_in_range(cls, value: str) -> str:
-        if not 1 <= duration_ms(value) <= 60_000:
-            raise ValueError("must be between 1ms and 60s: it is the live metrics' window length")
-        return value
+        return _within(value, 1, 60_000, "must be between 1ms and 60s: it is the live metrics' window length")
 
     @field_validator("source_fetch_max_wait")
     @classmethod
     def _fetch_wait_in_range(cls, value: str) -> str:
-        if not 1 <= duration_ms(value) <= 500:
-            raise ValueError("must be between 1ms (0 would make the source spin) and 500ms (Kafka's default)")
-        return value
+        return _within(value, 1, 500, "must be between 1ms (0 would make the source spin) and 500ms (Kafka's default)")
 
     @field_validator("dedup_ttl")
     @classmethod
@@ -113,6 +109,12 @@ class JobConfig(BaseModel):
 
     def timezone_of(self, store_id: str) -> str:
         return self.store_timezones.get(store_id, self.default_timezone)
+
+
+def _within(value: str, low_ms: int, high_ms: int, message: str) -> str:
+    if not low_ms <= duration_ms(value) <= high_ms:
+        raise ValueError(message)
+    return value
 
 
 def _check_zone(name: str) -> None:
