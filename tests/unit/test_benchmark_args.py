@@ -1,4 +1,4 @@
-"""The ingest benchmark's command line: a bad --repeat is refused before anything starts."""
+"""The benchmarks' command lines: bad arguments are refused before anything starts."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ import pytest
 from coffee_rt.paths import REPO_ROOT
 
 
-def _ingest_latency() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ingest_latency", REPO_ROOT / "benchmarks" / "ingest_latency.py")
+def _benchmark(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def _ingest_latency() -> ModuleType:
+    return _benchmark("ingest_latency")
 
 
 def test_repeat_below_one_is_refused_with_usage_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
@@ -30,3 +34,25 @@ def test_repeat_below_one_is_refused_with_usage_exit_code(capsys: pytest.Capture
 def test_p99_spread_reports_min_median_and_max() -> None:
     assert _ingest_latency().p99_spread([9.0, 4.5, 20.25, 6.0]) == (
         "client p99 over 4 runs: min 4.50 ms, median 7.50 ms, max 20.25 ms")
+
+
+def test_job_benchmark_rates_are_parsed_and_empty_means_bulk_only() -> None:
+    job_latency = _benchmark("job_latency")
+    assert job_latency.parse_args(["--rates", "100,1000,2500.5"]).rates == [100.0, 1000.0, 2500.5]
+    assert job_latency.parse_args(["--rates", ""]).rates == []
+    assert job_latency.parse_args([]).rates == [100.0, 1000.0]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("100,fast", "not a comma-separated list of numbers"),
+    ("100,0", "every rate must be a positive number"),
+    ("-5", "every rate must be a positive number"),
+    ("nan", "every rate must be a positive number"),
+    ("inf", "every rate must be a positive number"),
+])
+def test_job_benchmark_refuses_bad_rates_with_usage_exit_code(
+        text: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _benchmark("job_latency").parse_args([f"--rates={text}"])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
