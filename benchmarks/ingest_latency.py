@@ -82,6 +82,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--only", nargs="*", default=None,
                    help="components to bring up (default: the whole default stack)")
     p.add_argument("--no-up", action="store_true", help="do not start anything; the stack must be running")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the first run's orders (default: a random one, printed). The job counts a "
+                        "message_id it has seen only once, so orders repeated from an earlier run would spare "
+                        "it its work and flatter the latency measured beside it")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
@@ -97,7 +101,8 @@ def stack_settings(offset: int | None) -> LocalSettings:
 
 
 def build_requests(count: int, url: str, tokens: dict[str, str], seed: int) -> list[bytes]:
-    """Distinct orders (fresh message_ids) placed now, serialised as complete HTTP/1.1 requests."""
+    """Distinct orders placed now, serialised as complete HTTP/1.1 requests; their message_ids
+    follow from ``seed``, so each run needs a seed no earlier run used."""
     rng = random.Random(seed)
     host = urlsplit(url).netloc
     stores = [s for s in DEFAULT_STORES if s.store_id in tokens]
@@ -264,7 +269,8 @@ async def main_async(args: argparse.Namespace) -> int:
           f"running: {', '.join(s.name for s in stack.status() if s.state == 'running')}", flush=True)
     rate = args.rate
     best: StepResult | None = None
-    seed = 0
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**62)
+    print(f"seed {seed} (runs use it and the next ones)", flush=True)
     p99s: list[float] = []
     while True:
         total = int(rate * (args.warmup + args.duration))

@@ -159,6 +159,10 @@ def bulk(producer: Producer, topic: str, client: redis.Redis, dsn: str, count: i
         return int(row[0]) if row else 0
 
     base_pg = in_postgres()
+    # Each upsert's cost grows with the table's indexes (random message_ids): say what we ran against.
+    # (Counted once, before the clock starts.)
+    rows = pg.execute("SELECT count(*) FROM orders").fetchone()
+    print(f"orders table before the bulk step: {rows[0] if rows else 0:,} rows", flush=True)
     t0 = time.perf_counter()
     for store, value in orders:
         while True:

@@ -56,3 +56,20 @@ def test_job_benchmark_refuses_bad_rates_with_usage_exit_code(
         _benchmark("job_latency").parse_args([f"--rates={text}"])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_ingest_benchmark_orders_follow_the_seed_and_default_to_a_random_one() -> None:
+    ingest_latency = _ingest_latency()
+    from coffee_orders.loadgen import DEFAULT_STORES
+
+    tokens = {DEFAULT_STORES[0].store_id: "token"}
+
+    def ids(seed: int) -> set[bytes]:
+        requests = ingest_latency.build_requests(50, "http://127.0.0.1:1", tokens, seed)
+        return {r.split(b'"message_id":"', 1)[1][:36] for r in requests}
+
+    assert len(ids(7)) == 50
+    assert ids(7) == ids(7)
+    assert not ids(7) & ids(8)
+    assert ingest_latency.parse_args([]).seed is None
+    assert ingest_latency.parse_args(["--seed", "42"]).seed == 42
