@@ -49,12 +49,14 @@ def test_invalid_port_setting_names_the_variable(isolated: Path, monkeypatch: py
     assert "redis_port" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("setting", ["flink_niceness", "background_niceness"])
 @pytest.mark.parametrize("value", ["-1", "20", "high"])
-def test_invalid_flink_niceness_is_refused_before_anything_starts(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str) -> None:
-    monkeypatch.setenv("COFFEE_RT_FLINK_NICENESS", value)
+def test_invalid_niceness_is_refused_before_anything_starts(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str,
+        setting: str) -> None:
+    monkeypatch.setenv(f"COFFEE_RT_{setting.upper()}", value)
     assert main(["local", "up", "redis"]) == 2
-    assert "flink_niceness" in capsys.readouterr().err
+    assert setting in capsys.readouterr().err
     assert not (isolated / "run").exists()  # no pid file folder: nothing was started
 
 

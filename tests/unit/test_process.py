@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from coffee_rt.local.process import ManagedProcess
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -92,3 +94,33 @@ def test_a_process_run_as_a_user_has_that_users_group_only(tmp_path: Path) -> No
         assert status["Groups"].split() == []
     finally:
         process.stop(timeout=5)
+
+
+@pytest.mark.parametrize("user", [None, "nobody"])  # a child that dropped root cannot set it itself
+def test_niceness_applies_to_the_sessions_autogroup_too(tmp_path: Path, user: str | None) -> None:
+    """Each started server leads a session, so with autogroup it is a scheduling group of its
+    own: a process nice alone would not make it yield to the other servers."""
+    if not Path("/proc/self/autogroup").exists():
+        pytest.skip("this kernel has no autogroup")
+    tmp_path.chmod(0o777)
+    process = ManagedProcess(name="nice", argv=["sleep", "60"], log_file=tmp_path / "nice.log",
+                             pid_file=tmp_path / "nice.pid", niceness=7, user=user)
+    pid = process.start()
+    try:
+        assert Path(f"/proc/{pid}/autogroup").read_text().split()[-2:] == ["nice", "7"]
+        assert Path(f"/proc/{pid}/autogroup").read_text() != Path("/proc/self/autogroup").read_text()
+    finally:
+        process.stop(timeout=5)
+
+
+def test_the_order_taking_path_keeps_the_cpu_priority_and_the_rest_yields(tmp_path: Path) -> None:
+    from coffee_rt.local.settings import LocalSettings
+    from coffee_rt.local.stack import LocalStack
+
+    stack = LocalStack(LocalSettings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache",
+                                     flink_niceness=12, background_niceness=3))
+    (tmp_path / "state" / "dashboard").mkdir(parents=True)
+    (tmp_path / "state" / "dashboard" / "dev-token").write_text("token")  # what its prepare step writes
+    niceness = {name: {p.niceness for p in stack[name].processes()}
+                for name in ("ingest", "kafka", "flink", "postgres", "redis", "dashboard")}
+    assert niceness == {"ingest": {0}, "kafka": {0}, "flink": {12}, "postgres": {3}, "redis": {3}, "dashboard": {3}}

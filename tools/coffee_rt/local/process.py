@@ -39,6 +39,20 @@ def as_user(user: str | None) -> dict[str, Any]:
     return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
+def lower_group_priority(pid: int, niceness: int) -> None:
+    """Give the session that ``pid`` leads the CPU niceness ``niceness``.
+
+    With ``kernel.sched_autogroup_enabled`` (most distributions) each session is a scheduling
+    group of its own, and the scheduler shares the CPU between groups first: a process's nice
+    then ranks only its own threads, and a Flink at nice 5 still got an equal share beside the
+    ingest service. The parent writes it: a child that dropped root (Postgres) no longer owns
+    its /proc entries until it execs. The group's nice covers every process of the session."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
+    except OSError:
+        pass  # a kernel without autogroup: the process nice (set in the child) is what counts
+
+
 @dataclass(frozen=True)
 class ManagedProcess:
     """A long-running server process described by its argv, environment and files."""
@@ -89,6 +103,8 @@ class ManagedProcess:
                 **as_user(self.user),
                 preexec_fn=(lambda: os.nice(self.niceness)) if self.niceness else None,
             )
+        if self.niceness:
+            lower_group_priority(proc.pid, self.niceness)
         ticks = _start_ticks(proc.pid)
         self.pid_file.write_text(json.dumps({"pid": proc.pid, "start_ticks": ticks, "argv": list(self.argv)}))
         return proc.pid

@@ -51,7 +51,13 @@ class LocalSettings(BaseModel):
     flink_taskmanager_slots: int = Field(4, ge=1, le=64)
     flink_taskmanager_memory: str = "2048m"
     flink_jobmanager_memory: str = "1024m"
-    flink_niceness: int = Field(5, ge=0, le=19, description="CPU niceness of the Flink processes (0: none)")
+    # On a small machine the order-taking path (ingest service, Kafka) keeps nice 0 and the rest
+    # yields to it; see coffee_rt.local.process.lower_group_priority for why the session's group too.
+    flink_niceness: int = Field(10, ge=0, le=19, description="CPU niceness of the Flink processes (0: none)")
+    background_niceness: int = Field(
+        5, ge=0, le=19,
+        description="CPU niceness of the servers off the order-taking path: Postgres, Redis, the dashboard, "
+                    "Prometheus, Alertmanager and the exporters (0: none)")
 
     @model_validator(mode="after")
     def _ports_distinct(self) -> LocalSettings:

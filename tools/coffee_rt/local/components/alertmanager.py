@@ -81,7 +81,7 @@ class Alertmanager(Component):
         argv = [BINARY, f"--config.file={self.config_dir / 'alertmanager.yaml'}",
                 f"--storage.path={self.home / 'data'}", f"--web.listen-address={s.host}:{s.alertmanager_port}",
                 f"--web.external-url={self.address()}", "--cluster.listen-address="]
-        return [self.process("", argv)]
+        return [self.process("", argv, niceness=self.settings.background_niceness)]
 
     def health(self) -> Health:
         try:

@@ -89,7 +89,8 @@ class Dashboard(Component):
         return env
 
     def processes(self) -> list[ManagedProcess]:
-        return [self.process("", [sys.executable, "-m", "coffee_dashboard"], env=self.environment())]
+        return [self.process("", [sys.executable, "-m", "coffee_dashboard"], env=self.environment(),
+                             niceness=self.settings.background_niceness)]
 
     def health(self) -> Health:
         try:

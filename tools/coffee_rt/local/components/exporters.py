@@ -115,7 +115,7 @@ class RedisExporter(Component):
         argv = [str(binary), "--redis.addr", f"redis://{s.host}:{s.redis_port}",
                 "--web.listen-address", f"{s.host}:{s.redis_exporter_port}",
                 "--script", str(FRESHNESS_SCRIPT)]
-        return [self.process("", argv)]
+        return [self.process("", argv, niceness=self.settings.background_niceness)]
 
     def health(self) -> Health:
         return _metrics_health(self.address(), "redis_up")
@@ -138,7 +138,8 @@ class PostgresExporter(Component):
         binary = built_binary(self.settings.cache_dir, "postgres_exporter")
         s = self.settings
         argv = [str(binary), "--web.listen-address", f"{s.host}:{s.postgres_exporter_port}"]
-        return [self.process("", argv, env={"DATA_SOURCE_NAME": f"{s.postgres_dsn}?sslmode=disable"})]
+        return [self.process("", argv, env={"DATA_SOURCE_NAME": f"{s.postgres_dsn}?sslmode=disable"},
+                             niceness=s.background_niceness)]
 
     def health(self) -> Health:
         return _metrics_health(self.address(), "pg_up")

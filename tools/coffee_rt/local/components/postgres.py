@@ -107,7 +107,7 @@ class Postgres(Component):
             "-c", "shared_buffers=256MB",
             "-c", "synchronous_commit=on",
         ]
-        return [self.process("", argv, user=self.run_as)]
+        return [self.process("", argv, user=self.run_as, niceness=self.settings.background_niceness)]
 
     def _admin_dsn(self) -> str:
         s = self.settings

@@ -86,7 +86,7 @@ class Prometheus(Component):
         argv = ["prometheus", f"--config.file={self.config_file}", f"--storage.tsdb.path={self.home / 'data'}",
                 f"--web.listen-address={s.host}:{s.prometheus_port}", f"--web.external-url={self.address()}",
                 "--storage.tsdb.retention.time=2d", "--web.enable-lifecycle"]
-        return [self.process("", argv)]
+        return [self.process("", argv, niceness=self.settings.background_niceness)]
 
     def health(self) -> Health:
         try:

@@ -35,7 +35,7 @@ class Redis(Component):
             "--daemonize", "no",
             "--protected-mode", "yes",
         ]
-        return [self.process("", argv)]
+        return [self.process("", argv, niceness=self.settings.background_niceness)]
 
     def health(self) -> Health:
         try:
