@@ -95,9 +95,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def stack_settings(offset: int | None) -> LocalSettings:
     if offset is None:
         return LocalSettings.from_env()
-    d = LocalSettings.model_fields
-    ports = {name: d[name].default + offset for name in d if name.endswith("_port") or name == "flink_aux_port_base"}
-    return LocalSettings(state_dir=REPO_ROOT / ".state" / f"test-{offset}", **ports)
+    return LocalSettings.shifted(offset, REPO_ROOT / ".state" / f"test-{offset}")
 
 
 def build_requests(count: int, url: str, tokens: dict[str, str], seed: int) -> list[bytes]:

@@ -219,11 +219,9 @@ def main() -> None:
     args = parse_args()
 
     if args.port_offset is not None:
-        fields = LocalSettings.model_fields
-        ports = {n: f.default + args.port_offset for n, f in fields.items() if n.endswith(("_port", "_port_base"))}
         from coffee_rt.paths import REPO_ROOT
 
-        settings = LocalSettings(state_dir=REPO_ROOT / ".state" / f"test-{args.port_offset}", **ports)
+        settings = LocalSettings.shifted(args.port_offset, REPO_ROOT / ".state" / f"test-{args.port_offset}")
     else:
         settings = LocalSettings.from_env()
     stack = LocalStack(settings, progress=lambda m: print(f"[stack] {m}"))

@@ -26,12 +26,7 @@ KEEP = os.environ.get("COFFEE_RT_TEST_KEEP") == "1"
 
 def make_test_settings(state_dir: Path = TEST_STATE, offset: int = PORT_OFFSET) -> LocalSettings:
     """The test stack's settings: every port shifted by ``offset`` from the developer defaults."""
-    d = LocalSettings.model_fields
-    port_fields = ["kafka_port", "kafka_controller_port", "flink_rest_port", "flink_rpc_port",
-                   "flink_aux_port_base", "postgres_port", "redis_port", "ingest_port",
-                   "dashboard_port", "k8s_apiserver_port", "etcd_port", "etcd_peer_port",
-                   "prometheus_port", "alertmanager_port", "redis_exporter_port", "postgres_exporter_port"]
-    return LocalSettings(state_dir=state_dir, **{f: d[f].default + offset for f in port_fields})
+    return LocalSettings.shifted(offset, state_dir)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

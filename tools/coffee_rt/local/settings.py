@@ -135,6 +135,14 @@ class LocalSettings(BaseModel):
         return f"https://{self.host}:{self.k8s_apiserver_port}"
 
     @classmethod
+    def shifted(cls, offset: int, state_dir: Path) -> LocalSettings:
+        """A second stack beside the developer's: every port ``offset`` above its default (the test
+        stack, the benchmarks' stack)."""
+        ports = {name: field.default + offset for name, field in cls.model_fields.items()
+                 if name.endswith(("_port", "_port_base"))}
+        return cls(state_dir=state_dir, **ports)
+
+    @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> LocalSettings:
         """Settings from ``COFFEE_RT_<FIELD>`` variables; an unknown or invalid one is an error."""
         env = dict(os.environ if env is None else env)
