@@ -193,9 +193,9 @@ class IngestService:
     def asgi(self) -> Starlette:
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
-            self.producer.start()
-            log.info("order ingest ready to accept orders for %d stores on topic %s",
-                     self.auth.store_count, self.settings.topic)
+            self.producer.start(io_event=self.settings.ack_wakeup == "io-event")
+            log.info("order ingest ready to accept orders for %d stores on topic %s (Kafka acks via %s)",
+                     self.auth.store_count, self.settings.topic, self.producer.delivery_mode)
             try:
                 yield
             finally:

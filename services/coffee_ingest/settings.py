@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,6 +36,9 @@ class IngestSettings(BaseModel):
     retry_after_s: int = Field(2, ge=1, le=3600)
     readiness_timeout_s: float = Field(1.0, gt=0, le=30)
     max_in_flight: int = Field(4000, ge=1)  # orders awaiting Kafka; above it a request gets 503 at once
+    # How acks reach the event loop: librdkafka writes to a pipe the loop watches ("io-event",
+    # falls back by itself where that can't be set up) or a thread blocks in poll() ("poll-thread").
+    ack_wakeup: Literal["io-event", "poll-thread"] = "io-event"
 
     tokens_file: Path | None = None
     tokens: str | None = Field(None, repr=False)  # the token file's JSON content, for an env-only Secret
