@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import subprocess
 import sys
 import time
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from coffee_rt.local import cpu
 from coffee_rt.local.process import ManagedProcess
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -80,8 +83,6 @@ def test_niceness_applies_to_the_started_process(tmp_path: Path) -> None:
 
 
 def test_a_process_run_as_a_user_has_that_users_group_only(tmp_path: Path) -> None:
-    import pwd
-
     entry = pwd.getpwnam("nobody")
     tmp_path.chmod(0o777)
     process = ManagedProcess(name="as-nobody", argv=["sleep", "60"], log_file=tmp_path / "n.log",
@@ -124,3 +125,74 @@ def test_the_order_taking_path_keeps_the_cpu_priority_and_the_rest_yields(tmp_pa
     niceness = {name: {p.niceness for p in stack[name].processes()}
                 for name in ("ingest", "kafka", "flink", "postgres", "redis", "dashboard")}
     assert niceness == {"ingest": {0}, "kafka": {0}, "flink": {12}, "postgres": {3}, "redis": {3}, "dashboard": {3}}
+
+
+def test_background_servers_join_the_idle_cgroup_and_the_order_path_does_not(tmp_path: Path) -> None:
+    from coffee_rt.local.settings import LocalSettings
+    from coffee_rt.local.stack import LocalStack
+
+    def groups(background_cpu: str) -> dict[str, set[Path | None]]:
+        stack = LocalStack(LocalSettings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache",
+                                         background_cpu=background_cpu))  # type: ignore[arg-type]
+        return {name: {p.cpu_group for p in stack[name].processes()} for name in ("ingest", "kafka", "flink", "redis")}
+
+    (tmp_path / "state" / "dashboard").mkdir(parents=True)
+    group = cpu.background_group()
+    assert groups("idle") == {"ingest": {None}, "kafka": {None}, "flink": {group}, "redis": {group}}
+    assert groups("nice") == {"ingest": {None}, "kafka": {None}, "flink": {None}, "redis": {None}}
+
+
+@pytest.mark.parametrize("user", [None, "nobody"])  # joining needs root: it happens before the child drops it
+def test_a_process_given_an_idle_group_runs_in_it_with_what_it_forks(tmp_path: Path, user: str | None) -> None:
+    group = cpu.background_group()
+    if group is None:
+        pytest.skip("no idle cgroup on this machine (needs root and a cpu controller with cpu.idle)")
+    assert (group / "cpu.idle").read_text().strip() == "1"
+    tmp_path.chmod(0o777)
+    process = ManagedProcess(name="idle", argv=["sh", "-c", "sleep 60 & wait"], log_file=tmp_path / "i.log",
+                             pid_file=tmp_path / "i.pid", niceness=3, cpu_group=group, user=user)
+    pid = process.start()
+    try:
+        children: list[int] = []
+        for _ in range(100):
+            children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            if children:
+                break
+            time.sleep(0.05)
+        assert children
+        assert cpu.group_of(pid, group) and cpu.group_of(children[0], group)
+        assert not cpu.group_of(os.getpid(), group)
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(fields[16]) == 3
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        assert status["Uid"].split()[0] == str(pwd.getpwnam(user).pw_uid if user else 0)
+    finally:
+        process.stop(timeout=5)
+
+
+V1_MOUNTS = """\
+tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
+cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
+cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0
+cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
+"""
+
+
+def test_the_cpu_hierarchy_of_a_v1_machine_is_the_cpu_controllers_mount_at_our_own_path() -> None:
+    self_cgroup = "4:memory:/some/where\n1:cpu:/\n0::/\n"
+    assert cpu._cpu_hierarchy(V1_MOUNTS, self_cgroup) == Path("/sys/fs/cgroup/cpu")
+    nested = "1:cpu,cpuacct:/docker/abc\n0::/\n"
+    mounts = V1_MOUNTS.replace("rw,relatime,cpu ", "rw,relatime,cpu,cpuacct ")
+    assert cpu._cpu_hierarchy(mounts, nested) == Path("/sys/fs/cgroup/cpu/docker/abc")
+
+
+def test_no_cpu_controller_means_no_hierarchy() -> None:
+    mounts = "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n"
+    assert cpu._cpu_hierarchy(mounts, "4:memory:/\n") is None
+    assert cpu._cpu_hierarchy("", "") is None
+
+
+def test_a_group_that_cannot_be_made_idle_is_none(tmp_path: Path) -> None:
+    # A plain folder: mkdir works, but there is no cpu.idle to read (no cgroup filesystem).
+    assert cpu.make_idle_group(tmp_path) is None
+    assert cpu.make_idle_group(tmp_path / "missing" / "parent") is None

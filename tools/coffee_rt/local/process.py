@@ -12,10 +12,12 @@ import pwd
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from coffee_rt.local import cpu
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -53,6 +55,26 @@ def lower_group_priority(pid: int, niceness: int) -> None:
         pass  # a kernel without autogroup: the process nice (set in the child) is what counts
 
 
+def child_setup(niceness: int, cpu_group: Path | None, user: str | None) -> Callable[[], None] | None:
+    """What the child does between fork and exec, in this order: join the idle cgroup (that
+    needs root), lower its nice, then become ``user``. Popen's own ``user=`` would switch first."""
+    if not niceness and cpu_group is None and user is None:
+        return None
+    ids = pwd.getpwnam(user) if user is not None else None  # looked up here: no NSS calls after fork
+
+    def setup() -> None:
+        if cpu_group is not None:
+            cpu.join(cpu_group)
+        if niceness:
+            os.nice(niceness)
+        if ids is not None:
+            os.setgroups([])
+            os.setgid(ids.pw_gid)
+            os.setuid(ids.pw_uid)
+
+    return setup
+
+
 @dataclass(frozen=True)
 class ManagedProcess:
     """A long-running server process described by its argv, environment and files."""
@@ -65,6 +87,7 @@ class ManagedProcess:
     cwd: Path | None = None
     user: str | None = None  # run as this user (e.g. postgres refuses root)
     niceness: int = 0  # > 0: yields the CPU to latency-sensitive servers on a small machine
+    cpu_group: Path | None = None  # an idle cgroup to run in (coffee_rt.local.cpu), when the machine has one
 
     def pid(self) -> int | None:
         """The pid of our live process, or None when it is not running (stale pid files are ignored)."""
@@ -100,8 +123,7 @@ class ManagedProcess:
                 env=env,
                 cwd=self.cwd,
                 start_new_session=True,
-                **as_user(self.user),
-                preexec_fn=(lambda: os.nice(self.niceness)) if self.niceness else None,
+                preexec_fn=child_setup(self.niceness, self.cpu_group, self.user),
             )
         if self.niceness:
             lower_group_priority(proc.pid, self.niceness)

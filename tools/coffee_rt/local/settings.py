@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -58,6 +58,10 @@ class LocalSettings(BaseModel):
         5, ge=0, le=19,
         description="CPU niceness of the servers off the order-taking path: Postgres, Redis, the dashboard, "
                     "Prometheus, Alertmanager and the exporters (0: none)")
+    background_cpu: Literal["idle", "nice"] = Field(
+        "idle",
+        description="idle: the servers with a niceness above 0 also run in an idle cgroup (coffee_rt.local.cpu), "
+                    "where the machine allows one; nice: niceness only")
 
     @model_validator(mode="after")
     def _ports_distinct(self) -> LocalSettings:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from coffee_rt.local import cpu
 from coffee_rt.local.process import ManagedProcess
 from coffee_rt.local.settings import LocalSettings
 
@@ -53,7 +54,12 @@ class Component(ABC):
         return f"-XX:ErrorFile={self.settings.state_dir / 'logs' / 'hs_err_pid%p.log'}"
 
     def process(self, suffix: str, argv: Sequence[str], **kwargs: object) -> ManagedProcess:
+        """A process of this component; one given a niceness above 0 is off the order path and
+        also runs in the machine's idle cgroup when ``background_cpu`` is ``idle``."""
         label = f"{self.name}-{suffix}" if suffix else self.name
+        niceness = kwargs.get("niceness", 0)
+        if isinstance(niceness, int) and niceness > 0 and self.settings.background_cpu == "idle":
+            kwargs.setdefault("cpu_group", cpu.background_group())
         return ManagedProcess(
             name=label,
             argv=list(argv),
