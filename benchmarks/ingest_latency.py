@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import os
 import random
 import re
@@ -50,6 +51,7 @@ class StepResult:
     achieved_rate: float
     latencies: list[float]  # from due time, seconds
     service: list[float]  # from write to last byte, seconds
+    send_lag: list[float]  # from due time to write: the client's own delay, inside the latency
     server_p50: float | None
     server_p99: float | None
     server_max_bucket: float | None
@@ -125,6 +127,59 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+class Pacer:
+    """Sleeps until an absolute ``time.perf_counter()`` instant with microsecond precision.
+
+    asyncio's timers (uvloop's and the default loop's) have millisecond granularity: pacing with
+    them sent requests up to a millisecond after their due time, and since latency counts from
+    the due time, that alone put ~1 ms into the client p99. A Linux timerfd on the same clock
+    (CLOCK_MONOTONIC) wakes the loop on time; lateness that remains is real (the CPU was busy).
+    """
+
+    _CLOCK_MONOTONIC, _TFD_TIMER_ABSTIME = 1, 1
+    _TFD_NONBLOCK, _TFD_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert time.get_clock_info("perf_counter").implementation == "clock_gettime(CLOCK_MONOTONIC)"
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._fd = self._libc.timerfd_create(self._CLOCK_MONOTONIC, self._TFD_NONBLOCK | self._TFD_CLOEXEC)
+        if self._fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create")
+        self._loop = loop
+        self._waiter: asyncio.Future[None] | None = None
+        loop.add_reader(self._fd, self._fired)
+
+    def _fired(self) -> None:
+        try:
+            os.read(self._fd, 8)
+        except BlockingIOError:
+            return
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def until(self, when: float) -> None:
+        if when <= time.perf_counter():
+            return
+        sec = int(when)
+        spec = _Itimerspec(_Timespec(0, 0), _Timespec(sec, int((when - sec) * 1e9)))
+        if self._libc.timerfd_settime(self._fd, self._TFD_TIMER_ABSTIME, ctypes.byref(spec), None) != 0:
+            raise OSError(ctypes.get_errno(), "timerfd_settime")
+        self._waiter = self._loop.create_future()
+        await self._waiter
+
+    def close(self) -> None:
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+
+
 async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, connections: int) -> StepResult:
     """Send ``requests`` at ``rate``; the first ``warmup`` seconds' worth are not measured."""
     split = urlsplit(url)
@@ -132,6 +187,7 @@ async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, 
     skip = int(warmup * rate)
     latencies: list[float] = []
     service: list[float] = []
+    send_lag: list[float] = []
     errors: dict[int, int] = defaultdict(int)
     ok = 0
     done_at = 0.0
@@ -156,6 +212,7 @@ async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, 
                         ok += 1
                         latencies.append(end - due)
                         service.append(end - sent)
+                        send_lag.append(sent - due)
                     else:
                         errors[status] += 1
                     done_at = end
@@ -164,20 +221,20 @@ async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, 
 
     workers = [asyncio.create_task(worker()) for _ in range(connections)]
     await asyncio.sleep(0.2)  # connections open
+    pacer = Pacer(asyncio.get_running_loop())
     start = time.perf_counter()
     measure_start = start + skip / rate
     for index in range(len(requests)):
         due = start + index / rate
-        delay = due - time.perf_counter()
-        if delay > 0.0005:
-            await asyncio.sleep(delay)
+        await pacer.until(due)
         queue.put_nowait((index, due))
+    pacer.close()
     for _ in workers:
         queue.put_nowait(None)
     await asyncio.gather(*workers)
     measured = len(requests) - skip
     return StepResult(rate, measured, ok, dict(errors), ok / max(done_at - measure_start, 1e-9),
-                      latencies, service, None, None, None, {})
+                      latencies, service, send_lag, None, None, None, {})
 
 
 def scrape(url: str) -> dict[float, float]:
@@ -228,7 +285,8 @@ def report(r: StepResult) -> None:
     ms = 1000
     line = (f"target {r.target_rate:7.0f}/s  achieved {r.achieved_rate:7.0f}/s  ok {r.ok:6d}  "
             f"errors {r.errors or 0}  client p50 {r.q(r.latencies, .5) * ms:6.2f} ms  "
-            f"p99 {r.q(r.latencies, .99) * ms:6.2f} ms  max {max(r.latencies, default=float('nan')) * ms:7.2f} ms")
+            f"p99 {r.q(r.latencies, .99) * ms:6.2f} ms  max {max(r.latencies, default=float('nan')) * ms:7.2f} ms  "
+            f"(client's send lag p99 {r.q(r.send_lag, .99) * ms:.2f} ms)")
     if r.server_p50 is not None and r.server_p99 is not None:
         line += (f"  | server p50 {r.server_p50 * ms:5.2f} ms  p99 {r.server_p99 * ms:5.2f} ms"
                  f"  max <= {(r.server_max_bucket or 0) * ms:g} ms")
