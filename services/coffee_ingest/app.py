@@ -1,4 +1,5 @@
-"""The HTTP API (Starlette): POST /v1/orders, POST /v1/orders:batch, health, readiness, metrics, OpenAPI.
+"""The HTTP API: POST /v1/orders and /v1/orders:batch (bare ASGI, see routing.py), and health,
+readiness, metrics and OpenAPI on Starlette; the metrics middleware wraps them all.
 
 Checks run cheapest and least revealing first: token (401), content type (415), size (413),
 JSON and schema (400/422), store ownership (403); only then is Kafka touched, so a rejected
@@ -8,7 +9,7 @@ request never writes anything. 202 is sent only after the broker's ack.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +19,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from coffee_ingest import problems
 from coffee_ingest.auth import Authenticator, AuthError, load_tokens
@@ -29,6 +30,7 @@ from coffee_ingest.metrics import Metrics, MetricsMiddleware
 from coffee_ingest.openapi import build_openapi
 from coffee_ingest.problems import Problem
 from coffee_ingest.producer import Delivery, OrderProducer, ProduceError
+from coffee_ingest.routing import Incoming, OrderRoutes
 from coffee_ingest.settings import IngestSettings
 from coffee_orders.schema import Order, Window, parse_order, to_wire
 
@@ -53,23 +55,23 @@ class IngestService:
         self.openapi = orjson.dumps(build_openapi(settings))
 
     # -- shared steps ----------------------------------------------------------------------
-    def _store(self, request: Request) -> str:
+    def _store(self, request: Incoming) -> str:
         try:
-            return self.auth.store_for(request.headers.get("authorization"))
+            return self.auth.store_for(request.header(b"authorization"))
         except AuthError as exc:
             raise problems.unauthenticated(exc.detail, exc.error) from None
 
-    async def _body(self, request: Request, limit: int) -> bytes:
-        content_type = request.headers.get("content-type")
+    async def _body(self, request: Incoming, limit: int) -> bytes:
+        content_type = request.header(b"content-type")
         media, *params = (content_type or "").lower().split(";")
         charsets = [p.strip().removeprefix("charset=").strip('"') for p in params if p.strip().startswith("charset=")]
         if media.strip() != "application/json" or any(c != "utf-8" for c in charsets):
             raise problems.unsupported_media_type(content_type)
-        length = request.headers.get("content-length")
+        length = request.header(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             raise problems.body_too_large(limit)
         chunks, size = [], 0
-        async for chunk in request.stream():  # a chunked body has no Content-Length: count as we go
+        async for chunk in request.chunks():  # a chunked body has no Content-Length: count as we go
             size += len(chunk)
             if size > limit:
                 raise problems.body_too_large(limit)
@@ -84,7 +86,7 @@ class IngestService:
         return self.producer.pending + extra > self.settings.max_in_flight
 
     # -- routes ----------------------------------------------------------------------------
-    async def post_order(self, request: Request) -> Response:
+    async def post_order(self, request: Incoming) -> Response:
         store = self._store(request)
         body = await self._body(request, self.settings.max_body_bytes)
         try:
@@ -105,7 +107,7 @@ class IngestService:
         self.metrics.accepted.inc()
         return _json(_accepted(order, delivery), 202)
 
-    async def post_batch(self, request: Request) -> Response:
+    async def post_batch(self, request: Incoming) -> Response:
         store = self._store(request)
         s = self.settings
         body = await self._body(request, s.max_batch_body_bytes)
@@ -174,23 +176,7 @@ class IngestService:
         return Response(self.openapi, media_type="application/json")
 
     # -- wiring ----------------------------------------------------------------------------
-    def _answering_problems(self, handler: Callable[[Request], Awaitable[Response]]
-                            ) -> Callable[[Request], Awaitable[Response]]:
-        """Turn a raised :class:`Problem` into its response and count it (no exception middleware hop)."""
-        metrics = self.metrics
-
-        async def endpoint(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Problem as problem:
-                metrics.reject(problem.reason)
-                if problem.reason not in ("kafka_unavailable", "overloaded"):
-                    metrics.rejected.inc()
-                return problem.response(request.url.path)
-
-        return endpoint
-
-    def asgi(self) -> Starlette:
+    def asgi(self) -> ASGIApp:
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             self.producer.start(io_event=self.settings.ack_wakeup == "io-event")
@@ -202,19 +188,18 @@ class IngestService:
                 await self.producer.close()
 
         routes = [
-            Route(ORDERS, self._answering_problems(self.post_order), methods=["POST"]),
-            Route(BATCH, self._answering_problems(self.post_batch), methods=["POST"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/metrics", self.metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", self.openapi_endpoint, methods=["GET"]),
         ]
-        return Starlette(
+        rest = Starlette(
             routes=routes,
-            middleware=[Middleware(MetricsMiddleware, metrics=self.metrics, routes=ROUTES)],
             exception_handlers={HTTPException: self._http_error, Exception: self._internal_error},
             lifespan=lifespan,
         )
+        orders = OrderRoutes({ORDERS: self.post_order, BATCH: self.post_batch}, self.metrics, rest)
+        return MetricsMiddleware(orders, metrics=self.metrics, routes=ROUTES)
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -256,5 +241,5 @@ def _batch_orders(doc: Any, limit: int) -> list[Any]:
     return orders
 
 
-def create_app(settings: IngestSettings | None = None) -> Starlette:
+def create_app(settings: IngestSettings | None = None) -> ASGIApp:
     return IngestService(settings or IngestSettings.from_env()).asgi()

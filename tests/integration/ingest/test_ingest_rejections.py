@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -182,9 +184,29 @@ def test_unknown_route_and_method(client: httpx.Client, ingest_tokens: dict[str,
     missing = client.get("/v1/order")
     assert missing.status_code == 404
     assert problem(missing)["reason"] == "not_found"
-    wrong_method = client.get("/v1/orders", headers=auth(ingest_tokens["store-01"]))
-    assert wrong_method.status_code == 405
-    assert wrong_method.headers["allow"] == "POST"
+    for path in ("/v1/orders", "/v1/orders:batch"):
+        wrong_method = client.get(path, headers=auth(ingest_tokens["store-01"]))
+        assert wrong_method.status_code == 405
+        assert wrong_method.headers["allow"] == "POST"
+        assert wrong_method.headers["content-type"] == "application/problem+json"
+        assert problem(wrong_method)["reason"] == "method_not_allowed"
+        assert problem(wrong_method)["instance"] == path
+
+
+def test_a_client_gone_mid_body_writes_nothing_and_the_service_carries_on(
+        client: httpx.Client, ingest_url: str, ingest_tokens: dict[str, str], offsets: Offsets) -> None:
+    before = offsets()
+    body = to_wire(fresh_order())
+    split = urlsplit(ingest_url)
+    with socket.create_connection((split.hostname, split.port), timeout=5) as sock:
+        sock.sendall(f"POST /v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ingest_tokens['store-01']}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                     + body[: len(body) // 2])
+    accepted = client.post("/v1/orders", content=body, headers={**auth(ingest_tokens["store-01"]),
+                                                                "content-type": "application/json"})
+    assert accepted.status_code == 202
+    after = offsets()
+    assert sum(after) - sum(before) == 1  # only the complete request's order
 
 
 def test_rejections_are_counted_by_reason(client: httpx.Client, ingest_tokens: dict[str, str]) -> None:
