@@ -52,6 +52,7 @@ class StepResult:
     latencies: list[float]  # from due time, seconds
     service: list[float]  # from write to last byte, seconds
     send_lag: list[float]  # from due time to write: the client's own delay, inside the latency
+    due_wall: list[float]  # each measured request's due time as Unix time, in the order of ``latencies``
     server_p50: float | None
     server_p99: float | None
     server_max_bucket: float | None
@@ -88,6 +89,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="seed of the first run's orders (default: a random one, printed). The job counts a "
                         "message_id it has seen only once, so orders repeated from an earlier run would spare "
                         "it its work and flatter the latency measured beside it")
+    p.add_argument("--timeline", type=Path, default=None, metavar="PREFIX",
+                   help="write PREFIX-<run>.tsv: each measured request's due time (Unix seconds) and latency "
+                        "(ms), to line stalls up with other logs (e.g. the broker's GC log)")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
@@ -188,6 +192,8 @@ async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, 
     latencies: list[float] = []
     service: list[float] = []
     send_lag: list[float] = []
+    due_wall: list[float] = []
+    wall = time.time() - time.perf_counter()
     errors: dict[int, int] = defaultdict(int)
     ok = 0
     done_at = 0.0
@@ -213,6 +219,7 @@ async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, 
                         latencies.append(end - due)
                         service.append(end - sent)
                         send_lag.append(sent - due)
+                        due_wall.append(wall + due)
                     else:
                         errors[status] += 1
                     done_at = end
@@ -234,7 +241,7 @@ async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, 
     await asyncio.gather(*workers)
     measured = len(requests) - skip
     return StepResult(rate, measured, ok, dict(errors), ok / max(done_at - measure_start, 1e-9),
-                      latencies, service, send_lag, None, None, None, {})
+                      latencies, service, send_lag, due_wall, None, None, None, {})
 
 
 def scrape(url: str) -> dict[float, float]:
@@ -295,6 +302,11 @@ def report(r: StepResult) -> None:
     print(line, flush=True)
 
 
+def write_timeline(path: Path, r: StepResult) -> None:
+    rows = sorted(zip(r.due_wall, r.latencies, strict=True))
+    path.write_text("".join(f"{due:.4f}\t{latency * 1000:.3f}\n" for due, latency in rows))
+
+
 def p99_spread(p99s: list[float]) -> str:
     return (f"client p99 over {len(p99s)} runs: min {min(p99s):.2f} ms, median {statistics.median(p99s):.2f} ms, "
             f"max {max(p99s):.2f} ms")
@@ -344,6 +356,8 @@ async def main_async(args: argparse.Namespace) -> int:
         result.server_p99 = histogram_quantile(before, after, 0.99)
         result.server_max_bucket = highest_bucket(before, after)
         report(result)
+        if args.timeline is not None:
+            write_timeline(args.timeline.with_name(f"{args.timeline.name}-{len(p99s) + 1}.tsv"), result)
         p99_ms = result.q(result.latencies, .99) * 1000
         p99s.append(p99_ms)
         if not args.find_max and len(p99s) < args.repeat:

@@ -134,8 +134,7 @@ class OrderProducer:
     def _serve(self) -> None:  # in the event loop, when librdkafka wrote to the pipe
         assert self._pipe is not None
         try:
-            while os.read(self._pipe[0], 4096):
-                pass
+            os.read(self._pipe[0], 4096)  # one byte per wake-up; any left keep the pipe readable
         except BlockingIOError:
             pass
         self._producer.poll(0)  # runs on_delivery (and error_cb) right here for every waiting event
@@ -237,8 +236,29 @@ class OrderProducer:
         return future
 
     async def send(self, key: bytes, value: bytes) -> Delivery:
-        """Produce and wait for the ack at most ``produce_timeout_s``; raises :class:`ProduceError`."""
-        return (await self.send_many([(key, value)]))[0]  # type: ignore[return-value]
+        """Produce and wait for the ack at most ``produce_timeout_s``; raises :class:`ProduceError`.
+
+        One future and one timer, not :meth:`send_many`'s ``asyncio.wait`` (a set, a waiter and
+        callbacks per order): this is every single order's path."""
+        future = self.produce(key, value)
+        timed_out = False
+
+        def expire() -> None:
+            nonlocal timed_out
+            timed_out = True
+            future.cancel()  # a late ack is ignored; the client was told 503
+
+        started = time.perf_counter()
+        timer = future.get_loop().call_later(self.settings.produce_timeout_s, expire)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if not timed_out:
+                raise  # the request itself was cancelled
+            self.metrics.produce_timeout.observe(time.perf_counter() - started)
+            raise ProduceError(f"no acknowledgement from Kafka within {self.settings.produce_timeout_s:g} s") from None
+        finally:
+            timer.cancel()
 
     async def send_many(self, records: Sequence[tuple[bytes, bytes]], raise_first: bool = True
                         ) -> list[Delivery | ProduceError]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -73,3 +74,40 @@ def test_ingest_benchmark_orders_follow_the_seed_and_default_to_a_random_one() -
     assert not ids(7) & ids(8)
     assert ingest_latency.parse_args([]).seed is None
     assert ingest_latency.parse_args(["--seed", "42"]).seed == 42
+
+
+def test_the_pacer_wakes_at_the_instant_asked_never_before() -> None:
+    """A timerfd on perf_counter's clock: the loop's own timers are a millisecond coarse."""
+    import asyncio
+    import time
+
+    bench = _ingest_latency()
+
+    async def run() -> list[float]:
+        pacer = bench.Pacer(asyncio.get_running_loop())
+        early: list[float] = []
+        try:
+            for step in range(20):
+                when = time.perf_counter() + 0.0003 + step * 0.0001
+                await pacer.until(when)
+                early.append(when - time.perf_counter())
+            await pacer.until(time.perf_counter() - 1)  # in the past: returns at once
+        finally:
+            pacer.close()
+        return early
+
+    loop = asyncio.new_event_loop()
+    try:
+        early = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert len(early) == 20 and max(early) <= 0  # never woken before its instant (lateness is not asserted)
+
+
+def test_the_timeline_has_one_line_per_measured_request_in_due_order(tmp_path: Path) -> None:
+    bench = _ingest_latency()
+    result = bench.StepResult(1000, 3, 3, {}, 1000.0, [0.002, 0.001, 0.0035], [0.001] * 3, [0.0] * 3,
+                              [1700000000.002, 1700000000.001, 1700000000.003], None, None, None, {})
+    path = tmp_path / "t.tsv"
+    bench.write_timeline(path, result)
+    assert path.read_text() == "1700000000.0010\t1.000\n1700000000.0020\t2.000\n1700000000.0030\t3.500\n"

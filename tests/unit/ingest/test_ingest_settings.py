@@ -17,6 +17,7 @@ def test_defaults_with_a_token_file() -> None:
     assert s.placed_at_horizon == timedelta(days=7)
     assert s.placed_at_max_future == timedelta(minutes=5)
     assert s.topic == "orders"
+    assert s.ack_wakeup == "io-event"
 
 
 def test_values_are_coerced_from_strings() -> None:
@@ -38,6 +39,8 @@ def test_values_are_coerced_from_strings() -> None:
     ({"INGEST_TOKENS_FILE": "/t", "INGEST_TOKENS": "{}"},
      "invalid ingest settings: INGEST_SETTINGS: Value error, set exactly one"),
     ({"INGEST_TOKENS_FILE": "/t", "INGEST_KAFKA_CONFIG": "{"}, "INGEST_KAFKA_CONFIG is not JSON"),
+    ({"INGEST_TOKENS_FILE": "/t", "INGEST_ACK_WAKEUP": "thread"},
+     "invalid ingest settings: INGEST_ACK_WAKEUP: Input should be 'io-event' or 'poll-thread'"),
 ])
 def test_bad_settings_are_refused_with_the_variable_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError) as caught:
