@@ -302,6 +302,47 @@ def report(r: StepResult) -> None:
     print(line, flush=True)
 
 
+def job_lag(bootstrap: str) -> int | None:
+    """Orders in the topic the job has not committed yet (it commits at each checkpoint, so up to
+    a checkpoint interval's worth is normal); None when the job has no committed offsets."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from coffee_job.config import JobConfig
+
+    fields = JobConfig.model_fields
+    topic, group = fields["orders_topic"].default, fields["group_id"].default
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        if all(tp.offset < 0 for tp in committed):
+            return None
+        lag = 0
+        for tp in committed:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+            lag += high - (tp.offset if tp.offset >= 0 else low)
+        return lag
+    finally:
+        consumer.close()
+
+
+def report_job_catch_up(bootstrap: str, limit_s: float = 90.0) -> None:
+    """The job runs at a lower CPU priority than the service: show it kept up rather than waited.
+    It commits its offsets at each checkpoint, so keeping up means every order is committed within
+    about one checkpoint interval plus the checkpoint's own duration after the load stops."""
+    started = time.monotonic()
+    lag = job_lag(bootstrap)
+    first = lag
+    while lag and time.monotonic() - started < limit_s:
+        time.sleep(0.5)
+        lag = job_lag(bootstrap)
+    waited = time.monotonic() - started
+    if lag == 0:
+        print(f"  job: {first} orders uncommitted when the run ended, all committed {waited:.1f} s later", flush=True)
+    else:
+        print(f"  job: {lag} orders still uncommitted {waited:.0f} s after the run (it fell behind)", flush=True)
+
+
 def write_timeline(path: Path, r: StepResult) -> None:
     rows = sorted(zip(r.due_wall, r.latencies, strict=True))
     path.write_text("".join(f"{due:.4f}\t{latency * 1000:.3f}\n" for due, latency in rows))
@@ -333,8 +374,9 @@ async def main_async(args: argparse.Namespace) -> int:
     ingest = stack["ingest"]
     assert isinstance(ingest, Ingest)
     url, tokens = ingest.address(), ingest.dev_tokens()
-    print(f"ingest {url}; {os.cpu_count()} CPUs; load average {load_average()}; "
-          f"running: {', '.join(s.name for s in stack.status() if s.state == 'running')}", flush=True)
+    running = [s.name for s in stack.status() if s.state == "running"]
+    print(f"ingest {url}; {os.cpu_count()} CPUs; load average {load_average()}; running: {', '.join(running)}",
+          flush=True)
     rate = args.rate
     best: StepResult | None = None
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**62)
@@ -356,6 +398,8 @@ async def main_async(args: argparse.Namespace) -> int:
         result.server_p99 = histogram_quantile(before, after, 0.99)
         result.server_max_bucket = highest_bucket(before, after)
         report(result)
+        if "job" in running:
+            report_job_catch_up(settings.kafka_bootstrap)
         if args.timeline is not None:
             write_timeline(args.timeline.with_name(f"{args.timeline.name}-{len(p99s) + 1}.tsv"), result)
         p99_ms = result.q(result.latencies, .99) * 1000
