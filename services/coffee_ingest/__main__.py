@@ -26,8 +26,9 @@ def main() -> int:
     # Everything built so far lives for the whole process: keep the collector from rescanning it.
     gc.collect()
     gc.freeze()
-    # Deliveries come back on the Kafka poll thread: with CPython's default 5 ms switch interval
-    # the event loop could hold the GIL that long before the thread got it to settle a request.
+    # With INGEST_ACK_WAKEUP=poll-thread (or where the io event can't be set up) deliveries come
+    # back on a thread: with CPython's default 5 ms switch interval the event loop could hold the
+    # GIL that long before the thread got it to settle a request.
     sys.setswitchinterval(0.0005)
     serve(service.asgi(), host=settings.host, port=settings.port, log_level=settings.log_level,
           access_log=settings.access_log, graceful_shutdown_s=10)
