@@ -30,6 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from coffee_orders.loadgen import DEFAULT_STORES, random_order
@@ -302,10 +303,28 @@ def report(r: StepResult) -> None:
     print(line, flush=True)
 
 
-def job_lag(bootstrap: str) -> int | None:
+def job_lag(consumer: Any, topic: str) -> int | None:
     """Orders in the topic the job has not committed yet (it commits at each checkpoint, so up to
-    a checkpoint interval's worth is normal); None when the job has no committed offsets."""
-    from confluent_kafka import Consumer, TopicPartition
+    a checkpoint interval's worth is normal); None when the job has no committed offsets.
+    ``consumer`` is a confluent_kafka Consumer in the job's group that never subscribes."""
+    from confluent_kafka import TopicPartition
+
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+    if all(tp.offset < 0 for tp in committed):
+        return None
+    lag = 0
+    for tp in committed:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+        lag += high - (tp.offset if tp.offset >= 0 else low)
+    return lag
+
+
+def report_job_catch_up(bootstrap: str, limit_s: float = 90.0) -> None:
+    """The job runs at a lower CPU priority than the service: show it kept up rather than waited.
+    It commits its offsets at each checkpoint, so keeping up means every order is committed within
+    about one checkpoint interval plus the checkpoint's own duration after the load stops."""
+    from confluent_kafka import Consumer
 
     from coffee_job.config import JobConfig
 
@@ -313,30 +332,14 @@ def job_lag(bootstrap: str) -> int | None:
     topic, group = fields["orders_topic"].default, fields["group_id"].default
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        if all(tp.offset < 0 for tp in committed):
-            return None
-        lag = 0
-        for tp in committed:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
-            lag += high - (tp.offset if tp.offset >= 0 else low)
-        return lag
+        started = time.monotonic()
+        lag = first = job_lag(consumer, topic)
+        while lag and time.monotonic() - started < limit_s:
+            time.sleep(0.5)
+            lag = job_lag(consumer, topic)
+        waited = time.monotonic() - started
     finally:
         consumer.close()
-
-
-def report_job_catch_up(bootstrap: str, limit_s: float = 90.0) -> None:
-    """The job runs at a lower CPU priority than the service: show it kept up rather than waited.
-    It commits its offsets at each checkpoint, so keeping up means every order is committed within
-    about one checkpoint interval plus the checkpoint's own duration after the load stops."""
-    started = time.monotonic()
-    lag = job_lag(bootstrap)
-    first = lag
-    while lag and time.monotonic() - started < limit_s:
-        time.sleep(0.5)
-        lag = job_lag(bootstrap)
-    waited = time.monotonic() - started
     if lag == 0:
         print(f"  job: {first} orders uncommitted when the run ended, all committed {waited:.1f} s later", flush=True)
     else:
