@@ -60,6 +60,15 @@ def test_invalid_niceness_is_refused_before_anything_starts(
     assert not (isolated / "run").exists()  # no pid file folder: nothing was started
 
 
+@pytest.mark.parametrize("value", ["idle ", "realtime", ""])
+def test_invalid_background_cpu_class_is_refused_before_anything_starts(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    monkeypatch.setenv("COFFEE_RT_BACKGROUND_CPU", value)
+    assert main(["local", "up", "redis"]) == 2
+    assert "background_cpu" in capsys.readouterr().err
+    assert not (isolated / "run").exists()
+
+
 def test_two_components_on_one_port_is_rejected(isolated: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("COFFEE_RT_REDIS_PORT", "41432")
