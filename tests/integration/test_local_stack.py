@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from pathlib import Path
 
 import psycopg
+import pytest
 import redis
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from coffee_rt.flink.rest import PYTHON_DRIVER, FlinkRest
+from coffee_rt.local import cpu
 from coffee_rt.local.components.flink import flink_python_jar
 from coffee_rt.local.stack import LocalStack
 
@@ -87,3 +90,32 @@ def test_up_is_idempotent(local_stack: LocalStack, redis_url: str) -> None:
     after = local_stack.up(["redis"])[0]
     assert after.state == "running"
     assert after.pids == before.pids
+
+
+def test_the_order_path_servers_run_on_cpus_of_their_own(local_stack: LocalStack, ingest_url: str,
+                                                         flink_rest_url: str) -> None:
+    """Every thread of the ingest service on the first CPU, every thread of Kafka on the others
+    (coffee_rt.local.cpu.order_path_cpus); Flink may run anywhere."""
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        pytest.skip("one CPU: nothing to split")
+
+    def threads_cpus(name: str) -> set[frozenset[int]]:
+        pid = local_stack[name].processes()[0].pid()
+        assert pid is not None
+        return {frozenset(os.sched_getaffinity(int(tid))) for tid in os.listdir(f"/proc/{pid}/task")}
+
+    assert threads_cpus("ingest") == {cpu.order_path_cpus("service", allowed)}
+    assert threads_cpus("kafka") == {cpu.order_path_cpus("broker", allowed)}
+    assert threads_cpus("flink") == {frozenset(allowed)}
+
+
+def test_the_broker_collects_garbage_with_shenandoah(local_stack: LocalStack, kafka_bootstrap: str) -> None:
+    """Debian's OpenJDK 17 has Shenandoah, so the local broker uses it (kafka.py: G1's young pauses
+    were most of the ingest tail), and its GC log says so."""
+    kafka = local_stack["kafka"]
+    pid = kafka.processes()[0].pid()
+    assert pid is not None
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"-XX:+UseShenandoahGC" in argv and b"-XX:+UseG1GC" not in argv
+    assert "Using Shenandoah" in (kafka.home / "gc.log").read_text()

@@ -60,12 +60,16 @@ def test_invalid_niceness_is_refused_before_anything_starts(
     assert not (isolated / "run").exists()  # no pid file folder: nothing was started
 
 
-@pytest.mark.parametrize("value", ["idle ", "realtime", ""])
-def test_invalid_background_cpu_class_is_refused_before_anything_starts(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str) -> None:
-    monkeypatch.setenv("COFFEE_RT_BACKGROUND_CPU", value)
+@pytest.mark.parametrize(("setting", "value"), [
+    ("background_cpu", "idle "), ("background_cpu", "realtime"), ("background_cpu", ""),
+    ("order_path_cpus", "Split"), ("order_path_cpus", "0,1"), ("order_path_cpus", ""),
+])
+def test_invalid_cpu_class_is_refused_before_anything_starts(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], setting: str,
+        value: str) -> None:
+    monkeypatch.setenv(f"COFFEE_RT_{setting.upper()}", value)
     assert main(["local", "up", "redis"]) == 2
-    assert "background_cpu" in capsys.readouterr().err
+    assert setting in capsys.readouterr().err
     assert not (isolated / "run").exists()
 
 

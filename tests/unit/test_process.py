@@ -170,6 +170,66 @@ def test_a_process_given_an_idle_group_runs_in_it_with_what_it_forks(tmp_path: P
         process.stop(timeout=5)
 
 
+def test_the_ingest_service_gets_the_first_cpu_and_kafka_the_others() -> None:
+    assert cpu.order_path_cpus("service", [0, 1]) == {0}
+    assert cpu.order_path_cpus("broker", [0, 1]) == {1}
+    assert cpu.order_path_cpus("service", range(4)) == {0}
+    assert cpu.order_path_cpus("broker", range(4)) == {1, 2, 3}
+    # Whatever CPUs this process may use (a container's cpuset), in any order.
+    assert cpu.order_path_cpus("service", {7, 2, 5}) == {2}
+    assert cpu.order_path_cpus("broker", [7, 2, 5]) == {5, 7}
+
+
+def test_one_cpu_confines_nothing() -> None:
+    assert cpu.order_path_cpus("service", [3]) is None
+    assert cpu.order_path_cpus("broker", [3]) is None
+
+
+def test_only_the_order_path_is_given_cpus_and_shared_gives_none(tmp_path: Path) -> None:
+    from coffee_rt.local.settings import LocalSettings
+    from coffee_rt.local.stack import LocalStack
+
+    def cpus(order_path_cpus: str) -> dict[str, set[frozenset[int] | None]]:
+        stack = LocalStack(LocalSettings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache",
+                                         order_path_cpus=order_path_cpus))  # type: ignore[arg-type]
+        return {name: {p.cpus for p in stack[name].processes()}
+                for name in ("ingest", "kafka", "flink", "postgres", "redis", "dashboard")}
+
+    (tmp_path / "state" / "dashboard").mkdir(parents=True)
+    (tmp_path / "state" / "dashboard" / "dev-token").write_text("token")
+    allowed = os.sched_getaffinity(0)
+    split = cpus("split")
+    assert split["ingest"] == {cpu.order_path_cpus("service", allowed)}
+    assert split["kafka"] == {cpu.order_path_cpus("broker", allowed)}
+    assert {name: split[name] for name in ("flink", "postgres", "redis", "dashboard")} == {
+        "flink": {None}, "postgres": {None}, "redis": {None}, "dashboard": {None}}
+    assert cpus("shared") == {name: {None} for name in ("ingest", "kafka", "flink", "postgres", "redis", "dashboard")}
+
+
+@pytest.mark.parametrize("user", [None, "nobody"])
+def test_a_process_given_cpus_runs_there_with_what_it_forks(tmp_path: Path, user: str | None) -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        pytest.skip("needs two CPUs to tell a confined process from a free one")
+    tmp_path.chmod(0o777)
+    chosen = frozenset(allowed[-1:])
+    process = ManagedProcess(name="pinned", argv=["sh", "-c", "sleep 60 & wait"], log_file=tmp_path / "p.log",
+                             pid_file=tmp_path / "p.pid", cpus=chosen, user=user)
+    pid = process.start()
+    try:
+        children: list[int] = []
+        for _ in range(100):
+            children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            if children:
+                break
+            time.sleep(0.05)
+        assert children
+        assert os.sched_getaffinity(pid) == chosen and os.sched_getaffinity(children[0]) == chosen
+        assert os.sched_getaffinity(0) == set(allowed)  # the parent stays free
+    finally:
+        process.stop(timeout=5)
+
+
 V1_MOUNTS = """\
 tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
 cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
@@ -196,3 +256,15 @@ def test_a_group_that_cannot_be_made_idle_is_none(tmp_path: Path) -> None:
     # A plain folder: mkdir works, but there is no cpu.idle to read (no cgroup filesystem).
     assert cpu.make_idle_group(tmp_path) is None
     assert cpu.make_idle_group(tmp_path / "missing" / "parent") is None
+
+
+def test_jvm_accepts_a_collector_it_has_and_not_an_unknown_option() -> None:
+    from coffee_rt.errors import PrerequisiteError
+    from coffee_rt.local.installers import jvm_accepts, require_java
+
+    try:
+        java = require_java(17)
+    except PrerequisiteError:
+        pytest.skip("no Java 17 here")
+    assert jvm_accepts(java, "-XX:+UseG1GC")
+    assert not jvm_accepts(java, "-XX:+UseNoSuchCollectorGC")

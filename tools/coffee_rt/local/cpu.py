@@ -1,4 +1,5 @@
-"""The local stack's CPU classes: the order-taking path (ingest service, Kafka) first, the rest idle.
+"""The local stack's CPU classes: the order-taking path (ingest service, Kafka) first, the rest
+idle; and, on a machine of two or more CPUs, a CPU of its own for the ingest service.
 
 On two cores the ingest tail is set by how long a woken ingest or broker thread waits for a CPU.
 Niceness only shrinks the other servers' share; a Flink thread that is running when an order
@@ -15,10 +16,31 @@ servers keep their niceness only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 GROUP = "coffee-rt-background"
+
+OrderPathRole = Literal["service", "broker"]
+
+
+def order_path_cpus(role: OrderPathRole, allowed: Iterable[int]) -> frozenset[int] | None:
+    """The CPUs an order-path server is confined to: the ingest service (``service``) gets the
+    first CPU it may use, Kafka (``broker``) the others; None (no confinement) on one CPU.
+
+    Why: an order crosses eight thread hand-offs (service loop, librdkafka's broker thread,
+    Kafka's network and request threads, and back). On this VM a wake-up across CPUs costs
+    ~20 µs against ~2 µs on the same CPU (a pipe ping-pong: 38 against 4 µs per round trip),
+    and a broker GC thread could take the service's CPU. With each server's threads kept
+    together, only the service<->broker hops cross, and Kafka's GC and JIT threads stay off the
+    service's CPU. Everything off the order path still runs on every CPU, in the idle group.
+    Measured in docs/ingest.md (session 9). The other servers are not confined."""
+    cpus = sorted(set(allowed))
+    if len(cpus) < 2:
+        return None
+    return frozenset(cpus[:1]) if role == "service" else frozenset(cpus[1:])
 
 
 def _cpu_hierarchy(mounts: str, self_cgroup: str) -> Path | None:

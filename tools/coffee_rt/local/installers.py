@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from coffee_rt.errors import PrerequisiteError
@@ -43,6 +44,13 @@ def require_java(min_major: int = 17) -> str:
     if major < min_major:
         raise PrerequisiteError(f"Java {min_major}+ is required, found {version} at {java}")
     return java
+
+
+@cache
+def jvm_accepts(java: str, option: str) -> bool:
+    """Whether ``java`` starts with ``option``: not every Java 17 build has every collector
+    (Shenandoah is in OpenJDK's, including Debian's, but not in Oracle's)."""
+    return subprocess.run([java, option, "-version"], capture_output=True, check=False).returncode == 0
 
 
 def apt_install(packages: list[str], progress: Progress = _no_progress) -> None:

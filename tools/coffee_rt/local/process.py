@@ -55,16 +55,23 @@ def lower_group_priority(pid: int, niceness: int) -> None:
         pass  # a kernel without autogroup: the process nice (set in the child) is what counts
 
 
-def child_setup(niceness: int, cpu_group: Path | None, user: str | None) -> Callable[[], None] | None:
+def child_setup(niceness: int, cpu_group: Path | None, user: str | None,
+                cpus: frozenset[int] | None = None) -> Callable[[], None] | None:
     """What the child does between fork and exec, in this order: join the idle cgroup (that
-    needs root), lower its nice, then become ``user``. Popen's own ``user=`` would switch first."""
-    if not niceness and cpu_group is None and user is None:
+    needs root), confine itself to ``cpus``, lower its nice, then become ``user``. Popen's own
+    ``user=`` would switch first. Every thread the server starts inherits the CPU set."""
+    if not niceness and cpu_group is None and user is None and cpus is None:
         return None
     ids = pwd.getpwnam(user) if user is not None else None  # looked up here: no NSS calls after fork
 
     def setup() -> None:
         if cpu_group is not None:
             cpu.join(cpu_group)
+        if cpus is not None:
+            try:
+                os.sched_setaffinity(0, cpus)
+            except OSError:
+                pass  # a CPU set this machine refuses: the server runs anywhere, as without one
         if niceness:
             os.nice(niceness)
         if ids is not None:
@@ -88,6 +95,7 @@ class ManagedProcess:
     user: str | None = None  # run as this user (e.g. postgres refuses root)
     niceness: int = 0  # > 0: yields the CPU to latency-sensitive servers on a small machine
     cpu_group: Path | None = None  # an idle cgroup to run in (coffee_rt.local.cpu), when the machine has one
+    cpus: frozenset[int] | None = None  # confine the process (all its threads) to these CPUs
 
     def pid(self) -> int | None:
         """The pid of our live process, or None when it is not running (stale pid files are ignored)."""
@@ -123,7 +131,7 @@ class ManagedProcess:
                 env=env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=child_setup(self.niceness, self.cpu_group, self.user),
+                preexec_fn=child_setup(self.niceness, self.cpu_group, self.user, self.cpus),
             )
         if self.niceness:
             lower_group_priority(proc.pid, self.niceness)

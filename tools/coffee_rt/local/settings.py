@@ -62,6 +62,10 @@ class LocalSettings(BaseModel):
         "idle",
         description="idle: the servers with a niceness above 0 also run in an idle cgroup (coffee_rt.local.cpu), "
                     "where the machine allows one; nice: niceness only")
+    order_path_cpus: Literal["split", "shared"] = Field(
+        "split",
+        description="split: on two or more CPUs the ingest service runs on the first CPU and Kafka on the others "
+                    "(coffee_rt.local.cpu.order_path_cpus); shared: both may run anywhere")
 
     @model_validator(mode="after")
     def _ports_distinct(self) -> LocalSettings:

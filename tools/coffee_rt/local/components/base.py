@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -39,6 +40,8 @@ class Component(ABC):
     # True for what runs inside another component (the Flink job in the session cluster):
     # no processes or ports of its own; after_start deploys it and stop() takes it down.
     runs_inside_another: bool = False
+    # The order-taking path's servers (coffee_rt.local.cpu.order_path_cpus): CPUs of their own.
+    order_path_role: cpu.OrderPathRole | None = None
 
     def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings
@@ -55,11 +58,15 @@ class Component(ABC):
 
     def process(self, suffix: str, argv: Sequence[str], **kwargs: object) -> ManagedProcess:
         """A process of this component; one given a niceness above 0 is off the order path and
-        also runs in the machine's idle cgroup when ``background_cpu`` is ``idle``."""
+        also runs in the machine's idle cgroup when ``background_cpu`` is ``idle``; the order
+        path's own servers get their CPUs (coffee_rt.local.cpu.order_path_cpus) when
+        ``order_path_cpus`` is ``split``."""
         label = f"{self.name}-{suffix}" if suffix else self.name
         niceness = kwargs.get("niceness", 0)
         if isinstance(niceness, int) and niceness > 0 and self.settings.background_cpu == "idle":
             kwargs.setdefault("cpu_group", cpu.background_group())
+        if self.order_path_role is not None and self.settings.order_path_cpus == "split":
+            kwargs.setdefault("cpus", cpu.order_path_cpus(self.order_path_role, os.sched_getaffinity(0)))
         return ManagedProcess(
             name=label,
             argv=list(argv),

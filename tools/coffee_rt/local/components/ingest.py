@@ -21,6 +21,7 @@ from coffee_rt.local.process import ManagedProcess
 
 class Ingest(Component):
     name = "ingest"
+    order_path_role = "service"
     start_timeout = 45.0
 
     def ports(self) -> list[int]:

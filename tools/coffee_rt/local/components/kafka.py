@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from coffee_rt import topics
 from coffee_rt.errors import PrerequisiteError
 from coffee_rt.local.components.base import Component, Health, Progress
-from coffee_rt.local.installers import maven_jar_dir, maven_jars, require_java
+from coffee_rt.local.installers import jvm_accepts, maven_jar_dir, maven_jars, require_java
 from coffee_rt.local.process import ManagedProcess
 
 _LOG4J2 = """\
@@ -37,9 +37,14 @@ Configuration:
         level: INFO
 """
 
+# The broker's collector: Shenandoah where the JVM has it, else G1 with a short pause goal.
+SHENANDOAH = ("-XX:+UseShenandoahGC",)
+G1 = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=10")
+
 
 class Kafka(Component):
     name = "kafka"
+    order_path_role = "broker"
     start_timeout = 60.0
 
     @property
@@ -58,9 +63,11 @@ class Kafka(Component):
     def _java(self) -> list[str]:
         java = require_java(17)
         return [java, f"-Xmx{self.settings.kafka_heap}", f"-Xms{self.settings.kafka_heap}",
-                "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=10", "-Djava.awt.headless=true",
-                # Kafka's own scripts log GC too: a young pause stalls every producer (about 10 ms
-                # every few seconds at 1,000 orders/s, visible in the ingest benchmark's tail).
+                # Shenandoah, not Kafka's G1: a G1 young pause stopped every produce for ~10 ms
+                # every 3 s at 1,000 orders/s, most of the ingest benchmark's tail; Shenandoah's
+                # pauses are under 0.3 ms, one cycle every ~20 s (docs/ingest.md, session 9).
+                *(SHENANDOAH if jvm_accepts(java, SHENANDOAH[0]) else G1), "-Djava.awt.headless=true",
+                # Kafka's own scripts log GC too: a stalled broker stalls every producer.
                 f"-Xlog:gc:file={self.home / 'gc.log'}:time,uptime:filecount=5,filesize=20M",
                 self.jvm_crash_file_option,
                 f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}"]
@@ -95,6 +102,10 @@ class Kafka(Component):
                 # fewer threads to wake per request; ingest p99 median 8.4 -> 5.5 ms over six runs.
                 "num.network.threads=1",
                 "num.io.threads=2",
+                # The log cleaner (compacted __consumer_offsets) holds this buffer on the heap for
+                # good: 128 MiB by default, a quarter of the local heap, which only makes the
+                # garbage collector run more often.
+                "log.cleaner.dedupe.buffer.size=16777216",
                 "",
             ])
         )
