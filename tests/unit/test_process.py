@@ -142,6 +142,18 @@ def test_background_servers_join_the_idle_cgroup_and_the_order_path_does_not(tmp
     assert groups("nice") == {"ingest": {None}, "kafka": {None}, "flink": {None}, "redis": {None}}
 
 
+def _children(pid: int) -> list[int]:
+    """The children ``pid`` has forked, waiting up to 5 s for the first."""
+    children: list[int] = []
+    for _ in range(100):
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        if children:
+            break
+        time.sleep(0.05)
+    assert children
+    return children
+
+
 @pytest.mark.parametrize("user", [None, "nobody"])  # joining needs root: it happens before the child drops it
 def test_a_process_given_an_idle_group_runs_in_it_with_what_it_forks(tmp_path: Path, user: str | None) -> None:
     group = cpu.background_group()
@@ -153,13 +165,7 @@ def test_a_process_given_an_idle_group_runs_in_it_with_what_it_forks(tmp_path: P
                              pid_file=tmp_path / "i.pid", niceness=3, cpu_group=group, user=user)
     pid = process.start()
     try:
-        children: list[int] = []
-        for _ in range(100):
-            children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-            if children:
-                break
-            time.sleep(0.05)
-        assert children
+        children = _children(pid)
         assert cpu.group_of(pid, group) and cpu.group_of(children[0], group)
         assert not cpu.group_of(os.getpid(), group)
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -217,13 +223,7 @@ def test_a_process_given_cpus_runs_there_with_what_it_forks(tmp_path: Path, user
                              pid_file=tmp_path / "p.pid", cpus=chosen, user=user)
     pid = process.start()
     try:
-        children: list[int] = []
-        for _ in range(100):
-            children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-            if children:
-                break
-            time.sleep(0.05)
-        assert children
+        children = _children(pid)
         assert os.sched_getaffinity(pid) == chosen and os.sched_getaffinity(children[0]) == chosen
         assert os.sched_getaffinity(0) == set(allowed)  # the parent stays free
     finally:
