@@ -49,28 +49,21 @@ def test_invalid_port_setting_names_the_variable(isolated: Path, monkeypatch: py
     assert "redis_port" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("setting", ["flink_niceness", "background_niceness"])
-@pytest.mark.parametrize("value", ["-1", "20", "high"])
-def test_invalid_niceness_is_refused_before_anything_starts(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str,
-        setting: str) -> None:
-    monkeypatch.setenv(f"COFFEE_RT_{setting.upper()}", value)
-    assert main(["local", "up", "redis"]) == 2
-    assert setting in capsys.readouterr().err
-    assert not (isolated / "run").exists()  # no pid file folder: nothing was started
-
-
-@pytest.mark.parametrize(("setting", "value"), [
+INVALID_CPU_SETTINGS = [
+    *((setting, value) for setting in ("flink_niceness", "background_niceness") for value in ("-1", "20", "high")),
     ("background_cpu", "idle "), ("background_cpu", "realtime"), ("background_cpu", ""),
     ("order_path_cpus", "Split"), ("order_path_cpus", "0,1"), ("order_path_cpus", ""),
-])
-def test_invalid_cpu_class_is_refused_before_anything_starts(
+]
+
+
+@pytest.mark.parametrize(("setting", "value"), INVALID_CPU_SETTINGS)
+def test_invalid_cpu_setting_is_refused_before_anything_starts(
         isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], setting: str,
         value: str) -> None:
     monkeypatch.setenv(f"COFFEE_RT_{setting.upper()}", value)
     assert main(["local", "up", "redis"]) == 2
     assert setting in capsys.readouterr().err
-    assert not (isolated / "run").exists()
+    assert not (isolated / "run").exists()  # no pid file folder: nothing was started
 
 
 def test_two_components_on_one_port_is_rejected(isolated: Path, monkeypatch: pytest.MonkeyPatch,
