@@ -326,7 +326,7 @@ def report_job_catch_up(bootstrap: str, limit_s: float = 90.0) -> None:
     about one checkpoint interval plus the checkpoint's own duration after the load stops."""
     from confluent_kafka import Consumer
 
-    from coffee_job.config import JobConfig
+    from coffee_jobconfig.model import JobConfig
 
     fields = JobConfig.model_fields
     topic, group = fields["orders_topic"].default, fields["group_id"].default

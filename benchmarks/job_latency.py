@@ -32,7 +32,7 @@ import redis
 from confluent_kafka import Producer
 
 from coffee_job.live_metrics import business_day
-from coffee_job.redis_layout import UPDATES_CHANNEL, day_key
+from coffee_live.layout import UPDATES_CHANNEL, day_key
 from coffee_orders.loadgen import Store, random_order
 from coffee_orders.schema import to_wire
 from coffee_rt.local.settings import LocalSettings

@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from coffee_orders.topics import MAX_ORDERS_RETENTION_DAYS, MIN_ORDERS_RETENTION_DAYS, ORDERS_RETENTION_DAYS
+
 PROJECT = "coffee-rt"
 
 # Kubernetes resource.Quantity, the same pattern the CoffeePipeline CRD uses.
@@ -115,6 +117,10 @@ class KafkaConfig(Model):
     heap: str = Field(default="512m", pattern=r"^[1-9][0-9]*[mg]$")
     resources: Resources = resources("250m", "1Gi", "1")
     create_topics: bool = True
+    # How long the orders topic keeps every order: how far back the ledger audit and the rebuilds
+    # reach (docs/ledger.md). Applied to an existing topic too by the topics Job.
+    orders_retention_days: int = Field(default=ORDERS_RETENTION_DAYS, ge=MIN_ORDERS_RETENTION_DAYS,
+                                       le=MAX_ORDERS_RETENTION_DAYS)
 
 
 class FlinkConfig(Model):

@@ -22,8 +22,8 @@ from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from coffee_rt.paths import REPO_ROOT
 from infra import config, program
+from infra.paths import REPO_ROOT
 
 # Made-up credentials for renders and tests; the real ones are Pulumi config secrets.
 PLACEHOLDER_SECRETS = {
@@ -65,6 +65,8 @@ class Registered:
     custom: bool
     dependencies: list[str]
     inputs: dict[str, Any]
+    protect: bool = False
+    retain_on_delete: bool = False
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -128,7 +130,8 @@ class _Monitor(mocks.MockMonitor):
             self.run.resources.append(Registered(
                 type=request.type, name=request.name, urn=response.urn, parent=request.parent,
                 custom=bool(request.custom), dependencies=list(request.dependencies),
-                inputs=deserialize_properties(request.object)))
+                inputs=deserialize_properties(request.object), protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete)))
         return response
 
 

@@ -34,7 +34,55 @@ def namespace(cfg: StackConfig) -> k8s.core.v1.Namespace:
         "pod-security.kubernetes.io/audit": "restricted"}})
 
 
+def explicit_provider() -> None:
+    """With the stack config ``kubernetes:kubeconfig`` (a path or the file's content; ``coffee-rt deploy``
+    sets it), every Kubernetes resource goes through one provider for that cluster, never the ambient
+    kubectl context. Without it, the default provider as before."""
+    kubeconfig = pulumi.Config("kubernetes").get("kubeconfig")
+    if kubeconfig is None:
+        return
+    provider = k8s.Provider("kubernetes", kubeconfig=kubeconfig)
+
+    def use(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if not args.type_.startswith("kubernetes:"):
+            return None
+        return pulumi.ResourceTransformationResult(
+            args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(provider=provider)))
+
+    pulumi.runtime.register_stack_transformation(use)
+
+
+# What holds the shop's data: the namespace (deleting it deletes every claim in it), the stateful
+# servers (their claims) and Flink's checkpoints and savepoints. Keyed by (type, resource name).
+DATA_RESOURCES = frozenset({
+    ("kubernetes:core/v1:Namespace", "namespace"),
+    ("kubernetes:apps/v1:StatefulSet", "kafka"),
+    ("kubernetes:apps/v1:StatefulSet", "postgres"),
+    ("kubernetes:apps/v1:StatefulSet", "redis"),
+    ("kubernetes:core/v1:PersistentVolumeClaim", "flink-state"),
+})
+
+
+def keep_data(cfg: StackConfig) -> None:
+    """prod: the resources holding data are ``protect``ed (``pulumi destroy`` and a replacing change
+    stop with their names) and ``retainOnDelete`` (once unprotected, Pulumi forgets them but the
+    cluster keeps them). dev: a ``pulumi destroy`` removes everything."""
+    if not cfg.prod:
+        return
+
+    def keep(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if (args.type_, args.name) not in DATA_RESOURCES:
+            return None
+        return pulumi.ResourceTransformationResult(
+            args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True,
+                                                                                        retain_on_delete=True)))
+
+    pulumi.runtime.register_stack_transformation(keep)
+
+
 def build(cfg: StackConfig) -> dict[str, Any]:
+    explicit_provider()
+    keep_data(cfg)
     ctx = Context(cfg, namespace(cfg))
     postgres = Postgres(ctx)
     redis = Redis(ctx)

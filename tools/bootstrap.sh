@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install what coffee-rt needs on a Debian machine: Java 17, Maven, PostgreSQL, Redis, npm, Chromium,
+# containerd, runc, the CNI plugins, iptables, buildah, mmdebstrap,
 # uv, the Python environment (.venv, from uv.lock) and the dashboard's vendored chart library.
 # Idempotent; a second run installs nothing.
 set -euo pipefail
@@ -14,6 +15,13 @@ command -v promtool >/dev/null || need+=(prometheus)  # alert rule checks and th
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v npm >/dev/null || need+=(npm)  # vendors the dashboard's chart library
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the dashboard's browser tests (Playwright drives Debian's build)
+# The local cluster's node (coffee-rt local up cluster) and its images, built without a Docker engine.
+command -v containerd >/dev/null || need+=(containerd)
+[ -x /usr/sbin/runc ] || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+[ -x /usr/sbin/iptables ] || need+=(iptables)  # kube-proxy
+command -v buildah >/dev/null || need+=(buildah)  # builds the Dockerfiles as they are
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)  # base images from Debian packages
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "bootstrap: missing Debian packages: ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2
@@ -32,4 +40,7 @@ if ! command -v uv >/dev/null; then
   python3 -m pip install -q uv
 fi
 uv sync --frozen --python python3.11 -q
+for project in infra operator services jobs; do  # one environment per deployable (docs/architecture.md)
+  uv sync --frozen --python python3.11 -q --project "$project"
+done
 bash services/coffee_dashboard/web/build.sh

@@ -10,15 +10,14 @@ keep job metadata in ConfigMaps so a restarted JobManager recovers the running j
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from coffee_rt.local.components.flink import flink_dist, flink_python_jar
 from infra import hardening as h
+from infra.components.flink_release import FLINK_VERSION, JAVA_OPTS_ALL, LOG4J_CONSOLE_PROPERTIES
 from infra.config import resources
 from infra.context import APP_FLINK, FLINK_JOBMANAGER, POSTGRES_SECRET, REDIS_SECRET, S3_SECRET, Context
 
@@ -34,14 +33,6 @@ PYTHON = "/opt/venv/bin/python"  # jobs/Dockerfile
 INIT_RESOURCES = resources("10m", "16Mi", "100m", "32Mi")
 
 
-def flink_version() -> str:
-    """The Flink release of the apache-flink wheel, which jobs/Dockerfile's base image matches."""
-    match = re.fullmatch(r"flink-python-(.+)\.jar", flink_python_jar().name)
-    if match is None:
-        raise RuntimeError(f"cannot read the Flink version from {flink_python_jar().name}")
-    return match.group(1)
-
-
 def state_base(ctx: Context) -> str:
     uri = ctx.cfg.flink.state_uri
     return uri.rstrip("/") if uri else f"file://{STATE_MOUNT}"
@@ -54,10 +45,8 @@ def cluster_id(ctx: Context) -> str:
 def flink_config(ctx: Context) -> dict[str, Any]:
     """config.yaml for JobManager and TaskManagers (same keys as the local stack's Flink)."""
     f, base = ctx.cfg.flink, state_base(ctx)
-    wheel_conf = yaml.safe_load((flink_dist() / "conf" / "config.yaml").read_text()) or {}
-    java_opts = wheel_conf.get("env", {}).get("java", {}).get("opts", {}).get("all", "")
     conf: dict[str, Any] = {
-        "env.java.opts.all": java_opts,
+        "env.java.opts.all": JAVA_OPTS_ALL,
         "jobmanager.rpc.address": FLINK_JOBMANAGER,
         "jobmanager.rpc.port": RPC_PORT,
         "jobmanager.bind-host": "0.0.0.0",  # noqa: S104 - inside the Pod, behind the Service
@@ -78,6 +67,11 @@ def flink_config(ctx: Context) -> dict[str, Any]:
         "execution.checkpointing.dir": f"{base}/checkpoints",
         "execution.checkpointing.savepoint-dir": f"{base}/savepoints",
         "execution.checkpointing.num-retained": 3,
+        # A task slow to cancel (a JDBC sink's close() retrying into a Postgres that is down) would
+        # after this timeout be a fatal TaskManager error, ending the process and its slots: 0
+        # turns that watchdog off. (A sink whose close() throws still ends the TaskManager in
+        # Flink 2.2; the supervisor or Kubernetes starts it again: docs/flink-job.md.)
+        "task.cancellation.timeout": 0,
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": str(METRICS_PORT),
         "python.executable": PYTHON,
@@ -116,7 +110,7 @@ class Flink(pulumi.ComponentResource):
         self.rest_url = f"http://{ctx.host(FLINK_JOBMANAGER)}:{REST_PORT}"
         opts_ = h.child(self, ctx.namespace)
         conf_text = yaml.safe_dump(flink_config(ctx), sort_keys=True)
-        log4j = (flink_dist() / "conf" / "log4j-console.properties").read_text()
+        log4j = LOG4J_CONSOLE_PROPERTIES
         self.config_map = k8s.core.v1.ConfigMap(
             "flink-config", metadata=h.meta("flink-config", ns, h.labels(APP_FLINK, "config")),
             data={"config.yaml": conf_text, "log4j-console.properties": log4j}, opts=opts_)
@@ -140,7 +134,7 @@ class Flink(pulumi.ComponentResource):
             volumes.append({"name": "state", "persistentVolumeClaim": {"claimName": "flink-state"}})
             mounts.append({"name": "state", "mountPath": STATE_MOUNT})
 
-        # Secrets the job reads from its environment (coffee_job.config), never from program args.
+        # Secrets the job reads from its environment (coffee_jobconfig.model), never from program args.
         env: list[dict[str, Any]] = [
             h.secret_env("COFFEE_JOB_POSTGRES_PASSWORD", POSTGRES_SECRET, "password"),
             h.secret_env("COFFEE_JOB_REDIS_URL", REDIS_SECRET, "url"),
@@ -149,7 +143,7 @@ class Flink(pulumi.ComponentResource):
         if f.state_uri is not None:
             env += [h.secret_env("AWS_ACCESS_KEY_ID", S3_SECRET, "AWS_ACCESS_KEY_ID"),
                     h.secret_env("AWS_SECRET_ACCESS_KEY", S3_SECRET, "AWS_SECRET_ACCESS_KEY"),
-                    {"name": "ENABLE_BUILT_IN_PLUGINS", "value": f"flink-s3-fs-presto-{flink_version()}.jar"}]
+                    {"name": "ENABLE_BUILT_IN_PLUGINS", "value": f"flink-s3-fs-presto-{FLINK_VERSION}.jar"}]
             secrets = ctx.cfg.secrets
             assert secrets.s3_access_key_id is not None and secrets.s3_secret_access_key is not None
             k8s.core.v1.Secret(

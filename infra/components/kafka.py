@@ -1,5 +1,6 @@
 """Kafka: a KRaft StatefulSet of the official ``apache/kafka`` image (each Pod broker and controller),
-or an external bootstrap address; plus a Job that creates the topics of ``coffee_rt.topics``.
+or an external bootstrap address; plus a Job that creates the topics of ``coffee_orders.topics`` (the orders
+topic kept ``kafka.ordersRetentionDays``) and converges an existing topic's settings.
 
 Why a plain StatefulSet rather than Strimzi: docs/infra-design.md.
 """
@@ -14,7 +15,7 @@ import uuid
 import pulumi
 import pulumi_kubernetes as k8s
 
-from coffee_rt import topics
+from coffee_orders import topics
 from infra import hardening as h
 from infra.config import resources
 from infra.context import APP_KAFKA, APP_TOPICS, KAFKA_HEADLESS, KAFKA_SERVICE, Context
@@ -33,10 +34,12 @@ def cluster_id(stack: str, namespace: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def topic_script(bootstrap: str, replication_factor: int, min_insync: int) -> str:
+def topic_script(bootstrap: str, replication_factor: int, min_insync: int,
+                 orders_retention_days: int = topics.ORDERS_RETENTION_DAYS) -> str:
     """Create each topic if missing, then converge its configs (retention may change later)."""
     lines = ["set -eu", f"B={shlex.quote(bootstrap)}", "T=/opt/kafka/bin"]
-    for t in topics.ALL:
+    wanted = topics.with_orders_retention(orders_retention_days)
+    for t in wanted:
         config = {**t.config, "min.insync.replicas": str(min_insync)}
         flags = " ".join(f"--config {shlex.quote(f'{k}={v}')}" for k, v in sorted(config.items()))
         joined = shlex.quote(",".join(f"{k}={v}" for k, v in sorted(config.items())))
@@ -47,7 +50,7 @@ def topic_script(bootstrap: str, replication_factor: int, min_insync: int) -> st
             f" --entity-name {shlex.quote(t.name)} --add-config {joined}",
         ]
     lines.append("$T/kafka-topics.sh --bootstrap-server \"$B\" --describe "
-                 + " ".join(f"--topic {shlex.quote(t.name)}" for t in topics.ALL))
+                 + " ".join(f"--topic {shlex.quote(t.name)}" for t in wanted))
     return "\n".join(lines) + "\n"
 
 
@@ -148,7 +151,7 @@ class Kafka(pulumi.ComponentResource):
 
     def _topics_job(self, ctx: Context, rf: int, min_isr: int) -> None:
         ns = ctx.ns
-        script = topic_script(self.bootstrap, rf, min_isr)
+        script = topic_script(self.bootstrap, rf, min_isr, ctx.cfg.kafka.orders_retention_days)
         # Jobs are immutable: a new script (topic settings changed) is a new Job.
         name = f"kafka-topics-{hashlib.sha256(script.encode()).hexdigest()[:8]}"
         lbls = h.labels(APP_TOPICS, "setup")

@@ -16,7 +16,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from coffee_rt.paths import REPO_ROOT
 from infra import hardening as h
 from infra.context import (
     APP_FLINK,
@@ -30,6 +29,7 @@ from infra.context import (
     SLACK_SECRET,
     Context,
 )
+from infra.paths import REPO_ROOT
 
 ALERTS_DIR = REPO_ROOT / "alerts"
 EXPORTER_UID = 65534  # nobody

@@ -8,6 +8,7 @@ rewritten to the stack's. The module is not called ``operator``: that would shad
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from coffee_job.submit import ENTRY_MODULE
-from coffee_rt import topics
-from coffee_rt.paths import REPO_ROOT
+from coffee_jobconfig.args import ENTRY_MODULE
+from coffee_orders import topics
 from infra import hardening as h
 from infra.context import (
     APP_OPERATOR,
@@ -27,11 +27,19 @@ from infra.context import (
     REDIS_SECRET,
     Context,
 )
+from infra.paths import REPO_ROOT
 
 MANIFESTS = REPO_ROOT / "operator" / "manifests"
-OPERATOR_UID = 10001
-HEALTH_PORT = 8080
-METRICS_PORT = 9090
+
+
+def _shipped_port(name: str) -> int:
+    """A named port of the shipped operator container (its NetworkPolicy and monitors use it)."""
+    (doc,) = [d for d in yaml.safe_load_all((MANIFESTS / "deployment.yaml").read_text()) if d]
+    (container,) = doc["spec"]["template"]["spec"]["containers"]
+    return int(next(p["containerPort"] for p in container["ports"] if p["name"] == name))
+
+
+METRICS_PORT = _shipped_port("metrics")
 
 
 def load_manifests(path: Path, namespace: str) -> list[dict[str, Any]]:
@@ -44,6 +52,23 @@ def load_manifests(path: Path, namespace: str) -> list[dict[str, Any]]:
             if "namespace" in subject:
                 subject["namespace"] = namespace
     return docs
+
+
+def operator_deployment(doc: dict[str, Any], namespace: str, image: str, resources: dict[str, Any],
+                        reconcile_interval: float) -> dict[str, Any]:
+    """The shipped operator Deployment with what the stack config decides; the rest stays as shipped."""
+    doc = copy.deepcopy(doc)
+    doc["metadata"]["labels"] = {**doc["metadata"]["labels"], **h.labels(APP_OPERATOR, "operator")}
+    template = doc["spec"]["template"]
+    template["metadata"]["labels"] = {**template["metadata"]["labels"], **h.labels(APP_OPERATOR, "operator")}
+    (container,) = template["spec"]["containers"]
+    container["image"] = image
+    container["resources"] = resources
+    container["args"] = [f"--namespace={namespace}" if arg.startswith("--namespace=") else arg
+                         for arg in container["args"]]
+    values = {"COFFEE_OPERATOR_RECONCILE_INTERVAL": str(reconcile_interval)}
+    container["env"] = [{**var, "value": values.get(var["name"], var["value"])} for var in container["env"]]
+    return doc
 
 
 def pipeline_spec(ctx: Context, kafka_bootstrap: str, flink_rest_url: str) -> dict[str, Any]:
@@ -62,8 +87,7 @@ def pipeline_spec(ctx: Context, kafka_bootstrap: str, flink_rest_url: str) -> di
         job["periodicSavepointInterval"] = p.periodic_savepoint_interval
     return {
         "ingest": {"image": images.ingest, "replicas": p.ingest_replicas, "resources": p.ingest_resources.manifest(),
-                   "authSecretRef": {"name": INGEST_AUTH_SECRET, "key": INGEST_TOKENS_KEY},
-                   "topic": topics.ORDERS.name},
+                   "authSecretRef": {"name": INGEST_AUTH_SECRET, "key": INGEST_TOKENS_KEY}},
         "job": job,
         "kafka": {"bootstrap": kafka_bootstrap,
                   "topics": {"orders": topics.ORDERS.name, "dlq": topics.ORDERS_DLQ.name}},
@@ -101,36 +125,17 @@ class PipelineOperator(pulumi.ComponentResource):
                                                      role_ref=doc["roleRef"], subjects=doc["subjects"], opts=opts_)
             else:
                 raise ValueError(f"{MANIFESTS / 'rbac.yaml'}: unexpected kind {kind}")
-        sa_name = next(d for d in load_manifests(MANIFESTS / "rbac.yaml", ns)
-                       if d["kind"] == "ServiceAccount")["metadata"]["name"]
 
         ingest_auth = k8s.core.v1.Secret(
             "ingest-auth", metadata=h.meta(INGEST_AUTH_SECRET, ns, h.labels("coffee-ingest", "auth")), type="Opaque",
             string_data=pulumi.Output.secret({INGEST_TOKENS_KEY: _secret(cfg.secrets.ingest_tokens)}),
             opts=h.child(self, ctx.namespace))
 
-        lbls, sel = h.labels(APP_OPERATOR, "operator"), h.selector(APP_OPERATOR, "operator")
-        main = h.container(
-            "operator", cfg.images.operator, cfg.operator.resources, OPERATOR_UID,
-            command=["kopf"],
-            args=["run", "-m", "coffee_operator.handlers", "--standalone", f"--namespace={ns}",
-                  f"--liveness=http://0.0.0.0:{HEALTH_PORT}/healthz"],
-            env=[{"name": "COFFEE_OPERATOR_RECONCILE_INTERVAL", "value": str(cfg.operator.reconcile_interval)},
-                 {"name": "COFFEE_OPERATOR_METRICS_PORT", "value": str(METRICS_PORT)}],
-            ports=[{"name": "health", "containerPort": HEALTH_PORT},
-                   {"name": "metrics", "containerPort": METRICS_PORT}],
-            livenessProbe={"httpGet": {"path": "/healthz", "port": "health"}, "initialDelaySeconds": 10,
-                           "periodSeconds": 15, "failureThreshold": 4},
-            volumeMounts=[{"name": "tmp", "mountPath": "/tmp"}])
+        (deployment_doc,) = load_manifests(MANIFESTS / "deployment.yaml", ns)
+        deployment = operator_deployment(deployment_doc, ns, cfg.images.operator, cfg.operator.resources.manifest(),
+                                         cfg.operator.reconcile_interval)
         self.deployment = k8s.apps.v1.Deployment(
-            "coffee-rt-operator", metadata=h.meta(APP_OPERATOR, ns, lbls),
-            spec={
-                # kopf --standalone has no peering: exactly one replica, never two during a rollout.
-                "replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": sel},
-                "template": {"metadata": {"labels": lbls},
-                             "spec": h.pod_spec([main], OPERATOR_UID, service_account=sa_name,
-                                                volumes=[h.tmp_volume()])},
-            },
+            "coffee-rt-operator", metadata=deployment["metadata"], spec=deployment["spec"],
             opts=h.child(self, self.crd, *rbac.values()))
 
         name = cfg.pipeline.name

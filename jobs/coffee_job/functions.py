@@ -1,6 +1,6 @@
 """The job's one Python operator: the live metrics (parsing is the Java ``parse_order``).
 
-It is thin: the logic is in :mod:`coffee_job.live_metrics` and :mod:`coffee_job.redis_layout`,
+It is thin: the logic is in :mod:`coffee_job.live_metrics` and :mod:`coffee_live.layout`,
 which are unit-tested without Flink.
 """
 
@@ -18,10 +18,10 @@ from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from coffee_job import live_metrics, redis_layout
-from coffee_job.config import JobConfig
+from coffee_job import live_metrics, redis_writer
 from coffee_job.live_metrics import DictState, LiveOrder
 from coffee_job.records import lines_for_live
+from coffee_jobconfig.model import JobConfig
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
         self.unwritten = runtime_context.get_state(ValueStateDescriptor("unwritten", pickled))
         self.timer = runtime_context.get_state(ValueStateDescriptor("flush_timer", Types.LONG()))
         self.redis = redis.Redis.from_url(self.cfg.redis_url.get_secret_value(), socket_timeout=5)
-        self.write = redis_layout.Writer(self.redis)
+        self.write = redis_writer.Writer(self.redis)
         metrics = runtime_context.get_metrics_group()
         self.write_errors = metrics.counter("coffee_redis_write_errors")
         self.late_orders = metrics.counter("coffee_orders_before_business_day")

@@ -3,7 +3,8 @@
 Counts live in Flink state; Redis receives *absolute* values taken from that state, so a replay
 after a restart rewrites the same numbers instead of adding them twice. Updates are coalesced:
 :func:`apply` marks what changed; :func:`collect`, once per batch of orders, turns the changes
-into one :class:`Flush` for the Redis writer.
+into one :class:`Flush` for the Redis writer. An order's business day is
+``coffee_live.days.business_day``, the rule the ledger audit files it under too.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import heapq
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-ALL_STORES = "_all"  # not a valid store id (the schema forbids '_'), so it can't clash with one
-RECENT_ORDERS = 50
+from coffee_live.days import business_day, day_bounds
+from coffee_live.layout import ALL_STORES, RECENT_ORDERS
+
 MINUTES_KEPT = 60
 
 
@@ -94,20 +94,9 @@ class Flush:
     new_day: bool
 
 
-def business_day(placed_at_ms: int, tz: str) -> str:
-    return _business_day_of_minute(placed_at_ms // 60_000, tz)
-
-
-@lru_cache(maxsize=4096)
-def _business_day_of_minute(minute: int, tz: str) -> str:
-    # Every zone's offset is a whole number of minutes, so a day never starts inside a minute.
-    return datetime.fromtimestamp(minute * 60, ZoneInfo(tz)).date().isoformat()
-
-
 def day_end_epoch(day: str, tz: str, margin: timedelta = timedelta(days=2)) -> int:
     """Unix time at which a day's keys may go: midnight after ``day`` in ``tz``, plus ``margin``."""
-    midnight = datetime.combine(date.fromisoformat(day) + timedelta(days=1), datetime.min.time(), ZoneInfo(tz))
-    return int((midnight + margin).timestamp())
+    return int((day_bounds(day, tz)[1] + margin).timestamp())
 
 
 def _newest_first(entry: tuple[int, str, LiveOrder]) -> tuple[int, str]:

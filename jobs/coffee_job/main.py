@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from coffee_job.config import ConfigError, load
+from coffee_jobconfig.model import ConfigError, load
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,8 +14,8 @@ from pyflink.java_gateway import get_gateway
 from pyflink.table import Schema, StreamTableEnvironment
 
 from coffee_job import sql
-from coffee_job.config import JobConfig, duration_ms
 from coffee_job.functions import LIVE_BATCH_TYPE, LIVE_INPUT_TYPE, LIVE_KEY, LiveMetrics
+from coffee_jobconfig.model import JobConfig, duration_ms
 
 
 def flink_configuration(cfg: JobConfig) -> dict[str, str]:
@@ -30,9 +30,7 @@ def flink_configuration(cfg: JobConfig) -> dict[str, str]:
         "state.backend.type": cfg.state_backend,
         # RocksDB uploads only new SST files per checkpoint; hashmap has no incremental mode.
         "execution.checkpointing.incremental": str(cfg.state_backend == "rocksdb").lower(),
-        "restart-strategy.type": "fixed-delay",
-        "restart-strategy.fixed-delay.attempts": str(cfg.restart_attempts),
-        "restart-strategy.fixed-delay.delay": f"{duration_ms(cfg.restart_delay)} ms",
+        **restart_configuration(cfg),
         "execution.buffer-timeout.interval": f"{duration_ms(cfg.buffer_timeout)} ms",
         "python.execution-mode": cfg.python_execution_mode,
         "python.fn-execution.bundle.time": str(duration_ms(cfg.python_bundle_time)),
@@ -46,6 +44,25 @@ def flink_configuration(cfg: JobConfig) -> dict[str, str]:
         # Chained operators hand records over without a deep copy; the SQL operators are written
         # for it and the Python operator gets its own copy. Copies were the JVM's largest cost.
         "pipeline.object-reuse": "true",
+    }
+
+
+# Flink reads "attempts before reset" as an int; its own default (unlimited) is Integer.MAX_VALUE.
+UNLIMITED_ATTEMPTS = 2_147_483_647
+
+
+def restart_configuration(cfg: JobConfig) -> dict[str, str]:
+    """Exponential-delay restarts: a Postgres or Redis outage of minutes must not use up the
+    attempts (a fixed 10 x 5 s gave up after one minute and left the job FAILED)."""
+    return {
+        "restart-strategy.type": "exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff": f"{duration_ms(cfg.restart_initial_backoff)} ms",
+        "restart-strategy.exponential-delay.max-backoff": f"{duration_ms(cfg.restart_max_backoff)} ms",
+        "restart-strategy.exponential-delay.backoff-multiplier": str(cfg.restart_backoff_multiplier),
+        "restart-strategy.exponential-delay.reset-backoff-threshold": f"{duration_ms(cfg.restart_reset_after)} ms",
+        "restart-strategy.exponential-delay.jitter-factor": str(cfg.restart_jitter),
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff":
+            str(cfg.restart_attempts if cfg.restart_attempts is not None else UNLIMITED_ATTEMPTS),
     }
 
 

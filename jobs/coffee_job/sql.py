@@ -5,7 +5,7 @@ Strings only (no PyFlink import), so they are unit-testable and reviewable in on
 
 from __future__ import annotations
 
-from coffee_job.config import JobConfig, duration_ms
+from coffee_jobconfig.model import FromTimestamp, JobConfig, duration_ms
 
 
 def _q(value: str) -> str:
@@ -15,6 +15,16 @@ def _q(value: str) -> str:
 
 def _with(options: dict[str, str]) -> str:
     return "WITH (\n  " + ",\n  ".join(f"{_q(k)} = {_q(v)}" for k, v in options.items()) + "\n)"
+
+
+def startup_options(cfg: JobConfig) -> dict[str, str]:
+    """Where the source starts without state (a restore resumes from the state's offsets instead).
+
+    Either way the source commits its offsets to ``group_id`` on every checkpoint, so a later start
+    from group offsets continues where this one got to."""
+    if isinstance(cfg.startup, FromTimestamp):
+        return {"scan.startup.mode": "timestamp", "scan.startup.timestamp-millis": str(cfg.startup.timestamp_ms)}
+    return {"scan.startup.mode": "group-offsets"}
 
 
 def source_ddl(cfg: JobConfig) -> str:
@@ -31,7 +41,7 @@ def source_ddl(cfg: JobConfig) -> str:
         "properties.isolation.level": "read_committed",
         "properties.fetch.min.bytes": str(cfg.source_fetch_min_bytes),
         "properties.fetch.max.wait.ms": str(duration_ms(cfg.source_fetch_max_wait)),
-        "scan.startup.mode": "group-offsets",
+        **startup_options(cfg),
         "format": "raw",
     })}"""
 

@@ -1,17 +1,18 @@
 """Carry out ``decide``'s actions against the real Flink REST API, writing each result to status at once.
 
-Every action writes its outcome before the next one starts, and a submission writes its intent
+A thin executor: each action says what to do (job id, restore point, phase, recovery count,
+adopt rather than submit) and act does it, recording the outcome; it chooses nothing. Every
+action writes its outcome before the next one starts, and a submission writes its intent
 (``status.pending``, with the deterministic job id's submission number) *before* asking Flink:
 a crash anywhere leaves status saying exactly what to retry, and the retry cannot start a second
 job. Failures are outcomes too (blocked, pending with an error, disposeError), never silent.
+Status is typed here too; ``write`` is where a change becomes the JSON merge patch.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,11 +20,13 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from coffee_job.config import JobConfig
-from coffee_operator import jobids, metrics
+from coffee_flink import lifecycle
+from coffee_flink.rest import FlinkRest, FlinkRestError
+from coffee_jobconfig.model import JobConfig
+from coffee_operator import metrics
 from coffee_operator.decide import (
-    TERMINAL,
     Action,
+    Adopt,
     Cancel,
     Dispose,
     Event,
@@ -33,11 +36,20 @@ from coffee_operator.decide import (
     Submit,
     TriggerSavepoint,
 )
-from coffee_operator.observe import observe_job
 from coffee_operator.settings import OperatorSettings
-from coffee_operator.spec import Entry, flink_duration
-from coffee_operator.status import Deployed, JobStatus, Pending, PipelineStatus, Savepoint, Stopped, iso
-from coffee_rt.flink.rest import PYTHON_DRIVER, FlinkRest, FlinkRestError
+from coffee_operator.spec import flink_duration
+from coffee_operator.status import (
+    Blocked,
+    Deployed,
+    JobStatus,
+    Pending,
+    PipelineStatus,
+    Savepoint,
+    StatusChange,
+    Stopped,
+    iso,
+)
+from coffee_operator.target import JobTarget
 
 FLINK_ERRORS = (FlinkRestError, httpx.HTTPError, TimeoutError)
 
@@ -80,26 +92,25 @@ def postgres_parts(dsn: str) -> tuple[str, str, str]:
     return f"jdbc:postgresql://{netloc}{parts.path}{query}", unquote(parts.username), unquote(parts.password or "")
 
 
-def job_config(namespace: str, name: str, job_spec: dict[str, Any], secrets: Secrets,
+def job_config(namespace: str, name: str, target: JobTarget, secrets: Secrets,
                settings: OperatorSettings) -> JobConfig:
-    """The job's JobConfig from a job fingerprint (decide.job_fingerprint) and the Secrets it names."""
-    sinks = job_spec.get("sinks") or {}
-    if "postgres" not in sinks or "redis" not in sinks:
+    """The job's JobConfig from a job target and the Secrets it names."""
+    postgres, redis = target.sinks.postgres, target.sinks.redis
+    if postgres is None or redis is None:
         raise ActError("spec.sinks.postgres.secretRef and spec.sinks.redis.secretRef are required to run the job")
-    pg, rd = sinks["postgres"]["secretRef"], sinks["redis"]["secretRef"]
-    jdbc, user, password = postgres_parts(secrets(pg["name"], pg["key"]))
+    jdbc, user, password = postgres_parts(secrets(postgres.secret_ref.name, postgres.secret_ref.key))
     values: dict[str, Any] = {
         "job_name": f"coffee-rt-{namespace}-{name}",
         "group_id": f"coffee-rt-{namespace}-{name}",
-        "kafka_bootstrap": job_spec["kafka"]["bootstrap"],
-        "orders_topic": job_spec["kafka"]["topics"]["orders"],
-        "dlq_topic": job_spec["kafka"]["topics"]["dlq"],
+        "kafka_bootstrap": target.kafka.bootstrap,
+        "orders_topic": target.kafka.topics.orders,
+        "dlq_topic": target.kafka.topics.dlq,
         "postgres_jdbc_url": jdbc,
         "postgres_user": user,
         "postgres_password": password,
-        "redis_url": secrets(rd["name"], rd["key"]),
-        "parallelism": job_spec["parallelism"],
-        "checkpoint_interval": flink_duration(job_spec["checkpointInterval"]),
+        "redis_url": secrets(redis.secret_ref.name, redis.secret_ref.key),
+        "parallelism": target.parallelism,
+        "checkpoint_interval": flink_duration(target.checkpoint_interval),
         **settings.job_config_overrides,
     }
     try:
@@ -107,15 +118,6 @@ def job_config(namespace: str, name: str, job_spec: dict[str, Any], secrets: Sec
     except ValueError as exc:
         raise ActError(f"invalid job config: {exc}") from None
 
-
-def program_args(entry: Entry, cfg: JobConfig, include_secrets: bool) -> list[str]:
-    values = cfg.model_dump(mode="json")
-    for secret in ("postgres_password", "redis_url"):
-        if include_secrets:
-            values[secret] = getattr(cfg, secret).get_secret_value()
-        else:
-            values.pop(secret)
-    return [*entry.driver_args(), "--config-json", json.dumps(values, sort_keys=True)]
 
 
 @dataclass
@@ -143,10 +145,10 @@ class Actor:
     def status(self) -> PipelineStatus:
         return PipelineStatus.parse(self.pipeline.status)
 
-    def write(self, update: dict[str, Any]) -> None:
-        """Replace top-level status fields (None removes) and patch only what changed."""
+    def write(self, change: StatusChange) -> None:
+        """Make ``change`` (the status boundary: here it becomes JSON) and patch only what changed."""
         new = dict(self.pipeline.status)
-        for key, value in update.items():
+        for key, value in change.dump().items():
             if value is None:
                 new.pop(key, None)
             else:
@@ -159,26 +161,28 @@ class Actor:
         self.store.patch(patch)
         self.pipeline.status = new
 
-    def _job_status(self, **fields: Any) -> dict[str, Any]:
-        return JobStatus.model_validate({**self.status.job_status.model_dump(), **fields}).dump()
+    def _job_status(self, **fields: Any) -> JobStatus:
+        return self.status.job_status.model_copy(update=fields)
 
     def _flink(self) -> FlinkRest:
         deployed = self.status.deployed
         if deployed is None:
             raise ActError("no job has been deployed")
-        return self.rest_for(str(deployed.spec["restUrl"]))
+        return self.rest_for(deployed.spec.rest_url)
 
     # ---- dispatch ----------------------------------------------------------------------------
     def run(self, action: Action) -> bool:
         """Carry out one action; False means stop this round (the outcome is in status)."""
         match action:
             case Record():
-                self.write(action.update)
+                self.write(action)
                 for event in action.events:
                     self.emit(event)
                 return True
             case Submit():
                 return self.submit(action)
+            case Adopt():
+                return self.adopt(action)
             case StopWithSavepoint():
                 return self.stop_with_savepoint(action)
             case Cancel():
@@ -193,94 +197,75 @@ class Actor:
 
     # ---- submit ------------------------------------------------------------------------------
     def submit(self, action: Submit) -> bool:
+        """Write the intent, ask Flink to run the job under its deterministic id, record the outcome."""
         status, now = self.status, self.clock()
         before = status.pending if status.pending and status.pending.submission == action.submission else None
-        pending = Pending(submission=action.submission, generation=action.generation, spec=action.spec,
+        pending = Pending(submission=action.submission, generation=action.generation, spec=action.target,
                           restore_path=action.restore_path, reason=action.reason,
                           since=before.since if before else iso(now), attempts=before.attempts if before else 0)
-        phase = {"rollback": "RollingBack", "upgrade": "Upgrading", "restart": "Restarting"}.get(action.reason,
-                                                                                               "Deploying")
-        self.write({"pending": pending.dump(), "submissions": max(status.submissions, action.submission),
-                    "upgrade": action.upgrade.dump() if action.upgrade else None, "phase": phase})
-        job_id = jobids.job_id(self.pipeline.uid, action.submission)
-        rest = self.rest_for(str(action.spec["restUrl"]))
+        self.write(StatusChange(pending=pending, submissions=max(status.submissions, action.submission),
+                                upgrade=action.upgrade, phase=action.phase))
+        job_id = lifecycle.job_id(self.pipeline.uid, action.submission)
+        rest = self.rest_for(action.target.rest_url)
         try:
-            state = rest.job_state(job_id)
-            if state is not None and before is None:
-                # Not a retry of ours, yet Flink knows the id (an orphan cancelled earlier): skip it.
-                submission = action.submission
-                while state is not None and submission < action.submission + 10:
-                    submission += 1
-                    job_id = jobids.job_id(self.pipeline.uid, submission)
-                    state = rest.job_state(job_id)
-                self.emit(Event("Warning", "JobIdInUse", f"Flink already knows the job id of submission "
-                                                         f"{action.submission}; using submission {submission}"))
-                action = replace(action, submission=submission)
-                pending = pending.model_copy(update={"submission": submission})
-                self.write({"pending": pending.dump(), "submissions": max(self.status.submissions, submission)})
-            if state is None:
-                cfg = job_config(self.pipeline.namespace, self.pipeline.name, action.spec, self.secrets, self.settings)
-                args = program_args(Entry.model_validate(action.spec["entry"]), cfg,
-                                    self.settings.secrets_in_program_args)
-                jar_id = python_jar_id(rest, self.settings.flink_python_jar)
-                rest.run_jar(jar_id, entry_class=PYTHON_DRIVER, program_args=args, job_id=job_id,
-                             parallelism=cfg.parallelism, savepoint_path=action.restore_path,
+            cfg = job_config(self.pipeline.namespace, self.pipeline.name, action.target, self.secrets, self.settings)
+            jar = Path(self.settings.flink_python_jar) if self.settings.flink_python_jar else None
+            lifecycle.submit(rest, cfg, job_id, restore_path=action.restore_path,
                              allow_non_restored_state=action.allow_non_restored_state,
+                             include_secrets=self.settings.secrets_in_program_args,
+                             entry=action.target.entry.driver_args(), jar=jar,
                              timeout=self.settings.submit_timeout_seconds)
-                state = rest.job_state(job_id) or "CREATED"
-                adopted = False
-            else:
-                adopted = True  # a previous attempt got through: Flink refuses a second job with this id
+            state = rest.job_state(job_id) or "CREATED"
         except (*FLINK_ERRORS, ActError, RuntimeError) as exc:
             cause = exc.cause if isinstance(exc, FlinkRestError) else str(exc)
             retry_at = now + timedelta(seconds=self.settings.submit_retry_seconds)
-            self.write({"pending": pending.model_copy(update={
-                "attempts": pending.attempts + 1, "error": cause[:1000], "retry_at": iso(retry_at)}).dump()})
+            self.write(StatusChange(pending=pending.model_copy(update={
+                "attempts": pending.attempts + 1, "error": cause[:1000], "retry_at": iso(retry_at)})))
             metrics.SUBMISSIONS.labels(self.pipeline.namespace, self.pipeline.name, action.reason, "failed").inc()
             self.emit(Event("Warning", "SubmitFailed",
                             f"submission {action.submission} ({action.reason}) of job {job_id} failed: {cause[:500]}"))
             return False
-        self.write({
-            "pending": None, "stopped": None, "blocked": None, "halted": None,
-            "jobStatus": JobStatus(job_id=job_id, state=state, submission=action.submission,
-                                   restored_from=action.restore_path,
-                                   last_savepoint=status.job_status.last_savepoint).dump(),
-            "deployed": Deployed(generation=action.generation, spec=action.spec, restore_path=action.restore_path,
-                                 submitted_at=iso(now)).dump(),
-            "nonces": action.nonces.dump(),
-            "recoveries": status.recoveries + 1 if action.reason == "recover" else status.recoveries or None,
-        })
+        self._accepted(action, job_id, state, now, "submitted")
+        return True
+
+    def adopt(self, action: Adopt) -> bool:
+        """Record the submission in flight as accepted: Flink already runs it, nothing is asked of it."""
+        submit = action.submit
+        job_id = lifecycle.job_id(self.pipeline.uid, submit.submission)
+        self._accepted(submit, job_id, action.state, self.clock(), "found")
+        return True
+
+    def _accepted(self, action: Submit, job_id: str, state: str, now: datetime, verb: str) -> None:
+        """The job of ``action`` is Flink's now: it is the deployed job, and the steps before it are done."""
+        status = self.status
+        self.write(StatusChange(
+            pending=None, stopped=None, blocked=None, halted=None, upgrade=action.upgrade,
+            submissions=max(status.submissions, action.submission),
+            job_status=JobStatus(job_id=job_id, state=state, submission=action.submission,
+                                 restored_from=action.restore_path, last_savepoint=status.job_status.last_savepoint),
+            deployed=Deployed(generation=action.generation, spec=action.target, restore_path=action.restore_path,
+                              submitted_at=iso(now)),
+            nonces=action.nonces, recoveries=action.recoveries,
+        ))
         metrics.SUBMISSIONS.labels(self.pipeline.namespace, self.pipeline.name, action.reason, "ok").inc()
         if action.reason == "recover":
             metrics.JOB_RESTARTS.labels(self.pipeline.namespace, self.pipeline.name).inc()
         origin = f"from {action.restore_path}" if action.restore_path else "with no state (fresh)"
         self.emit(Event("Normal", "JobSubmitted",
-                        f"{'found' if adopted else 'submitted'} job {job_id} (submission {action.submission}, "
-                        f"{action.reason}, generation {action.generation}) {origin}"))
-        return True
+                        f"{verb} job {job_id} (submission {action.submission}, {action.reason}, "
+                        f"generation {action.generation}) {origin}"))
 
     # ---- stop ---------------------------------------------------------------------------------
     def _savepoint(self, rest: FlinkRest, job_id: str, stop: bool) -> str:
-        """A savepoint (stopping the job with it when ``stop``), retried while tasks still deploy."""
-        attempts = 3
-        for attempt in range(1, attempts + 1):
-            try:
-                trigger = rest.stop_with_savepoint(job_id) if stop else rest.trigger_savepoint(job_id)
-                path = rest.wait_savepoint(job_id, trigger, timeout=self.settings.savepoint_timeout_seconds)
-                if stop:
-                    rest.wait_state(job_id, set(TERMINAL), timeout=self.settings.cancel_timeout_seconds)
-                return path
-            except FlinkRestError:
-                if attempt == attempts or rest.job_state(job_id) != "RUNNING":
-                    raise
-                time.sleep(3)
-        raise AssertionError("unreachable")
+        return lifecycle.savepoint(rest, job_id, stop=stop, tasks_timeout=0,
+                                   savepoint_timeout=self.settings.savepoint_timeout_seconds,
+                                   stop_timeout=self.settings.cancel_timeout_seconds)
 
     def _record_savepoint(self, path: str, trigger: str, **more: Any) -> Savepoint:
         savepoint = Savepoint(path=path, time=iso(self.clock()), trigger=trigger)
-        history = [*self.status.savepoint_history, savepoint]
-        self.write({"jobStatus": self._job_status(last_savepoint=savepoint.model_dump(), **more),
-                    "savepointHistory": [s.dump() for s in history]})
+        history = (*self.status.savepoint_history, savepoint)
+        self.write(StatusChange(job_status=self._job_status(last_savepoint=savepoint, **more),
+                                savepoint_history=history))
         metrics.observe_savepoint(self.pipeline.namespace, self.pipeline.name, self.clock())
         return savepoint
 
@@ -288,44 +273,41 @@ class Actor:
         rest = self._flink()
         now = self.clock()
         try:
-            path = self._savepoint(rest, action.job_id, stop=True)
+            # No fallback here: decide chooses what follows a failed savepoint (cancel, or wait).
+            stopped = lifecycle.stop(rest, action.job_id, fallback=False, tasks_timeout=0,
+                                     savepoint_timeout=self.settings.savepoint_timeout_seconds,
+                                     stop_timeout=self.settings.cancel_timeout_seconds)
         except FLINK_ERRORS as exc:
             cause = exc.cause if isinstance(exc, FlinkRestError) else str(exc)
-            if action.fallback_to_checkpoint or action.reason == "delete":
-                why = ("upgradeMode last-state: resuming from the latest checkpoint instead"
-                       if action.reason != "delete" else "deleting anyway: cancelling the job")
-                self.emit(Event("Warning", "SavepointFailed",
-                                f"savepoint of job {action.job_id} for {action.reason} failed ({cause[:300]}); {why}"))
-                return self.cancel(Cancel(action.job_id, action.reason, keep_checkpoint=action.reason != "delete"))
-            message = (f"cannot {action.reason}: the savepoint of job {action.job_id} failed: {cause[:500]}. The job "
-                       "keeps running; retrying. Use upgradeMode last-state or stateless to go on without one.")
+            if action.reason == "delete":
+                then = "the job is cancelled instead, without a final savepoint"
+            elif action.fallback_to_checkpoint:
+                then = "upgradeMode last-state: the job is cancelled and resumes from its latest checkpoint"
+            else:
+                then = ("the job keeps running; retrying. Use upgradeMode last-state or stateless to go on "
+                        "without one")
+            message = f"cannot {action.reason}: the savepoint of job {action.job_id} failed: {cause[:500]}; {then}."
             retry = now + timedelta(seconds=self.settings.savepoint_retry_seconds)
-            self.write({"blocked": {"action": action.reason, "generation": action.generation, "message": message,
-                                    "retryAt": iso(retry)}})
+            self.write(StatusChange(blocked=Blocked(action=action.reason, generation=action.generation,
+                                                    message=message, retry_at=iso(retry))))
             self.emit(Event("Warning", "SavepointFailed", message))
             return False
-        self._record_savepoint(path, action.reason, state=rest.job_state(action.job_id) or "FINISHED",
-                               running_since=None)
+        assert stopped.path is not None  # a savepoint: without fallback nothing else returns
+        path = stopped.path
+        self._record_savepoint(path, action.reason, state=stopped.state or "FINISHED", running_since=None)
         if action.reason != "delete":
-            self.write({"stopped": Stopped(reason=action.reason, restore_path=path, restore_kind="savepoint",
-                                           at=iso(now)).dump(), "blocked": None})
+            self.write(StatusChange(stopped=Stopped(reason=action.reason, restore_path=path,
+                                                    restore_kind="savepoint", at=iso(now)), blocked=None))
         verb = {"suspend": "Suspended", "upgrade": "StoppedForUpgrade", "delete": "StoppedForDelete"}[action.reason]
         self.emit(Event("Normal", verb, f"stopped job {action.job_id} with savepoint {path}"))
         return True
 
     def cancel(self, action: Cancel) -> bool:
-        rest = self.rest_for(str(self.status.deployed.spec["restUrl"])) if self.status.deployed else None
+        rest = self.rest_for(self.status.deployed.spec.rest_url) if self.status.deployed else None
         if rest is None:
             raise ActError("no job has been deployed")
         try:
-            if rest.job_state(action.job_id) not in TERMINAL | {None}:
-                try:
-                    rest.cancel(action.job_id)
-                except FlinkRestError as exc:
-                    if exc.status != 404:
-                        raise
-                rest.wait_state(action.job_id, set(TERMINAL), timeout=self.settings.cancel_timeout_seconds)
-            seen = observe_job(rest, action.job_id)
+            state = lifecycle.cancel(rest, action.job_id, timeout=self.settings.cancel_timeout_seconds)
         except FLINK_ERRORS as exc:
             cause = exc.cause if isinstance(exc, FlinkRestError) else str(exc)
             self.emit(Event("Warning", "CancelFailed", f"cancelling job {action.job_id} failed: {cause[:500]}"))
@@ -334,20 +316,13 @@ class Actor:
             self.emit(Event("Warning", "OrphanCancelled",
                             f"cancelled job {action.job_id}: ours, but not the pipeline's current job"))
             return True
-        path, kind, when = None, "none", None
-        if action.keep_checkpoint and seen is not None:
-            points = [(p.time, p.path, k) for p, k in ((seen.latest_checkpoint, "checkpoint"),
-                                                         (seen.latest_savepoint, "savepoint")) if p is not None]
-            if points:
-                when, path, kind = max(points)
-        fields: dict[str, Any] = {"state": seen.state if seen else "CANCELED", "running_since": None}
-        if path and when and kind == "checkpoint":
-            fields["last_checkpoint"] = {"path": path, "time": iso(when)}
-        update: dict[str, Any] = {"jobStatus": self._job_status(**fields)}
-        if action.reason != "delete":
-            update["stopped"] = Stopped(reason=action.reason, restore_path=path, restore_kind=kind,
-                                        at=iso(self.clock())).dump()
-        self.write(update)
+        path, kind = action.resume_from, action.resume_kind
+        job_status = self._job_status(state=state or "CANCELED", running_since=None)
+        if action.reason == "delete":
+            self.write(StatusChange(job_status=job_status))
+        else:
+            self.write(StatusChange(job_status=job_status, blocked=None, stopped=Stopped(
+                reason=action.reason, restore_path=path, restore_kind=kind, at=iso(self.clock()))))
         where = f"; will resume from {kind} {path}" if path else ""
         self.emit(Event("Normal", "JobCancelled", f"cancelled job {action.job_id} for {action.reason}{where}"))
         return True
@@ -356,11 +331,10 @@ class Actor:
     def trigger_savepoint(self, action: TriggerSavepoint) -> bool:
         rest = self._flink()
         status = self.status
-        settled: dict[str, Any] = {}
         if action.trigger == "manual":
-            settled["nonces"] = status.nonces.model_copy(update={"savepoint": action.nonce}).dump()
+            settled = StatusChange(nonces=status.nonces.model_copy(update={"savepoint": action.nonce}))
         else:
-            settled["lastPeriodicSavepoint"] = iso(self.clock())
+            settled = StatusChange(last_periodic_savepoint=iso(self.clock()))
         try:
             path = self._savepoint(rest, action.job_id, stop=False)
         except FLINK_ERRORS as exc:
@@ -382,43 +356,21 @@ class Actor:
             rest.wait_disposal(rest.dispose_savepoint(target.path), timeout=self.settings.savepoint_timeout_seconds)
         except (*FLINK_ERRORS, ActError) as exc:
             cause = exc.cause if isinstance(exc, FlinkRestError) else str(exc)
-            kept = [s.model_copy(update={"dispose_error": cause[:500], "dispose_failed_at": iso(self.clock())})
-                    if s.path == target.path else s for s in history]
-            self.write({"savepointHistory": [s.dump() for s in kept]})
+            kept = tuple(s.model_copy(update={"dispose_error": cause[:500], "dispose_failed_at": iso(self.clock())})
+                         if s.path == target.path else s for s in history)
+            self.write(StatusChange(savepoint_history=kept))
             self.emit(Event("Warning", "SavepointDisposalFailed",
                             f"could not dispose of savepoint {target.path}: {cause[:500]}; kept in the history"))
             return True
-        self.write({"savepointHistory": [s.dump() for s in history if s.path != target.path]})
+        self.write(StatusChange(savepoint_history=tuple(s for s in history if s.path != target.path)))
         self.emit(Event("Normal", "SavepointDisposed", f"disposed of savepoint {target.path} ({target.trigger})"))
         return True
 
     # ---- rollback -----------------------------------------------------------------------------
     def roll_back(self, action: RollBack) -> bool:
-        if action.cancel_job_id and not self.cancel(Cancel(action.cancel_job_id, "upgrade", keep_checkpoint=False)):
+        if action.cancel is not None and not self.cancel(action.cancel):
             return False
-        self.write({"rollback": action.rollback.dump(), "upgrade": None, "pending": None, "stopped": None})
+        self.write(StatusChange(rollback=action.rollback, upgrade=None, pending=None, stopped=None))
         metrics.ROLLBACKS.labels(self.pipeline.namespace, self.pipeline.name).inc()
         self.emit(Event("Warning", "RolledBack", action.rollback.message))
         return self.submit(action.submit)
-
-
-_JAR_IDS: dict[str, str] = {}
-
-
-def python_jar_id(rest: FlinkRest, configured: str | None = None) -> str:
-    """The id of the flink-python jar on this cluster (uploaded once per cluster and process)."""
-    cached = _JAR_IDS.get(rest.base_url)
-    if cached and any(j.get("id") == cached for j in rest.list_jars()):
-        return cached
-    if configured:
-        jar = Path(configured)
-    else:
-        from coffee_rt.local.components.flink import flink_python_jar  # needs PyFlink installed
-
-        jar = flink_python_jar()
-    for entry in rest.list_jars():
-        if entry.get("name") == jar.name:
-            _JAR_IDS[rest.base_url] = str(entry["id"])
-            return _JAR_IDS[rest.base_url]
-    _JAR_IDS[rest.base_url] = rest.upload_jar(jar)
-    return _JAR_IDS[rest.base_url]

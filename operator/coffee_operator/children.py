@@ -41,7 +41,7 @@ def config_map(pipeline: str, spec: PipelineSpec) -> dict[str, Any]:
         "INGEST_HOST": "0.0.0.0",  # noqa: S104 - inside the Pod, behind the Service
         "INGEST_PORT": str(INGEST_PORT),
         "INGEST_KAFKA_BOOTSTRAP": spec.kafka.bootstrap,
-        "INGEST_TOPIC": spec.ingest.topic,
+        "INGEST_TOPIC": spec.kafka.topics.orders,
     }
     if spec.ingest.auth_secret_ref is not None:
         data["INGEST_TOKENS_FILE"] = f"{TOKENS_DIR}/{TOKENS_FILE}"

@@ -1,10 +1,12 @@
 """The whole job lifecycle as one pure function: ``decide(spec, generation, status, observation, now)``.
 
 No servers, no clock, no I/O: given what the resource asks for, what the operator remembers
-(status) and what Flink says now (observation), return the next actions. ``act`` carries them
-out and writes their results to status; the next reconcile sees those and takes the next step.
-A multi-step transition (stop with a savepoint, then resubmit from it) is therefore a sequence of
-durable steps, safe across operator restarts.
+(status) and what Flink says now (observation), return the next actions. Every choice is made
+here and carried by a frozen action (which job id, from which state, the phase while it is in
+flight, the recovery count, whether a job Flink already has is adopted rather than submitted);
+``act`` only carries the actions out and writes their results to status; the next reconcile sees
+those and takes the next step. A multi-step transition (stop with a savepoint, then resubmit
+from it) is therefore a sequence of durable steps, safe across operator restarts.
 
 The rules that matter most:
 - savepoint mode never falls back silently: no savepoint, no stop (the job keeps running and
@@ -18,64 +20,36 @@ The rules that matter most:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
+from coffee_flink.lifecycle import ACTIVE, TERMINAL, TRANSITIONAL
+from coffee_operator.observation import JobObservation, Observation, PointInTime
 from coffee_operator.settings import OperatorSettings
-from coffee_operator.spec import PipelineSpec, duration_seconds, job_fingerprint
+from coffee_operator.spec import PipelineSpec, duration_seconds
 from coffee_operator.status import (
+    KEEP,
     Checkpoint,
-    CheckpointCounts,
     Condition,
-    IngestStatus,
-    JobStatus,
+    Keep,
     Nonces,
     PipelineStatus,
     Rollback,
     Savepoint,
     StableSpec,
+    StatusChange,
     Stopped,
     Upgrade,
     iso,
     parse_time,
 )
+from coffee_operator.target import JobTarget
 
-ACTIVE = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING"})
-TRANSITIONAL = frozenset({"CANCELLING", "FAILING", "SUSPENDED"})
-TERMINAL = frozenset({"FINISHED", "FAILED", "CANCELED"})
 MISSING = "MISSING"  # our job id is unknown to Flink (cluster restarted, history expired)
 
 UpgradeMode = Literal["stateless", "savepoint", "last-state"]
-
-
-# ---- what Flink and Kubernetes say (filled in by observe.py) ---------------------------------
-
-@dataclass(frozen=True)
-class PointInTime:
-    path: str
-    time: datetime
-
-
-@dataclass(frozen=True)
-class JobObservation:
-    job_id: str
-    state: str
-    running_since: datetime | None = None
-    restarts: int = 0
-    checkpoints: CheckpointCounts = field(default_factory=CheckpointCounts)
-    latest_checkpoint: PointInTime | None = None
-    latest_savepoint: PointInTime | None = None
-    restored_from: str | None = None
-    exception: str | None = None
-
-
-@dataclass(frozen=True)
-class Observation:
-    flink_error: str | None = None  # Flink REST unreachable or erroring: take no lifecycle step
-    job: JobObservation | None = None  # None: no job yet, or Flink does not know our job id
-    orphans: tuple[str, ...] = ()  # active jobs with our deterministic ids other than the current one
-    ingest: IngestStatus | None = None
 
 
 # ---- actions (carried out by act.py) ---------------------------------------------------------
@@ -88,24 +62,37 @@ class Event:
 
 
 @dataclass(frozen=True)
-class Record:
-    """A status change with no outside effect. ``update`` replaces top-level status fields
-    (None removes one)."""
+class Record(StatusChange):
+    """A status change with no outside effect, and the events that explain it. The fields are
+    ``StatusChange``'s, typed (KEEP: untouched, None: removed); act turns them into JSON."""
 
-    update: dict[str, Any]
     events: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True)
 class Submit:
+    """Submit ``target`` as job ``submission`` (its deterministic id), writing the intent first."""
+
     submission: int
     generation: int
-    spec: dict[str, Any]
+    target: JobTarget
     restore_path: str | None
     reason: str  # initial, resume, upgrade, restart, recover, rollback
     allow_non_restored_state: bool
-    nonces: Nonces
+    nonces: Nonces  # the nonces this submission settles
     upgrade: Upgrade | None  # the upgrade this submission starts or continues; None ends one
+    phase: str  # status.phase while the submission is in flight
+    recoveries: int  # status.recoveries once Flink has accepted it (one more for a recovery: its back-off)
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """The submission in flight got through (Flink knows its job id: the operator died, or the
+    request timed out, after Flink accepted it): record it as accepted, never submit it again
+    (Flink would refuse the id). ``submit`` is that submission as status remembers it."""
+
+    submit: Submit
+    state: str  # Flink's state of the job
 
 
 @dataclass(frozen=True)
@@ -120,7 +107,8 @@ class StopWithSavepoint:
 class Cancel:
     job_id: str
     reason: Literal["upgrade", "suspend", "restart", "orphan", "delete"]
-    keep_checkpoint: bool  # record the latest checkpoint as where to resume
+    resume_from: str | None = None  # where the next submission resumes (recorded in status.stopped)
+    resume_kind: Literal["checkpoint", "savepoint", "none"] = "none"
 
 
 @dataclass(frozen=True)
@@ -137,25 +125,21 @@ class Dispose:
 
 @dataclass(frozen=True)
 class RollBack:
-    cancel_job_id: str | None
+    """Cancel the new spec's job (when it is active), record the rollback, submit the last good spec."""
+
+    cancel: Cancel | None
     submit: Submit
     rollback: Rollback
 
 
-Action = Record | Submit | StopWithSavepoint | Cancel | TriggerSavepoint | Dispose | RollBack
+Action = Record | Submit | Adopt | StopWithSavepoint | Cancel | TriggerSavepoint | Dispose | RollBack
 
 
 # ---- helpers ---------------------------------------------------------------------------------
 
-def updated(status: PipelineStatus, update: dict[str, Any]) -> PipelineStatus:
-    """``status`` with top-level fields replaced as ``update`` says (the result of a Record)."""
-    raw = status.dump()
-    for key, value in update.items():
-        if value is None:
-            raw.pop(key, None)
-        else:
-            raw[key] = value
-    return PipelineStatus.parse(raw)
+def submitting_phase(reason: str) -> str:
+    """status.phase while a submission for ``reason`` is in flight."""
+    return {"rollback": "RollingBack", "upgrade": "Upgrading", "restart": "Restarting"}.get(reason, "Deploying")
 
 
 def healthy(job: JobObservation | None, now: datetime, settings: OperatorSettings) -> bool:
@@ -203,13 +187,11 @@ def _not_before(moment: str | None, now: datetime) -> bool:
 
 # ---- the observation folded into status ------------------------------------------------------
 
-def observed_update(status: PipelineStatus, obs: Observation) -> dict[str, Any]:
-    """Status fields that merely record what was observed (jobStatus, ingest), if they changed."""
-    update: dict[str, Any] = {}
-    if obs.ingest is not None and obs.ingest != status.ingest:
-        update["ingest"] = obs.ingest.dump()
+def observed_update(status: PipelineStatus, obs: Observation) -> Record | None:
+    """A Record of what was observed (jobStatus, ingest) when it differs from status, else None."""
+    ingest = obs.ingest if obs.ingest is not None and obs.ingest != status.ingest else KEEP
     if obs.flink_error is not None:
-        return update
+        return Record(ingest=ingest) if ingest is not KEEP else None
     js = status.job_status
     job = obs.job
     if job is not None and job.job_id == js.job_id:
@@ -227,9 +209,10 @@ def observed_update(status: PipelineStatus, obs: Observation) -> dict[str, Any]:
         new = js.model_copy(update={"state": MISSING, "running_since": None})
     else:
         new = js
-    if new != js:
-        update["jobStatus"] = new.dump()
-    return update
+    job_status = new if new != js else KEEP
+    if ingest is KEEP and job_status is KEEP:
+        return None
+    return Record(ingest=ingest, job_status=job_status)
 
 
 # ---- the decision ----------------------------------------------------------------------------
@@ -244,14 +227,14 @@ def decide(
 ) -> list[Action]:
     actions: list[Action] = []
     observed = observed_update(status, obs)
-    if observed:
-        actions.append(Record(observed))
-        status = updated(status, observed)
+    if observed is not None:
+        actions.append(observed)
+        status = observed.apply(status)
     if obs.flink_error is not None:
         return actions  # nothing is decided blind; summarize() reports it
 
-    actions.extend(Cancel(job_id, "orphan", keep_checkpoint=False) for job_id in obs.orphans)
-    target = job_fingerprint(spec)
+    actions.extend(Cancel(job_id, "orphan") for job_id in obs.orphans)
+    target = JobTarget.of(spec)
     desired = spec.job.state
     mode: UpgradeMode = spec.job.upgrade_mode
     job = obs.job if obs.job is not None and obs.job.job_id == status.job_status.job_id else None
@@ -262,31 +245,38 @@ def decide(
     upgrade, stable = status.upgrade, status.last_stable_spec
     if (upgrade is not None and stable is not None and stable.spec != upgrade.spec and not is_healthy
             and desired == "running" and _after(_deadline_start(status), settings.upgrade_deadline_seconds, now)):
-        return [*actions, _rollback(spec, generation, status, job, now, settings)]
+        return [*actions, *_rollback(spec, generation, status, job, obs.known, now, settings)]
 
-    # 2. A submission in flight: (re)try it with the same job id.
+    # 2. A submission in flight: adopt it if Flink has it, else (re)try it with the same job id.
     pending = status.pending
-    if pending is not None and pending.error and desired == "suspended":
-        # Flink refused it, so nothing runs: suspended, resuming from where that submission would have.
-        kind = "none" if pending.restore_path is None else (
-            "savepoint" if "savepoint" in pending.restore_path else "checkpoint")
-        return [*actions, Record({"pending": None, "upgrade": None, "stopped": Stopped(
-            reason="suspend", restore_path=pending.restore_path, restore_kind=kind, at=iso(now)).dump()},
-            (Event("Normal", "Suspended", f"submission {pending.submission} was refused ({pending.error[:200]}); "
-                                          "suspended instead"),))]
     if pending is not None:
+        retry = Submit(submission=pending.submission, generation=pending.generation, target=pending.spec,
+                       restore_path=pending.restore_path, reason=pending.reason,
+                       allow_non_restored_state=spec.job.allow_non_restored_state, nonces=_nonces(spec, status),
+                       upgrade=status.upgrade, phase=submitting_phase(pending.reason),
+                       recoveries=_recoveries(status, pending.reason))
+        accepted = obs.known.get(pending.submission)
+        if accepted is not None:
+            # It got through: what runs is pending.spec, whatever the spec says now (a change since is
+            # the next reconcile's upgrade), and whatever its error says (a timed-out request).
+            return [*actions, Adopt(retry, accepted)]
+        if pending.error and desired == "suspended":
+            # Flink refused it, so nothing runs: suspended, resuming from where that submission would have.
+            kind = "none" if pending.restore_path is None else (
+                "savepoint" if "savepoint" in pending.restore_path else "checkpoint")
+            return [*actions, Record(
+                pending=None, upgrade=None,
+                stopped=Stopped(reason="suspend", restore_path=pending.restore_path, restore_kind=kind, at=iso(now)),
+                events=(Event("Normal", "Suspended", f"submission {pending.submission} was refused "
+                                                     f"({pending.error[:200]}); suspended instead"),))]
         if (pending.error and pending.spec != target and desired == "running"
                 and pending.reason in ("initial", "upgrade", "resume")):
             # Flink refused it and the spec has changed since: submit the new spec under the same id.
-            return [*actions, _submit(spec, generation, status, target, pending.restore_path, pending.reason, now,
+            return [*actions, *_submit(spec, generation, status, target, pending.restore_path, pending.reason, now,
                                       submission=pending.submission)]
         if _not_before(pending.retry_at, now):
             return actions
-        return [*actions, Submit(
-            submission=pending.submission, generation=pending.generation, spec=pending.spec,
-            restore_path=pending.restore_path, reason=pending.reason,
-            allow_non_restored_state=spec.job.allow_non_restored_state, nonces=_nonces(spec, status),
-            upgrade=status.upgrade)]
+        return [*actions, retry]
 
     if state in TRANSITIONAL:
         return actions  # cancelling or failing over: wait for Flink to settle
@@ -294,22 +284,22 @@ def decide(
     # 3. Never submitted.
     if status.job_status.job_id is None or status.deployed is None:
         if desired == "running":
-            actions.append(_submit(spec, generation, status, target, None, "initial", now))
+            actions.extend(_submit(spec, generation, status, target, None, "initial", now, known=obs.known))
         return actions
 
     # 4. The job is not running: we stopped it, or it failed / vanished behind our back.
     if state not in ACTIVE:
-        return actions + _after_stop(spec, generation, status, job, target, mode, now, settings)
+        return actions + _after_stop(spec, generation, status, job, target, mode, obs.known, now, settings)
 
     # 5. The job is active.
     assert job is not None
     if upgrade is not None and is_healthy:
-        done = Record({"upgrade": None, "blocked": None,
-                       "lastStableSpec": StableSpec(generation=upgrade.generation, spec=upgrade.spec).dump()},
-                      (Event("Normal", "UpgradeComplete",
-                             f"generation {upgrade.generation} is running healthy as job {job.job_id}"),))
+        done = Record(upgrade=None, blocked=None,
+                      last_stable_spec=StableSpec(generation=upgrade.generation, spec=upgrade.spec),
+                      events=(Event("Normal", "UpgradeComplete",
+                                    f"generation {upgrade.generation} is running healthy as job {job.job_id}"),))
         actions.append(done)
-        status = updated(status, done.update)
+        status = done.apply(status)
     elif upgrade is not None and desired == "running" and target == upgrade.spec:
         return actions  # waiting for the new spec to prove itself (or for the deadline)
 
@@ -322,7 +312,7 @@ def decide(
         return actions + _stop(job, "upgrade", mode, generation, status, now)
 
     if spec.job.restart_nonce is not None and spec.job.restart_nonce != status.nonces.restart:
-        return [*actions, Cancel(job.job_id, "restart", keep_checkpoint=mode != "stateless")]
+        return [*actions, _cancel(job, "restart", status, keep_state=mode != "stateless")]
 
     if state == "RUNNING":
         nonce = spec.job.savepoint_trigger_nonce
@@ -332,10 +322,10 @@ def decide(
             actions.append(TriggerSavepoint(job.job_id, "periodic"))
 
     if is_healthy and status.recoveries:
-        actions.append(Record({"recoveries": None}))
+        actions.append(Record(recoveries=0))
     if is_healthy and status.upgrade is None and (stable is None or stable.spec != status.deployed.spec):
-        actions.append(Record({"lastStableSpec": StableSpec(generation=status.deployed.generation,
-                                                            spec=status.deployed.spec).dump()}))
+        actions.append(Record(last_stable_spec=StableSpec(generation=status.deployed.generation,
+                                                          spec=status.deployed.spec)))
     actions.extend(prune(spec, status, now, settings))
     return actions
 
@@ -357,38 +347,73 @@ def _nonces(spec: PipelineSpec, status: PipelineStatus) -> Nonces:
     return Nonces(savepoint=savepoint, restart=spec.job.restart_nonce)
 
 
-def _submit(spec: PipelineSpec, generation: int, status: PipelineStatus, job_spec: dict[str, Any],
-            restore: str | None, reason: str, now: datetime, submission: int | None = None) -> Submit:
+def _recoveries(status: PipelineStatus, reason: str) -> int:
+    """status.recoveries once a submission for ``reason`` is accepted: a recovery counts (it sets
+    the back-off of the next one), any other submission leaves the count as it is."""
+    return status.recoveries + 1 if reason == "recover" else status.recoveries
+
+
+def _next_submission(status: PipelineStatus, known: Mapping[int, str]) -> tuple[int, tuple[Event, ...]]:
+    """The next submission number whose job id Flink does not know yet (an earlier job with the next
+    id, cancelled as an orphan, still sits in Flink's history and would refuse a second one)."""
+    submission = status.submissions + 1
+    while submission in known:
+        submission += 1
+    if submission == status.submissions + 1:
+        return submission, ()
+    return submission, (Event("Warning", "JobIdInUse", f"Flink already knows the job id of submission "
+                                                       f"{status.submissions + 1}; using submission {submission}"),)
+
+
+def _submit(spec: PipelineSpec, generation: int, status: PipelineStatus, job_spec: JobTarget,
+            restore: str | None, reason: str, now: datetime, submission: int | None = None,
+            known: Mapping[int, str] | None = None) -> list[Action]:
+    """A submission of ``job_spec`` (a Record warning first when the next job id is taken)."""
+    events: tuple[Event, ...] = ()
+    if submission is None:
+        submission, events = _next_submission(status, known or {})
     stable = status.last_stable_spec
     upgrade = status.upgrade
     if upgrade is None and stable is not None and stable.spec != job_spec:
         upgrade = Upgrade(generation=generation, spec=job_spec, started_at=iso(now), restore_path=restore)
     elif upgrade is not None and upgrade.spec != job_spec:
         upgrade = Upgrade(generation=generation, spec=job_spec, started_at=iso(now), restore_path=restore)
-    return Submit(submission=submission or status.submissions + 1, generation=generation, spec=job_spec,
-                  restore_path=restore,
-                  reason=reason, allow_non_restored_state=spec.job.allow_non_restored_state,
-                  nonces=_nonces(spec, status), upgrade=upgrade)
+    submit = Submit(submission=submission, generation=generation, target=job_spec, restore_path=restore,
+                    reason=reason, allow_non_restored_state=spec.job.allow_non_restored_state,
+                    nonces=_nonces(spec, status), upgrade=upgrade, phase=submitting_phase(reason),
+                    recoveries=_recoveries(status, reason))
+    return [Record(events=events), submit] if events else [submit]
+
+
+def _cancel(job: JobObservation, reason: Literal["upgrade", "suspend", "restart"], status: PipelineStatus,
+            keep_state: bool) -> Cancel:
+    """Cancel the job; with ``keep_state`` the next submission resumes from its newest state."""
+    if not keep_state:
+        return Cancel(job.job_id, reason)
+    path, kind = restore_point(status, job)
+    return Cancel(job.job_id, reason, path, kind if path else "none")  # type: ignore[arg-type]
 
 
 def _stop(job: JobObservation, reason: Literal["upgrade", "suspend"], mode: UpgradeMode, generation: int,
           status: PipelineStatus, now: datetime) -> list[Action]:
     """Stop the job for ``reason`` the way ``mode`` says."""
     if mode == "stateless":
-        return [Cancel(job.job_id, reason, keep_checkpoint=False)]
+        return [_cancel(job, reason, status, keep_state=False)]
     if mode == "last-state" and reason == "upgrade":
-        return [Cancel(job.job_id, reason, keep_checkpoint=True)]
+        return [_cancel(job, reason, status, keep_state=True)]
     blocked = status.blocked
-    if blocked is not None and blocked.action == reason and blocked.generation == generation \
-            and _not_before(blocked.retry_at, now):
-        return []  # the last savepoint failed; status says so; retry after the back-off
+    if blocked is not None and blocked.action == reason and blocked.generation == generation:
+        if mode == "last-state":
+            return [_cancel(job, reason, status, keep_state=True)]  # no savepoint: the checkpoint will do
+        if _not_before(blocked.retry_at, now):
+            return []  # the last savepoint failed; status says so; retry after the back-off
     if job.state != "RUNNING":
         return []  # Flink takes savepoints of running jobs only: wait (restarts heal or fail)
     return [StopWithSavepoint(job.job_id, reason, generation, fallback_to_checkpoint=mode == "last-state")]
 
 
 def _after_stop(spec: PipelineSpec, generation: int, status: PipelineStatus, job: JobObservation | None,
-                target: dict[str, Any], mode: UpgradeMode, now: datetime,
+                target: JobTarget, mode: UpgradeMode, known: Mapping[int, str], now: datetime,
                 settings: OperatorSettings) -> list[Action]:
     desired = spec.job.state
     stopped = status.stopped
@@ -396,34 +421,35 @@ def _after_stop(spec: PipelineSpec, generation: int, status: PipelineStatus, job
     if stopped is not None:
         if desired == "suspended":
             if stopped.reason != "suspend":
-                return [Record({"stopped": stopped.model_copy(update={"reason": "suspend"}).dump()})]
+                return [Record(stopped=stopped.model_copy(update={"reason": "suspend"}))]
             return []
         reason = {"suspend": "resume", "upgrade": "upgrade", "restart": "restart"}.get(stopped.reason, stopped.reason)
         if mode == "stateless":
-            return [_submit(spec, generation, status, target, None, reason, now)]
+            return _submit(spec, generation, status, target, None, reason, now, known=known)
         path = stopped.restore_path
         if path is None:
             path, _ = restore_point(status, job)
         if path is None and _had_state(status):
             return [_no_restore_point(status, f"cannot {reason}")]
-        return [_submit(spec, generation, status, target, path, reason, now)]
+        return _submit(spec, generation, status, target, path, reason, now, known=known)
 
     # Not stopped by us: FAILED, CANCELED or FINISHED behind our back, or gone from Flink.
     what = f"job {status.job_status.job_id} is {job.state if job else 'gone from Flink'}"
     path, kind = restore_point(status, job)
     if desired == "suspended":
-        return [Record({"stopped": Stopped(reason="suspend", restore_path=path, restore_kind=kind,
-                                           at=iso(now)).dump()},
-                       (Event("Normal", "Suspended", f"{what}; suspended, will resume from {path or 'nothing'}"),))]
+        return [Record(stopped=Stopped(reason="suspend", restore_path=path, restore_kind=kind, at=iso(now)),
+                       events=(Event("Normal", "Suspended",
+                                     f"{what}; suspended, will resume from {path or 'nothing'}"),))]
     backoff = settings.submit_retry_seconds * 2 ** min(status.recoveries, 5)
     if not _after(status.deployed.submitted_at, backoff, now):
         return []  # a job that keeps failing is resubmitted less and less often (30 s, 1 min, ... 16 min)
     if path is None and _had_state(status):
         return [_no_restore_point(status, f"{what}; cannot resubmit")]
-    submit = _submit(spec, status.deployed.generation, status, status.deployed.spec, path, "recover", now)
-    return [Record({}, (Event("Warning", "JobLost",
-                              f"{what}; resubmitting from {kind} {path}" if path else
-                              f"{what}; it never had state, resubmitting it fresh"),)), submit]
+    submit = _submit(spec, status.deployed.generation, status, status.deployed.spec, path, "recover", now,
+                     known=known)
+    return [Record(events=(Event("Warning", "JobLost",
+                                 f"{what}; resubmitting from {kind} {path}" if path else
+                                 f"{what}; it never had state, resubmitting it fresh"),)), *submit]
 
 
 def _had_state(status: PipelineStatus) -> bool:
@@ -437,12 +463,12 @@ def _no_restore_point(status: PipelineStatus, what: str) -> Record:
     message = (f"{what}: no checkpoint or savepoint is known and a fresh start would reset Kafka offsets and "
                "live totals; restore one by hand (resubmit from a retained checkpoint) or recreate the pipeline")
     if status.halted == message:
-        return Record({})
-    return Record({"halted": message}, (Event("Warning", "NoRestorePoint", message),))
+        return Record()
+    return Record(halted=message, events=(Event("Warning", "NoRestorePoint", message),))
 
 
 def _rollback(spec: PipelineSpec, generation: int, status: PipelineStatus, job: JobObservation | None,
-              now: datetime, settings: OperatorSettings) -> RollBack:
+              known: Mapping[int, str], now: datetime, settings: OperatorSettings) -> list[Action]:
     upgrade, stable = status.upgrade, status.last_stable_spec
     assert upgrade is not None and stable is not None
     why = status.pending.error if status.pending and status.pending.error else (
@@ -450,14 +476,17 @@ def _rollback(spec: PipelineSpec, generation: int, status: PipelineStatus, job: 
     message = (f"generation {upgrade.generation} did not reach a healthy RUNNING within "
                f"{settings.upgrade_deadline_seconds:.0f} s ({why}); rolled back to generation {stable.generation} "
                f"from {upgrade.restore_path or 'a fresh start'}")
-    submit = Submit(submission=status.submissions + 1, generation=stable.generation, spec=stable.spec,
+    submission, events = _next_submission(status, known)
+    submit = Submit(submission=submission, generation=stable.generation, target=stable.spec,
                     restore_path=upgrade.restore_path, reason="rollback",
                     allow_non_restored_state=spec.job.allow_non_restored_state, nonces=_nonces(spec, status),
-                    upgrade=None)
-    active = job.job_id if job is not None and job.state in ACTIVE | TRANSITIONAL else None
-    return RollBack(cancel_job_id=active, submit=submit,
-                    rollback=Rollback(generation=upgrade.generation, failed_spec=upgrade.spec,
-                                      to_generation=stable.generation, at=iso(now), message=message))
+                    upgrade=None, phase=submitting_phase("rollback"), recoveries=_recoveries(status, "rollback"))
+    # The new spec's job is stopped with no state kept: the rollback resumes from where the upgrade began.
+    cancel = Cancel(job.job_id, "upgrade") if job is not None and job.state in ACTIVE | TRANSITIONAL else None
+    rollback = RollBack(cancel=cancel, submit=submit,
+                        rollback=Rollback(generation=upgrade.generation, failed_spec=upgrade.spec,
+                                          to_generation=stable.generation, at=iso(now), message=message))
+    return [Record(events=events), rollback] if events else [rollback]
 
 
 def _periodic_due(spec: PipelineSpec, status: PipelineStatus, now: datetime) -> bool:
@@ -497,22 +526,23 @@ def decide_delete(spec: PipelineSpec, status: PipelineStatus, obs: Observation) 
     """On delete: a final savepoint when the job runs, whatever the upgrade mode (it is how the
     pipeline can be recreated with its state); cancel when it is active but not RUNNING; nothing
     when it isn't active, so the resource goes away promptly."""
-    actions: list[Action] = [Cancel(job_id, "orphan", keep_checkpoint=False) for job_id in obs.orphans]
+    actions: list[Action] = [Cancel(job_id, "orphan") for job_id in obs.orphans]
     job = obs.job
     if job is None or job.job_id != status.job_status.job_id or job.state not in ACTIVE:
         return actions
-    if job.state != "RUNNING":
-        return [*actions, Cancel(job.job_id, "delete", keep_checkpoint=False)]
+    savepoint_failed = status.blocked is not None and status.blocked.action == "delete"
+    if job.state != "RUNNING" or savepoint_failed:
+        return [*actions, Cancel(job.job_id, "delete")]
     return [*actions, StopWithSavepoint(job.job_id, "delete", status.deployed.generation if status.deployed else 0)]
 
 
 # ---- what `kubectl get cp` and the conditions say ----------------------------------------------
 
 def summarize(spec: PipelineSpec, generation: int, status: PipelineStatus, obs: Observation, now: datetime,
-              settings: OperatorSettings) -> dict[str, Any]:
+              settings: OperatorSettings) -> StatusChange:
     """phase, conditions (Ready, Progressing, Degraded), observedGeneration and error from status."""
     js = status.job_status
-    target = job_fingerprint(spec)
+    target = JobTarget.of(spec)
     desired = spec.job.state
     pending, stopped, upgrade = status.pending, status.stopped, status.upgrade
     job = obs.job if obs.job is not None and obs.job.job_id == js.job_id else None
@@ -561,8 +591,7 @@ def summarize(spec: PipelineSpec, generation: int, status: PipelineStatus, obs: 
     if suspended:
         phase, ready = "Suspended", ("True", "Suspended", "the job is suspended as asked")
     elif pending is not None:
-        phase = {"rollback": "RollingBack", "upgrade": "Upgrading", "restart": "Restarting"}.get(
-            pending.reason, "Deploying")
+        phase = submitting_phase(pending.reason)
         ready = ("False", "Submitting", progressing[1] if progressing else "")
     elif desired == "suspended":
         phase, ready = "Suspending", ("False", "Suspending", "stopping the job")
@@ -596,7 +625,7 @@ def summarize(spec: PipelineSpec, generation: int, status: PipelineStatus, obs: 
         since = before.last_transition_time if before and before.status == state and before.last_transition_time \
             else iso(now)
         conditions.append(Condition(type=kind, status=state, reason=reason, message=message,
-                                    last_transition_time=since, observed_generation=generation).dump())
+                                    last_transition_time=since, observed_generation=generation))
 
     handled = (
         (status.deployed is not None and status.deployed.spec == target and pending is None
@@ -605,23 +634,17 @@ def summarize(spec: PipelineSpec, generation: int, status: PipelineStatus, obs: 
         or (suspended and status.deployed is None)
         or (status.blocked is not None and status.blocked.generation == generation)
     )
-    update: dict[str, Any] = {"phase": phase, "conditions": conditions}
-    if handled:
-        update["observedGeneration"] = generation
+    error: str | Keep | None = KEEP
     if degraded is None and status.error:
-        update["error"] = None
+        error = None
     elif degraded is not None and degraded[1] != status.error:
-        update["error"] = degraded[1]
-    return update
-
-
-def with_job_status(status: PipelineStatus, **fields: Any) -> dict[str, Any]:
-    """A Record update that changes some jobStatus fields."""
-    return {"jobStatus": JobStatus.model_validate({**status.job_status.model_dump(), **fields}).dump()}
+        error = degraded[1]
+    return StatusChange(phase=phase, conditions=tuple(conditions),
+                        observed_generation=generation if handled else KEEP, error=error)
 
 
 __all__ = [
-    "Action", "Cancel", "Dispose", "Event", "JobObservation", "Observation", "PointInTime", "Record",
-    "RollBack", "StopWithSavepoint", "Submit", "TriggerSavepoint", "decide", "decide_delete",
-    "observed_update", "prune", "restore_point", "summarize", "updated", "with_job_status",
+    "ACTIVE", "Action", "Adopt", "Cancel", "Dispose", "Event", "JobObservation", "Observation", "PointInTime",
+    "Record", "RollBack", "StopWithSavepoint", "Submit", "TriggerSavepoint", "decide", "decide_delete",
+    "observed_update", "prune", "restore_point", "submitting_phase", "summarize",
 ]

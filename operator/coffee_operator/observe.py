@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 
-from coffee_operator import jobids
-from coffee_operator.decide import ACTIVE, JobObservation, Observation, PointInTime
+from coffee_flink import lifecycle
+from coffee_flink.lifecycle import ACTIVE
+from coffee_flink.rest import FlinkRest, FlinkRestError, root_cause
+from coffee_operator.observation import JobObservation, Observation, PointInTime
 from coffee_operator.status import CheckpointCounts, IngestStatus, PipelineStatus
-from coffee_rt.flink.rest import FlinkRest, FlinkRestError
 
 
 def _ms(value: Any) -> datetime | None:
@@ -44,9 +45,7 @@ def _exception(rest: FlinkRest, job_id: str) -> str | None:
         text = str(entries[0].get("exceptionName") or "") + ": " + str(entries[0].get("stacktrace") or "")
     elif body.get("root-exception"):
         text = str(body["root-exception"])
-    causes = [line.strip()[len("Caused by: "):] for line in text.splitlines() if line.strip().startswith("Caused by:")]
-    first = causes[-1] if causes else text.strip().splitlines()[0] if text.strip() else ""
-    return first[:500] or None
+    return root_cause(text)[:500] or None
 
 
 def observe_job(rest: FlinkRest, job_id: str) -> JobObservation | None:
@@ -87,6 +86,9 @@ def observe_job(rest: FlinkRest, job_id: str) -> JobObservation | None:
                           restored_from=restored_from, exception=exception)
 
 
+KNOWN_WINDOW = 10  # how far past the last submission number job ids are looked up
+
+
 def observe(rest: FlinkRest, uid: str, status: PipelineStatus, ingest: IngestStatus | None = None,
             deleting: bool = False) -> Observation:
     """Flink's view of this pipeline's jobs. An unreachable or erroring Flink is an observation too.
@@ -94,15 +96,17 @@ def observe(rest: FlinkRest, uid: str, status: PipelineStatus, ingest: IngestSta
     try:
         jobs = rest.jobs()
         current = status.job_status.job_id
-        ours = jobids.known_ids(uid, status.submissions)
-        pending = jobids.job_id(uid, status.pending.submission) if status.pending and not deleting else None
+        ours = lifecycle.known_ids(uid, status.submissions)
+        window = lifecycle.known_ids(uid, status.submissions + KNOWN_WINDOW)
+        known = {window[str(j["jid"])]: str(j["state"]) for j in jobs if str(j["jid"]) in window}
+        pending = lifecycle.job_id(uid, status.pending.submission) if status.pending and not deleting else None
         orphans = tuple(sorted(
             str(j["jid"]) for j in jobs
             if j["jid"] in ours and j["jid"] not in (current, pending) and j["state"] in ACTIVE))
         job = observe_job(rest, current) if current else None
     except (httpx.HTTPError, FlinkRestError, KeyError, ValueError) as exc:
         return Observation(flink_error=f"Flink REST at {rest.base_url}: {_describe(exc)}", ingest=ingest)
-    return Observation(job=job, orphans=orphans, ingest=ingest)
+    return Observation(job=job, orphans=orphans, known=known, ingest=ingest)
 
 
 def _describe(exc: Exception) -> str:

@@ -8,14 +8,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from coffee_flink.rest import FlinkRest
 from coffee_operator import metrics
 from coffee_operator.act import Actor, Pipeline, Secrets, StatusStore
-from coffee_operator.decide import Event, Observation, decide, decide_delete, summarize
+from coffee_operator.decide import Event, decide, decide_delete, summarize
+from coffee_operator.observation import Observation
 from coffee_operator.observe import observe
 from coffee_operator.settings import OperatorSettings
 from coffee_operator.spec import PipelineSpec, parse_spec
 from coffee_operator.status import IngestStatus, PipelineStatus, parse_time
-from coffee_rt.flink.rest import FlinkRest
 
 
 class FlinkClients:
@@ -39,7 +40,7 @@ class FlinkClients:
 def _rest_url(spec: PipelineSpec, status: PipelineStatus) -> str:
     """Where the current job lives (the deployed spec's cluster), else where the spec says."""
     if status.deployed is not None:
-        return str(status.deployed.spec["restUrl"])
+        return status.deployed.spec.rest_url
     return spec.job.rest_url
 
 
@@ -91,11 +92,17 @@ def finalize(
     actions = decide_delete(spec, status, obs)
     if not actions:
         emit(Event("Normal", "Deleted", f"job {status.job_status.job_id or '(none)'} is not running: nothing to stop"))
-    for action in actions:
-        if not actor.run(action):
-            return f"could not stop job {status.job_status.job_id}"
-    metrics.forget(pipeline.namespace, pipeline.name)
-    return None
+    # A failed step is written to status (a final savepoint that failed: blocked); deciding once more
+    # on that status takes the next step (cancel instead) in the same call.
+    for _ in range(2):
+        if all(actor.run(action) for action in actions):
+            metrics.forget(pipeline.namespace, pipeline.name)
+            return None
+        obs = observe(flink(_rest_url(spec, actor.status)), pipeline.uid, actor.status, deleting=True)
+        if obs.flink_error is not None:
+            return obs.flink_error
+        actions = decide_delete(spec, actor.status, obs)
+    return f"could not stop job {status.job_status.job_id}"
 
 
 def _export(pipeline: Pipeline, status: PipelineStatus, now: datetime) -> None:

@@ -1,16 +1,19 @@
-"""The operator's own settings, typed and validated once, from ``COFFEE_OPERATOR_*`` variables."""
+"""The operator's own settings, typed and validated once, from ``COFFEE_OPERATOR_*`` variables.
+
+Loaded like every other settings model (``coffee_settings.env``): an unknown ``COFFEE_OPERATOR_*``
+variable stops the operator at start, and every problem names its variable.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from coffee_settings.env import SettingsError as SettingsError  # raised by from_env
+from coffee_settings.env import settings_from_env
 
-class SettingsError(ValueError):
-    pass
+ENV_PREFIX = "COFFEE_OPERATOR_"
 
 
 class OperatorSettings(BaseModel):
@@ -43,24 +46,4 @@ class OperatorSettings(BaseModel):
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorSettings:
-        env = dict(os.environ if env is None else env)
-        known = {f"COFFEE_OPERATOR_{name.upper()}": name for name in cls.model_fields}
-        values: dict[str, Any] = {}
-        for key, value in env.items():
-            if not key.startswith("COFFEE_OPERATOR_"):
-                continue
-            if key not in known:
-                raise SettingsError(f"unknown setting {key} (known: {', '.join(sorted(known))})")
-            name = known[key]
-            if name == "job_config_overrides":
-                try:
-                    values[name] = json.loads(value)
-                except ValueError as exc:
-                    raise SettingsError(f"{key}: not JSON: {exc}") from None
-            else:
-                values[name] = value
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise SettingsError(f"invalid operator settings: {problems}") from None
+        return settings_from_env(cls, ENV_PREFIX, "operator", env, json_fields=("job_config_overrides",))

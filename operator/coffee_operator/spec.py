@@ -1,7 +1,6 @@
 """The CoffeePipeline spec as typed models (the CRD's schema already refused malformed resources).
 
-Also: which part of the spec is the *job* (a change there means stopping and resubmitting the
-Flink job) and durations in the CRD's units.
+Also: durations in the CRD's units. Which part of the spec is the *job* is ``target.JobTarget``.
 """
 
 from __future__ import annotations
@@ -12,29 +11,24 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-_DURATION = re.compile(r"^([1-9][0-9]*)(ms|s|min|m|h|d)$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+from coffee_settings import durations
+
+_UNIT_FORM = re.compile(r"([0-9]+)(ms|s|min|m|h|d)")
 
 
 def duration_seconds(text: str) -> float:
-    """'10s' -> 10.0; the CRD's duration pattern (ms, s, min or m, h, d)."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like 500ms, 10s, 5m, 36h or 7d")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    """'10s' -> 10.0; the CRD's durations (``coffee_settings.durations``; zero is refused, as the CRD does)."""
+    return durations.duration_seconds(text, allow_zero=False)
 
 
 def flink_duration(text: str) -> str:
     """A CRD duration in the job config's units (ms, s, min, h): '1m' -> '1min', '2d' -> '48h'."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like 500ms, 10s, 5m, 36h or 7d")
+    durations.parse_duration(text, allow_zero=False)
+    match = _UNIT_FORM.fullmatch(text.strip())
+    if match is None:  # another accepted form (ISO 8601): in milliseconds
+        return f"{durations.duration_ms(text)}ms"
     number, unit = int(match.group(1)), match.group(2)
-    if unit == "m":
-        return f"{number}min"
-    if unit == "d":
-        return f"{number * 24}h"
-    return f"{number}{unit}"
+    return {"m": f"{number}min", "d": f"{number * 24}h"}.get(unit, f"{number}{unit}")
 
 
 class _Model(BaseModel):
@@ -93,7 +87,6 @@ class IngestSpec(_Model):
     replicas: int = 2
     resources: dict[str, Any] | None = None
     auth_secret_ref: SecretKeyRef | None = None
-    topic: str = "orders"
 
 
 class Sinks(_Model):
@@ -118,17 +111,3 @@ def parse_spec(raw: dict[str, Any]) -> PipelineSpec:
     except ValidationError as exc:
         problems = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SpecError(problems) from None
-
-
-def job_fingerprint(spec: PipelineSpec) -> dict[str, Any]:
-    """What the running Flink job is made of. A change here is an upgrade (stop, resubmit);
-    the lifecycle fields (state, nonces, upgradeMode, savepoint settings) are not part of it."""
-    job = spec.job
-    return {
-        "restUrl": job.rest_url,
-        "entry": job.entry.model_dump(exclude_none=True),
-        "parallelism": job.parallelism,
-        "checkpointInterval": job.checkpoint_interval,
-        "kafka": spec.kafka.model_dump(by_alias=True),
-        "sinks": spec.sinks.model_dump(by_alias=True, exclude_none=True),
-    }

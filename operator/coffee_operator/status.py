@@ -3,15 +3,24 @@
 Everything the lifecycle needs to survive an operator restart lives here (the submission
 counter, a submission in flight, why the job was stopped, the last good spec), never in memory.
 Times are RFC 3339 UTC strings, as Kubernetes writes them.
+
+Inside the operator status is these models; a change to it is a typed ``StatusChange``. JSON
+(camelCase, no nulls) exists only where status is read (``PipelineStatus.parse``) and written
+(``StatusChange.dump``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from coffee_operator.target import JobTarget
 
 
 def iso(moment: datetime) -> str:
@@ -67,7 +76,7 @@ class Deployed(_Model):
     """The spec the current job was submitted with."""
 
     generation: int
-    spec: dict[str, Any]
+    spec: JobTarget
     restore_path: str | None = None
     submitted_at: str
 
@@ -76,7 +85,7 @@ class StableSpec(_Model):
     """The last spec whose job ran healthy: the rollback target."""
 
     generation: int
-    spec: dict[str, Any]
+    spec: JobTarget
 
 
 class Pending(_Model):
@@ -84,7 +93,7 @@ class Pending(_Model):
 
     submission: int
     generation: int
-    spec: dict[str, Any]
+    spec: JobTarget
     restore_path: str | None = None
     reason: str  # initial, resume, upgrade, restart, recover, rollback
     since: str
@@ -106,7 +115,7 @@ class Upgrade(_Model):
     """A new spec on its way to a healthy RUNNING, rolled back after the deadline."""
 
     generation: int
-    spec: dict[str, Any]
+    spec: JobTarget
     started_at: str
     restore_path: str | None = None
 
@@ -122,7 +131,7 @@ class Blocked(_Model):
 
 class Rollback(_Model):
     generation: int
-    failed_spec: dict[str, Any]
+    failed_spec: JobTarget
     to_generation: int
     at: str
     message: str
@@ -172,6 +181,72 @@ class PipelineStatus(_Model):
     @classmethod
     def parse(cls, raw: dict[str, Any] | None) -> PipelineStatus:
         return cls.model_validate(dict(raw or {}))
+
+
+class Keep(Enum):
+    """A status field that a change leaves as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """Top-level status fields to replace, typed. A field left at ``KEEP`` is not touched; one set
+    to None or to its default is removed (status holds only what differs from the defaults, so a
+    reset counter or a cleared step leaves no trace). ``revision`` is not here: the writer counts it."""
+
+    phase: str | Keep | None = KEEP
+    observed_generation: int | Keep | None = KEEP
+    error: str | Keep | None = KEEP
+    halted: str | Keep | None = KEEP
+    submissions: int | Keep = KEEP
+    recoveries: int | Keep = KEEP
+    job_status: JobStatus | Keep = KEEP
+    deployed: Deployed | Keep | None = KEEP
+    last_stable_spec: StableSpec | Keep | None = KEEP
+    pending: Pending | Keep | None = KEEP
+    stopped: Stopped | Keep | None = KEEP
+    upgrade: Upgrade | Keep | None = KEEP
+    blocked: Blocked | Keep | None = KEEP
+    rollback: Rollback | Keep | None = KEEP
+    nonces: Nonces | Keep = KEEP
+    last_periodic_savepoint: str | Keep | None = KEEP
+    savepoint_history: tuple[Savepoint, ...] | Keep = KEEP
+    conditions: tuple[Condition, ...] | Keep = KEEP
+    ingest: IngestStatus | Keep | None = KEEP
+
+    def fields(self) -> dict[str, Any]:
+        """The fields this change sets, by their Python name (None: removed)."""
+        changed = {f.name: getattr(self, f.name) for f in dataclasses.fields(StatusChange)}
+        return {name: value for name, value in changed.items() if value is not KEEP}
+
+    def _values(self) -> dict[str, Any]:
+        """The fields this change sets as PipelineStatus holds them (lists; None: the default)."""
+        values: dict[str, Any] = {}
+        for name, value in self.fields().items():
+            default = PipelineStatus.model_fields[name].get_default(call_default_factory=True)
+            value = list(value) if isinstance(value, tuple) else value
+            values[name] = None if value is None or value == default else value
+        return values
+
+    def apply(self, status: PipelineStatus) -> PipelineStatus:
+        """``status`` with this change made (what the status will be once it is written)."""
+        fields = PipelineStatus.model_fields
+        return status.model_copy(update={
+            name: fields[name].get_default(call_default_factory=True) if value is None else value
+            for name, value in self._values().items()})
+
+    def dump(self) -> dict[str, Any]:
+        """The change as status JSON: camelCase top-level fields, None for a field to remove."""
+        values = self._values()
+        kept = {name: value for name, value in values.items() if value is not None}
+        dumped = PipelineStatus.model_construct(**kept).model_dump(
+            by_alias=True, exclude_none=True, mode="json", include=set(kept))
+        aliases = {name: PipelineStatus.model_fields[name].alias or name for name in values}
+        return {aliases[name]: dumped[aliases[name]] if name in kept else None for name in values}
 
 
 def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

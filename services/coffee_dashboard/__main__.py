@@ -6,8 +6,8 @@ import sys
 
 from coffee_dashboard.app import DashboardService, MissingAssets
 from coffee_dashboard.settings import DashboardSettings
-from coffee_service.envsettings import SettingsError
 from coffee_service.serve import serve
+from coffee_settings.env import SettingsError
 
 
 def main() -> int:

@@ -24,8 +24,8 @@ from coffee_dashboard import query
 from coffee_dashboard.history import History
 from coffee_dashboard.live import LiveHub, LiveReader, local_today, redis_error_text
 from coffee_dashboard.ops import OpsMonitor
-from coffee_dashboard.problems import Problem, bad_param, unavailable
 from coffee_dashboard.settings import DashboardSettings
+from coffee_service.problems import Problem, bad_param, unavailable
 
 
 def json_response(body: Any, status: int = 200) -> Response:

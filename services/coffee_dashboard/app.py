@@ -24,8 +24,8 @@ from coffee_dashboard.auth import Authenticator, AuthMiddleware
 from coffee_dashboard.history import History
 from coffee_dashboard.live import LiveHub, LiveReader
 from coffee_dashboard.ops import OpsMonitor
-from coffee_dashboard.problems import Problem
 from coffee_dashboard.settings import DashboardSettings
+from coffee_service.problems import Problem
 
 log = logging.getLogger("coffee_dashboard")
 STATIC = Path(__file__).parent / "static"

@@ -1,10 +1,10 @@
 """Read-only access control: a bearer token, or HTTP basic auth, checked on every request but the probes.
 
-Tokens and the basic password are configured as SHA-256 digests only (they are long random
-strings, so a fast hash is enough; see ``python -m coffee_dashboard.auth``). A browser cannot set
+Tokens and the basic password are configured as SHA-256 digests only (``coffee_service.tokens``
+says why that suffices; ``python -m coffee_dashboard.auth`` makes them). A browser cannot set
 headers on an EventSource, so in token mode ``GET /?token=...`` moves the token into an HttpOnly,
 SameSite=Strict cookie and redirects to the bare URL, keeping the token out of the address bar.
-Digests are compared with ``hmac.compare_digest`` against every entry, without stopping early.
+Digests are matched in constant time against every entry (``coffee_service.tokens``).
 
 The service is read-only as a whole: any method other than GET or HEAD is a 405 here, before
 routing, so no route can grow a write by accident.
@@ -14,31 +14,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import secrets
 import sys
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from coffee_dashboard.problems import Problem
 from coffee_dashboard.settings import DashboardSettings
+from coffee_service.problems import Problem
+from coffee_service.tokens import digest as digest  # the local stack configures its dev token with it
+from coffee_service.tokens import matches, new_token
 
 COOKIE = "coffee_dashboard_token"
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})  # probes; they reveal only up or not
 READ_METHODS = frozenset({"GET", "HEAD"})
-
-
-def digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
-
-
-def _matches(presented: bytes, digests: list[bytes]) -> bool:
-    found = False
-    for candidate in digests:  # no early exit: time does not depend on which entry matched
-        found |= hmac.compare_digest(candidate, presented)
-    return found
 
 
 class Authenticator:
@@ -50,7 +39,7 @@ class Authenticator:
         self.cookie_secure = settings.cookie_secure
 
     def token_ok(self, token: str) -> bool:
-        return bool(token) and _matches(digest(token), self.tokens)
+        return bool(token) and matches(digest(token), self.tokens)
 
     def check(self, headers: dict[str, str]) -> Problem | None:
         """None when the request may read, else the 401 to answer."""
@@ -64,8 +53,8 @@ class Authenticator:
                     user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
                 except (binascii.Error, UnicodeDecodeError):
                     user, sep, password = "", "", ""
-                user_ok = hmac.compare_digest(digest(user), self.user_digest)
-                if sep and _matches(digest(password), self.password) and user_ok:
+                user_ok = matches(digest(user), [self.user_digest])
+                if sep and matches(digest(password), self.password) and user_ok:
                     return None
             return Problem(401, "unauthenticated", "Unauthenticated", "send HTTP basic credentials",
                            headers={"WWW-Authenticate": 'Basic realm="coffee-rt dashboard", charset="UTF-8"'})
@@ -140,7 +129,7 @@ class AuthMiddleware:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["new-token"]:
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         print(f"token: {token}\nDASHBOARD_TOKENS_SHA256 entry: {digest(token).hex()}")
         return 0
     if argv[:1] == ["new-password"]:

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from coffee_dashboard.problems import unavailable
 from coffee_dashboard.query import ALL_STORES
+from coffee_service.problems import unavailable
 
 Row = tuple[datetime, int, int, int]  # UTC hour, orders, revenue cents, quantity
 

@@ -29,7 +29,7 @@ from coffee_dashboard import staleness, summary
 from coffee_dashboard.ops import Evidence
 from coffee_dashboard.query import ALL_STORES
 from coffee_dashboard.settings import DashboardSettings
-from coffee_job.redis_layout import PRODUCT_NAMES, STORES, UPDATES_CHANNEL, current_day_key, day_key
+from coffee_live.layout import PRODUCT_NAMES, STORES, UPDATES_CHANNEL, current_day_key, day_key
 
 log = logging.getLogger("coffee_dashboard.live")
 CLOCK_MARGIN_MS = 1000  # the job's clock (updated_at) against ours
@@ -184,7 +184,7 @@ class LiveHub:
                 for store in [ALL_STORES, *stores]]
 
     async def _history(self, store: str) -> dict[str, Any]:
-        from coffee_dashboard.problems import Problem
+        from coffee_service.problems import Problem
 
         try:
             return await self.history(store)

@@ -1,5 +1,6 @@
 """The ops panel: ingest p99 latency, the job's Kafka consumer lag, Flink job state and last
-checkpoint age, DLQ count — each read from the component that owns it, every ``ops_interval_s``.
+checkpoint age, DLQ count, the ledger audit's verdict (``ledger.py``) — each read from the
+component that owns it, every ``ops_interval_s``.
 
 Each source fails on its own: an unreachable one shows its error on the panel, the rest still
 show. The p99 is over a sliding window (``p99_window_s``) of the ingest's cumulative histogram
@@ -23,14 +24,16 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from coffee_dashboard import ledger
 from coffee_dashboard.settings import DashboardSettings
+from coffee_dashboard.staleness import job_severity
+from coffee_flink.states import ACTIVE
 
 log = logging.getLogger("coffee_dashboard.ops")
 # librdkafka logs every failed reconnect; the panel already shows the error, so keep the log quiet.
 _kafka_log = logging.getLogger("coffee_dashboard.ops.kafka")
 _kafka_log.setLevel(logging.CRITICAL)
 Buckets = list[tuple[float, float]]  # (upper bound, cumulative count), sorted, +Inf last
-ACTIVE_JOB_STATES = ("RUNNING", "RESTARTING", "CREATED", "INITIALIZING", "FAILING", "CANCELLING", "RECONCILING")
 
 
 # -- pure parts ------------------------------------------------------------------------------
@@ -102,9 +105,10 @@ def consumer_lag(committed: dict[int, int], end: dict[int, int], start: dict[int
 
 
 def pick_job(jobs: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    """The job named ``name``: an active one if any, else the most recently started."""
+    """The job named ``name``: an active one (``coffee_flink.states.ACTIVE``) if any, else the most
+    recently started, which may be one Flink is cancelling or failing."""
     mine = [j for j in jobs if j.get("name") == name]
-    active = [j for j in mine if j.get("state") in ACTIVE_JOB_STATES]
+    active = [j for j in mine if j.get("state") in ACTIVE]
     pool = active or mine
     return max(pool, key=lambda j: j.get("start-time", 0)) if pool else None
 
@@ -155,7 +159,7 @@ class OpsMonitor:
         self.kafka = KafkaLag(settings.kafka_bootstrap, settings.kafka_topic, settings.kafka_group) \
             if settings.kafka_bootstrap else None
         self.latest: dict[str, Any] = {"checked_at_ms": None, "started_at_ms": None, "ingest": _off(),
-                                       "kafka": _off(), "flink": _off(), "dlq": _off()}
+                                       "kafka": _off(), "flink": _off(), "dlq": _off(), "ledger": _off()}
 
     async def _ingest(self) -> dict[str, Any]:
         if not self.s.ingest_metrics_url:
@@ -189,13 +193,15 @@ class OpsMonitor:
         response.raise_for_status()
         job = pick_job(response.json().get("jobs", []), self.s.flink_job_name)
         if job is None:
-            return {"status": "ok", "job_state": "MISSING", "job_name": self.s.flink_job_name}
+            return {"status": "ok", "job_state": "MISSING", "job_severity": job_severity("MISSING"),
+                    "job_name": self.s.flink_job_name}
         checkpoints = await self.http.get(f"{base}/jobs/{job['jid']}/checkpoints")
         checkpoints.raise_for_status()
         body = checkpoints.json()
         completed = (body.get("latest") or {}).get("completed") or {}
         ack = completed.get("latest_ack_timestamp")
-        return {"status": "ok", "job_state": job.get("state"), "job_id": job.get("jid"),
+        state = str(job.get("state"))
+        return {"status": "ok", "job_state": state, "job_severity": job_severity(state), "job_id": job.get("jid"),
                 "job_name": self.s.flink_job_name,
                 "last_checkpoint_age_s": round(max(0.0, time.time() - ack / 1000), 1) if ack else None,
                 "checkpoints_failed": (body.get("counts") or {}).get("failed")}
@@ -223,10 +229,17 @@ class OpsMonitor:
         return {"status": "ok", "count": None if total is None else int(total),
                 "note": "" if total is not None else "no metrics of the job (not running?)"}
 
+    async def _ledger(self) -> dict[str, Any]:
+        if not self.s.auditor_metrics_url:
+            return _off()
+        response = await self.http.get(self.s.auditor_metrics_url)
+        response.raise_for_status()
+        return ledger.verdict(response.text, time.time(), self.s.ledger_stale_after_s).to_json()
+
     async def refresh(self) -> dict[str, Any]:
-        names = ("ingest", "kafka", "flink", "dlq")
+        names = ("ingest", "kafka", "flink", "dlq", "ledger")
         started_ms = int(time.time() * 1000)  # every reading below was taken after this
-        results = await asyncio.gather(self._ingest(), self._kafka(), self._flink(), self._dlq(),
+        results = await asyncio.gather(self._ingest(), self._kafka(), self._flink(), self._dlq(), self._ledger(),
                                        return_exceptions=True)
         snapshot: dict[str, Any] = {"checked_at_ms": int(time.time() * 1000), "started_at_ms": started_ms}
         for name, result in zip(names, results, strict=True):

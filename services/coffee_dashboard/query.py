@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from coffee_dashboard.problems import Problem, bad_param
-from coffee_dashboard.settings import STORE_PATTERN
+from coffee_orders.schema import STORE_ID_PATTERN
+from coffee_service.problems import Problem, bad_param
 
 ALL_STORES = "_all"
 _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -36,11 +36,11 @@ def store(value: str | None, known: set[str] | None) -> str:
     (Redis down): a well-formed id is then accepted."""
     if value is None or value == ALL_STORES:
         return ALL_STORES
-    if not re.fullmatch(STORE_PATTERN, value):
-        raise bad_param("store", f"not a store id (pattern {STORE_PATTERN}, or {ALL_STORES} for all stores)")
+    if not re.fullmatch(STORE_ID_PATTERN, value):
+        raise bad_param("store", f"not a store id (pattern {STORE_ID_PATTERN}, or {ALL_STORES} for all stores)")
     if known is not None and value not in known:
         raise Problem(404, "unknown-store", "Unknown store", f"no store {value!r} is configured or has sold anything",
-                      "store")
+                      param="store")
     return value
 
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from coffee_service.envsettings import SettingsError as SettingsError  # raised by from_env
-from coffee_service.envsettings import settings_from_env
+from coffee_orders.schema import STORE_ID_PATTERN
+from coffee_settings.env import SettingsError as SettingsError  # raised by from_env
+from coffee_settings.env import settings_from_env
+from coffee_settings.zones import check_zone
 
 ENV_PREFIX = "DASHBOARD_"
-STORE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # the order schema's StoreId
 _JSON_FIELDS = ("store_timezones", "store_currencies")
 _LIST_FIELDS = ("stores", "tokens_sha256", "flink_metrics_urls")
 
@@ -65,6 +65,10 @@ class DashboardSettings(BaseModel):
     kafka_bootstrap: str | None = None
     kafka_topic: str = "orders"
     kafka_group: str = "coffee-rt-job"
+    # The ledger auditor's /metrics (its verdict: topic vs Postgres vs Redis); a verdict older than
+    # ledger_stale_after_s (the auditor's round is 30 s) shows as unknown.
+    auditor_metrics_url: str | None = None
+    ledger_stale_after_s: float = Field(120.0, ge=10, le=86_400)
 
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
     access_log: bool = False
@@ -127,13 +131,6 @@ class DashboardSettings(BaseModel):
                                  list_fields=_LIST_FIELDS)
 
 
-def check_zone(name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-
-
 def _check_store(store: str) -> None:
-    if not re.fullmatch(STORE_PATTERN, store):
-        raise ValueError(f"{store!r} is not a store id ({STORE_PATTERN})")
+    if not re.fullmatch(STORE_ID_PATTERN, store):
+        raise ValueError(f"{store!r} is not a store id ({STORE_ID_PATTERN})")

@@ -11,9 +11,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from coffee_flink.states import ACTIVE, TERMINAL, TRANSITIONAL
+
 State = Literal["live", "stale", "down"]
 Severity = Literal["ok", "warning", "critical"]
-JOB_DOWN_STATES = frozenset({"FAILED", "CANCELED", "CANCELLING", "FINISHED", "SUSPENDED", "MISSING"})
+# Not counting orders and not coming back by itself: over, on its way out (CANCELLING ends CANCELED,
+# FAILING ends FAILED; a failure Flink recovers from is RESTARTING instead), suspended, or no job.
+JOB_DOWN_STATES = TERMINAL | TRANSITIONAL | {"MISSING"}
+
+
+def job_severity(job_state: str) -> Severity:
+    """How the ops panel marks a job state: ``ok`` RUNNING; ``warning`` on its way (back) to
+    running (the other active states: INITIALIZING, CREATED, RESTARTING, RECONCILING); ``critical``
+    for the states the banner calls down and any state this rule does not know."""
+    if job_state == "RUNNING":
+        return "ok"
+    return "warning" if job_state in ACTIVE else "critical"
 
 
 @dataclass(frozen=True)

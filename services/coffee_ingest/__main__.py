@@ -12,8 +12,8 @@ import sys
 from coffee_ingest.app import IngestService
 from coffee_ingest.auth import TokenFileError
 from coffee_ingest.settings import IngestSettings
-from coffee_service.envsettings import SettingsError
 from coffee_service.serve import serve
+from coffee_settings.env import SettingsError
 
 
 def main() -> int:

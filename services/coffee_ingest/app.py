@@ -24,15 +24,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from coffee_ingest import problems
+from coffee_ingest import rejections
 from coffee_ingest.auth import Authenticator, AuthError, load_tokens
 from coffee_ingest.metrics import Metrics, MetricsMiddleware
 from coffee_ingest.openapi import build_openapi
-from coffee_ingest.problems import Problem
 from coffee_ingest.producer import Delivery, OrderProducer, ProduceError
 from coffee_ingest.routing import Incoming, OrderRoutes
 from coffee_ingest.settings import IngestSettings
 from coffee_orders.schema import Order, Window, parse_order, to_wire
+from coffee_service.problems import Problem
 
 log = logging.getLogger("coffee_ingest")
 
@@ -50,7 +50,7 @@ class IngestService:
     def __init__(self, settings: IngestSettings, authenticator: Authenticator | None = None) -> None:
         self.settings = settings
         self.auth = authenticator or Authenticator(load_tokens(settings.tokens_file, settings.tokens))
-        self.metrics = Metrics(problems.REASONS)
+        self.metrics = Metrics(rejections.REASONS)
         self.producer = OrderProducer(settings, self.metrics)
         self.openapi = orjson.dumps(build_openapi(settings))
 
@@ -59,22 +59,22 @@ class IngestService:
         try:
             return self.auth.store_for(request.header(b"authorization"))
         except AuthError as exc:
-            raise problems.unauthenticated(exc.detail, exc.error) from None
+            raise rejections.unauthenticated(exc.detail, exc.error) from None
 
     async def _body(self, request: Incoming, limit: int) -> bytes:
         content_type = request.header(b"content-type")
         media, *params = (content_type or "").lower().split(";")
         charsets = [p.strip().removeprefix("charset=").strip('"') for p in params if p.strip().startswith("charset=")]
         if media.strip() != "application/json" or any(c != "utf-8" for c in charsets):
-            raise problems.unsupported_media_type(content_type)
+            raise rejections.unsupported_media_type(content_type)
         length = request.header(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            raise problems.body_too_large(limit)
+            raise rejections.body_too_large(limit)
         chunks, size = [], 0
         async for chunk in request.chunks():  # a chunked body has no Content-Length: count as we go
             size += len(chunk)
             if size > limit:
-                raise problems.body_too_large(limit)
+                raise rejections.body_too_large(limit)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -92,18 +92,18 @@ class IngestService:
         try:
             order = parse_order(body, self._window())
         except ValidationError as exc:
-            raise problems.validation_problem(exc) from None
+            raise rejections.validation_problem(exc) from None
         if order.store_id != store:
-            raise problems.forbidden_store(store, order.store_id)
+            raise rejections.forbidden_store(store, order.store_id)
         if self._overloaded(1):
             self.metrics.unavailable.inc()
-            raise problems.overloaded(self.settings.retry_after_s)
+            raise rejections.overloaded(self.settings.retry_after_s)
         try:
             delivery = await self.producer.send(store.encode(), to_wire(order))
         except ProduceError as exc:
             self.metrics.unavailable.inc()
             log.debug("order %s not confirmed by Kafka: %s", order.message_id, exc.detail)
-            raise problems.kafka_unavailable(self.settings.retry_after_s, exc.detail) from None
+            raise rejections.kafka_unavailable(self.settings.retry_after_s, exc.detail) from None
         self.metrics.accepted.inc()
         return _json(_accepted(order, delivery), 202)
 
@@ -114,7 +114,7 @@ class IngestService:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise problems.malformed_json(str(exc)) from None
+            raise rejections.malformed_json(str(exc)) from None
         raw_orders = _batch_orders(doc, s.max_batch_orders)
         window = self._window()
         results: list[dict[str, Any] | None] = [None] * len(raw_orders)
@@ -123,13 +123,13 @@ class IngestService:
             try:
                 text = orjson.dumps(raw)
                 if len(text) > s.max_body_bytes:
-                    raise problems.body_too_large(s.max_body_bytes)
+                    raise rejections.body_too_large(s.max_body_bytes)
                 order = parse_order(text, window)
                 if order.store_id != store:
-                    raise problems.forbidden_store(store, order.store_id)
+                    raise rejections.forbidden_store(store, order.store_id)
                 valid.append((index, order))
             except ValidationError as exc:
-                results[index] = self._reject_one(index, problems.validation_problem(exc, at=("orders", index)))
+                results[index] = self._reject_one(index, rejections.validation_problem(exc, at=("orders", index)))
             except Problem as problem:
                 results[index] = self._reject_one(index, problem)
         if self._overloaded(len(valid)):
@@ -146,7 +146,7 @@ class IngestService:
                 unavailable += 1
                 self.metrics.unavailable.inc()
                 self.metrics.reject("kafka_unavailable")
-                unconfirmed = problems.kafka_unavailable(s.retry_after_s, delivery.detail)
+                unconfirmed = rejections.kafka_unavailable(s.retry_after_s, delivery.detail)
                 results[index] = {"index": index, "status": 503, "message_id": str(order.message_id),
                                   "problem": unconfirmed.document()}
         accepted = len(valid) - unavailable
@@ -166,7 +166,7 @@ class IngestService:
         ok, detail = await self.producer.ready()
         if ok:
             return _json({"status": "ready", "kafka": detail})
-        return Problem(503, "not-ready", "Not ready", detail, "not_ready",
+        return Problem(503, "not-ready", "Not ready", detail, reason="not_ready",
                        headers={"Retry-After": str(self.settings.retry_after_s)}).response(request.url.path)
 
     async def metrics_endpoint(self, request: Request) -> Response:
@@ -203,7 +203,7 @@ class IngestService:
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        problem = problems.http_problem(exc.status_code, exc.detail)
+        problem = rejections.http_problem(exc.status_code, exc.detail)
         self.metrics.reject(problem.reason)
         response = problem.response(request.url.path)
         response.headers.update(exc.headers or {})
@@ -211,7 +211,7 @@ class IngestService:
 
     async def _internal_error(self, request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problems.internal_error().response(request.url.path)
+        return rejections.internal_error().response(request.url.path)
 
 
 def _accepted(order: Order, delivery: Delivery) -> dict[str, Any]:
@@ -222,21 +222,21 @@ def _accepted(order: Order, delivery: Delivery) -> dict[str, Any]:
 def _batch_orders(doc: Any, limit: int) -> list[Any]:
     """The ``orders`` array of a batch envelope, or a 4xx naming what is wrong with the envelope."""
     if not isinstance(doc, dict):
-        raise problems.batch_problem(422, "invalid-batch", "the body must be an object {\"orders\": [...]}",
+        raise rejections.batch_problem(422, "invalid-batch", "the body must be an object {\"orders\": [...]}",
                                      "wrong_type", field="body")
     unknown = sorted(set(doc) - {"orders"})
     if unknown:
-        raise problems.batch_problem(422, "invalid-batch", f"unknown field {unknown[0]!r}", "unknown_field",
+        raise rejections.batch_problem(422, "invalid-batch", f"unknown field {unknown[0]!r}", "unknown_field",
                                      field=str(unknown[0]))
     if "orders" not in doc:
-        raise problems.batch_problem(422, "invalid-batch", "field required", "missing_field")
+        raise rejections.batch_problem(422, "invalid-batch", "field required", "missing_field")
     orders = doc["orders"]
     if not isinstance(orders, list):
-        raise problems.batch_problem(422, "invalid-batch", "orders must be an array", "wrong_type")
+        raise rejections.batch_problem(422, "invalid-batch", "orders must be an array", "wrong_type")
     if not orders:
-        raise problems.batch_problem(422, "invalid-batch", "orders must contain at least one order", "invalid_value")
+        raise rejections.batch_problem(422, "invalid-batch", "orders must contain at least one order", "invalid_value")
     if len(orders) > limit:
-        raise problems.batch_problem(413, "batch-too-large", f"at most {limit} orders per batch, got {len(orders)}",
+        raise rejections.batch_problem(413, "batch-too-large", f"at most {limit} orders per batch, got {len(orders)}",
                                      "batch_too_large")
     return orders
 

@@ -1,15 +1,11 @@
 """Per-store bearer tokens, kept only as SHA-256 digests.
 
-A token is 32 random bytes (``secrets.token_urlsafe``), so a fast hash is the right one: nobody
-can brute-force 256 bits, and a slow password hash would cost milliseconds on every request.
+Digests and their constant-time match are ``coffee_service.tokens`` (why SHA-256 suffices: there).
 The token file (a Kubernetes Secret mounted as a file, or its content in ``INGEST_TOKENS``)::
 
     {"tokens": [{"store_id": "store-01", "sha256": "<64 hex digits>", "label": "till 1"}]}
 
 Several tokens per store are allowed (rotation: add the new one, roll the tills, drop the old).
-The presented token's digest is compared with every stored digest by ``hmac.compare_digest``,
-without stopping at a match, so the time taken says nothing about which or how many bytes
-matched (linear in the number of tokens: microseconds for the few hundred a roaster has).
 Tokens are never logged, never echoed in errors and not kept in memory as plain text.
 
 ``python -m coffee_ingest.auth new STORE_ID [LABEL]`` prints a fresh token and its file entry.
@@ -17,11 +13,8 @@ Tokens are never logged, never echoed in errors and not kept in memory as plain 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
-import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +22,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coffee_orders.schema import StoreId
+from coffee_service import tokens
+from coffee_service.tokens import new_token as new_token  # python -m coffee_ingest.auth new, the local stack
 
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*) *")
 
@@ -60,11 +55,8 @@ class AuthError(Exception):
 
 
 def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    """The token file's form of a token: its SHA-256 as 64 lower-case hex digits."""
+    return tokens.digest(token).hex()
 
 
 def entry_for(store_id: str, token: str, label: str = "") -> TokenEntry:
@@ -117,11 +109,7 @@ class Authenticator:
         match = _BEARER.fullmatch(authorization)
         if match is None:
             raise AuthError("Authorization must be 'Bearer <store token>'", error="invalid_request")
-        presented = hashlib.sha256(match.group(1).encode()).digest()
-        store: str | None = None
-        for key, candidate in self._entries:  # no early exit: constant time in the match position
-            if hmac.compare_digest(key, presented):
-                store = candidate
+        store = tokens.lookup(tokens.digest(match.group(1)), self._entries)
         if store is None:
             raise AuthError("the bearer token is not valid")
         return store

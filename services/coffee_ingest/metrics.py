@@ -59,8 +59,8 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def reject(self, reason: str) -> None:
-        self.rejections.labels(reason).inc()
+    def reject(self, reason: str | None) -> None:
+        self.rejections.labels(reason or "internal").inc()  # the ingest's own problems all carry one
 
 
 class MetricsMiddleware:

@@ -4,7 +4,7 @@ Why: on two cores shared with Kafka and the Flink job, the ingest service's CPU 
 what its tail latency is made of. Per request Starlette adds an exception middleware, the
 router, an endpoint wrapper, a ``Request`` and a send wrapper per layer. The order routes need
 none of it: they read three headers and the body and always answer with one response, a 202 or
-an RFC 9457 problem. Measured in docs/ingest.md (session 8).
+an RFC 9457 problem. See docs/ingest.md#benchmark.
 
 What the routes see is an :class:`Incoming`: the headers they ask for and the body's chunks.
 """
@@ -18,9 +18,9 @@ from dataclasses import replace
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from coffee_ingest import problems
+from coffee_ingest import rejections
 from coffee_ingest.metrics import Metrics
-from coffee_ingest.problems import Problem
+from coffee_service.problems import Problem
 
 log = logging.getLogger("coffee_ingest")
 
@@ -73,7 +73,7 @@ class OrderRoutes:
             await self.fallback(scope, receive, send)
             return
         if scope["method"] != "POST":  # as Starlette answers it for its own routes
-            problem = replace(problems.http_problem(405, "Method Not Allowed"), headers={"Allow": "POST"})
+            problem = replace(rejections.http_problem(405, "Method Not Allowed"), headers={"Allow": "POST"})
             self.metrics.reject(problem.reason)
             await problem.response(scope["path"])(scope, receive, send)
             return
@@ -88,5 +88,5 @@ class OrderRoutes:
             return
         except Exception as exc:  # the same answer Starlette's ServerErrorMiddleware gives elsewhere
             log.error("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
-            response = problems.internal_error().response(scope["path"])
+            response = rejections.internal_error().response(scope["path"])
         await response(scope, receive, send)

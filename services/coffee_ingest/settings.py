@@ -6,15 +6,15 @@ the pod at start, not silently fall back to a default.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from coffee_orders.schema import DEFAULT_HORIZON, MAX_FUTURE
-from coffee_service.envsettings import SettingsError as SettingsError  # raised by from_env
-from coffee_service.envsettings import settings_from_env
+from coffee_settings.durations import SettingsDuration
+from coffee_settings.env import SettingsError as SettingsError  # raised by from_env
+from coffee_settings.env import settings_from_env
 
 ENV_PREFIX = "INGEST_"
 
@@ -43,8 +43,9 @@ class IngestSettings(BaseModel):
     tokens_file: Path | None = None
     tokens: str | None = Field(None, repr=False)  # the token file's JSON content, for an env-only Secret
 
-    placed_at_horizon: timedelta = DEFAULT_HORIZON
-    placed_at_max_future: timedelta = MAX_FUTURE
+    # Durations (coffee_settings.durations): 7d, 36h, 5min, P7D, PT5M, or a number of seconds.
+    placed_at_horizon: SettingsDuration = DEFAULT_HORIZON
+    placed_at_max_future: SettingsDuration = MAX_FUTURE
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     max_batch_orders: int = Field(500, ge=1, le=10_000)
     max_batch_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)

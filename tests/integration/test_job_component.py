@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coffee_rt.flink.rest import FlinkRest
+from coffee_flink.rest import FlinkRest
 from coffee_rt.local.stack import LocalStack
 
 

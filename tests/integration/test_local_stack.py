@@ -13,7 +13,7 @@ import redis
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from coffee_rt.flink.rest import PYTHON_DRIVER, FlinkRest
+from coffee_flink.rest import PYTHON_DRIVER, FlinkRest
 from coffee_rt.local import cpu
 from coffee_rt.local.components.flink import flink_python_jar
 from coffee_rt.local.stack import LocalStack

@@ -10,8 +10,7 @@ import psycopg
 import psycopg.sql
 import pytest
 
-from coffee_rt.db.migrate import MIGRATIONS_DIR, discover, migrate
-from coffee_rt.errors import CoffeeRtError
+from coffee_db.migrate import MIGRATIONS_DIR, MigrationError, discover, migrate
 
 
 @pytest.fixture()
@@ -36,7 +35,7 @@ def test_an_edited_applied_migration_is_refused(scratch_db: str, tmp_path: Path)
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE a (id int);")
     assert migrate(scratch_db, tmp_path) == ["0001_first"]
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE a (id bigint);")
-    with pytest.raises(CoffeeRtError, match="0001_first was changed after it was applied"):
+    with pytest.raises(MigrationError, match="0001_first was changed after it was applied"):
         migrate(scratch_db, tmp_path)
 
 
@@ -52,7 +51,7 @@ def test_a_failing_migration_changes_nothing(scratch_db: str, tmp_path: Path) ->
 
 def test_bad_file_name_is_refused(tmp_path: Path) -> None:
     (tmp_path / "init.sql").write_text("SELECT 1;")
-    with pytest.raises(CoffeeRtError, match=r"must look like 0001_what_it_does\.sql"):
+    with pytest.raises(MigrationError, match=r"must look like 0001_what_it_does\.sql"):
         discover(tmp_path)
 
 

@@ -46,7 +46,7 @@ def test_invalid_port_setting_names_the_variable(isolated: Path, monkeypatch: py
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("COFFEE_RT_REDIS_PORT", "not-a-port")
     assert main(["local", "up", "redis"]) == 2
-    assert "redis_port" in capsys.readouterr().err
+    assert "COFFEE_RT_REDIS_PORT: Input should be a valid integer" in capsys.readouterr().err
 
 
 INVALID_CPU_SETTINGS = [
@@ -62,7 +62,7 @@ def test_invalid_cpu_setting_is_refused_before_anything_starts(
         value: str) -> None:
     monkeypatch.setenv(f"COFFEE_RT_{setting.upper()}", value)
     assert main(["local", "up", "redis"]) == 2
-    assert setting in capsys.readouterr().err
+    assert f"COFFEE_RT_{setting.upper()}: " in capsys.readouterr().err
     assert not (isolated / "run").exists()  # no pid file folder: nothing was started
 
 
@@ -115,7 +115,7 @@ def test_down_with_nothing_running(isolated: Path, capsys: pytest.CaptureFixture
 
 
 def test_flink_errors_lead_with_the_root_cause() -> None:
-    from coffee_rt.flink.rest import FlinkRestError
+    from coffee_flink.rest import FlinkRestError
 
     body = ('{"errors":["org.apache.flink.runtime.rest.handler.RestHandlerException: Could not execute application.\\n'
             '\\tat x.y(Z.java:1)\\nCaused by: java.lang.RuntimeException: wrapper\\n'

@@ -127,7 +127,7 @@ def test_the_order_taking_path_keeps_the_cpu_priority_and_the_rest_yields(tmp_pa
     assert niceness == {"ingest": {0}, "kafka": {0}, "flink": {12}, "postgres": {3}, "redis": {3}, "dashboard": {3}}
 
 
-def test_background_servers_join_the_idle_cgroup_and_the_order_path_does_not(tmp_path: Path) -> None:
+def test_background_servers_join_the_background_cgroup_and_the_order_path_does_not(tmp_path: Path) -> None:
     from coffee_rt.local.settings import LocalSettings
     from coffee_rt.local.stack import LocalStack
 
@@ -137,8 +137,9 @@ def test_background_servers_join_the_idle_cgroup_and_the_order_path_does_not(tmp
         return {name: {p.cpu_group for p in stack[name].processes()} for name in ("ingest", "kafka", "flink", "redis")}
 
     (tmp_path / "state" / "dashboard").mkdir(parents=True)
-    group = cpu.background_group()
-    assert groups("idle") == {"ingest": {None}, "kafka": {None}, "flink": {group}, "redis": {group}}
+    for policy in ("weight", "idle"):
+        group = cpu.background_group(policy)  # type: ignore[arg-type]
+        assert groups(policy) == {"ingest": {None}, "kafka": {None}, "flink": {group}, "redis": {group}}
     assert groups("nice") == {"ingest": {None}, "kafka": {None}, "flink": {None}, "redis": {None}}
 
 
@@ -156,10 +157,14 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.parametrize("user", [None, "nobody"])  # joining needs root: it happens before the child drops it
 def test_a_process_given_an_idle_group_runs_in_it_with_what_it_forks(tmp_path: Path, user: str | None) -> None:
-    group = cpu.background_group()
+    group = cpu.background_group("idle")
     if group is None:
         pytest.skip("no idle cgroup on this machine (needs root and a cpu controller with cpu.idle)")
     assert (group / "cpu.idle").read_text().strip() == "1"
+    weighted = cpu.background_group("weight")
+    assert weighted is not None and weighted.name == cpu.GROUP
+    assert (weighted / "cpu.idle").read_text().strip() == "0"
+    assert (weighted / "cpu.shares").read_text().strip() == cpu.V1_SHARES
     tmp_path.chmod(0o777)
     process = ManagedProcess(name="idle", argv=["sh", "-c", "sleep 60 & wait"], log_file=tmp_path / "i.log",
                              pid_file=tmp_path / "i.pid", niceness=3, cpu_group=group, user=user)
@@ -252,10 +257,11 @@ def test_no_cpu_controller_means_no_hierarchy() -> None:
     assert cpu._cpu_hierarchy("", "") is None
 
 
-def test_a_group_that_cannot_be_made_idle_is_none(tmp_path: Path) -> None:
-    # A plain folder: mkdir works, but there is no cpu.idle to read (no cgroup filesystem).
-    assert cpu.make_idle_group(tmp_path) is None
-    assert cpu.make_idle_group(tmp_path / "missing" / "parent") is None
+@pytest.mark.parametrize("policy", ["weight", "idle"])
+def test_a_group_that_cannot_be_set_up_is_none(tmp_path: Path, policy: cpu.Policy) -> None:
+    # A plain folder: mkdir works, but there is no cpu.idle, cpu.shares or cpu.weight (no cgroup filesystem).
+    assert cpu.make_group(tmp_path, policy) is None
+    assert cpu.make_group(tmp_path / "missing" / "parent", policy) is None
 
 
 def test_jvm_accepts_a_collector_it_has_and_not_an_unknown_option() -> None:

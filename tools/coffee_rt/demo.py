@@ -16,10 +16,12 @@ import httpx
 import psycopg
 import redis
 
-from coffee_rt.errors import CoffeeRtError
+from coffee_rt.errors import StartupError
+from coffee_rt.local import supervisor
 from coffee_rt.local.stack import LocalStack
 
 SAMPLE_ORDERS = 40
+WAIT_TOTALS = 120.0  # seconds for the job to count them (a busy machine is slower)
 
 
 def run_demo(progress: Callable[[str], None]) -> int:
@@ -29,6 +31,8 @@ def run_demo(progress: Callable[[str], None]) -> int:
     stack = LocalStack(progress=progress)
     rows = stack.up()
     settings = stack.settings
+    supervisor.watch(settings, [r.name for r in rows])  # as `local up`: what dies is started again
+    supervisor.supervisor_process(settings).start()
     tokens = stack["ingest"].dev_tokens()  # type: ignore[attr-defined]
     rng = random.Random()
     now = datetime.now(UTC)
@@ -40,18 +44,24 @@ def run_demo(progress: Callable[[str], None]) -> int:
             response = http.post("/v1/orders", content=to_wire(order), headers={
                 "content-type": "application/json", "authorization": f"Bearer {tokens[order.store_id]}"})
             if response.status_code != 202:
-                raise CoffeeRtError(f"ingest answered {response.status_code}: {response.text}")
+                raise StartupError(f"ingest at {settings.ingest_url}/v1/orders answered {response.status_code} "
+                                   f"instead of 202: {response.text[:300]}; read its log: "
+                                   f"{', '.join(map(str, stack['ingest'].log_files()))}")
 
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     store = DEFAULT_STORES[0]
     day = now.astimezone(ZoneInfo("UTC")).date().isoformat()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + WAIT_TOTALS
     summary: dict[str, str] = {}
     while time.monotonic() < deadline:
         summary = client.hgetall(f"coffee:live:_all:{day}:summary")  # type: ignore[assignment]
         if summary and int(summary["orders"]) >= len(orders):
             break
         time.sleep(0.5)
+    else:
+        raise StartupError(f"job: the live totals in Redis did not reach the {len(orders)} orders posted within "
+                           f"{WAIT_TOTALS:.0f} s (they say {summary.get('orders', 0)}); `coffee-rt local status job` "
+                           f"shows the job, its log: {settings.state_dir / 'logs' / 'flink-taskmanager.log'}")
     with psycopg.connect(settings.postgres_dsn) as conn:
         stored = conn.execute("SELECT count(*) FROM orders").fetchone()
     print(f"\nPosted {len(orders)} orders and resent one: the resend is counted once.")

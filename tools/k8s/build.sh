@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build etcd, kube-apiserver and kube-controller-manager from the Go module proxy into the project
+# Build the control plane, kubelet, kube-proxy, kubectl and CoreDNS from the Go module proxy into the project
 # cache (COFFEE_RT_CACHE, default .cache/): pinned in tools/coffee_rt/k8s/versions.py, described by
 # go.mod/go.sum here. A no-op when already built; prints the binaries' paths.
 # After changing the pin: uv run python -m coffee_rt.k8s.gomod (rewrites go.mod and go.sum).

@@ -153,7 +153,8 @@
   function renderOps(ops) {
     const set = (id, text, cls) => { const n = $(id); n.textContent = text; n.className = cls || ""; };
     const off = (part) => (part.status === "off" ? "not configured" : "unavailable: " + part.error);
-    const i = ops.ingest || {}, k = ops.kafka || {}, f = ops.flink || {}, d = ops.dlq || {};
+    const i = ops.ingest || {}, k = ops.kafka || {}, f = ops.flink || {}, d = ops.dlq || {}, l = ops.ledger || {};
+    const severity = { ok: "", warning: "warn", critical: "bad" };
     if (i.status === "ok") {
       const span = i.window_s == null ? "since the ingest started" : `in the last ${age(i.window_s)}`;
       set("ops-p99", i.p99_ms == null ? `no requests ${span}`
@@ -162,7 +163,7 @@
     if (k.status === "ok") set("ops-lag", `${intFmt.format(k.lag)} orders`, k.lag > 0 ? "warn" : "");
     else set("ops-lag", off(k), k.status === "error" ? "bad" : "");
     if (f.status === "ok") {
-      set("ops-job", f.job_state, f.job_state === "RUNNING" ? "" : "bad");
+      set("ops-job", f.job_state, severity[f.job_severity] ?? "bad");
       set("ops-checkpoint", f.last_checkpoint_age_s == null ? "none yet" : `${age(f.last_checkpoint_age_s)} ago`
         + (f.checkpoints_failed ? ` (${f.checkpoints_failed} failed)` : ""));
     } else {
@@ -171,6 +172,10 @@
     }
     if (d.status === "ok") set("ops-dlq", d.count == null ? d.note : intFmt.format(d.count), d.count > 0 ? "warn" : "");
     else set("ops-dlq", off(d), d.status === "error" ? "bad" : "");
+    // The ledger audit's verdict: its words come from the server (coffee_dashboard.ledger).
+    if (l.status === "ok") set("ops-ledger", l.summary, { agrees: "", differs: "bad", unknown: "warn" }[l.verdict]);
+    else if (l.status === "error") set("ops-ledger", "unknown: the auditor did not answer: " + l.error, "warn");
+    else set("ops-ledger", off(l));
     if (ops.checked_at_ms) $("ops-checked").textContent = "checked " + new Date(ops.checked_at_ms).toLocaleTimeString("en-GB");
   }
 

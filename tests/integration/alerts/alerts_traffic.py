@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from confluent_kafka import Producer
 
+from coffee_orders import topics
 from coffee_orders.loadgen import DEFAULT_STORES, random_order
-from coffee_rt import topics
 from coffee_rt.local.components.base import port_is_free
 from coffee_rt.local.stack import LocalStack
 

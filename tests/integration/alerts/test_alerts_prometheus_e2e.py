@@ -21,7 +21,7 @@ from coffee_rt.local.components.alertmanager import Alertmanager
 from coffee_rt.local.components.prometheus import Prometheus
 from coffee_rt.local.stack import LocalStack
 
-PIPELINE = ["postgres", "redis", "kafka", "ingest", "flink", "job", "redis-exporter", "postgres-exporter"]
+PIPELINE = ["postgres", "redis", "kafka", "ingest", "flink", "job", "auditor", "redis-exporter", "postgres-exporter"]
 OPERATOR_METRICS = {"coffee_operator_job_state", "coffee_operator_last_savepoint_age_seconds",
                     "coffee_operator_reconcile_errors_total", "coffee_operator_rollbacks_total"}
 
@@ -57,7 +57,7 @@ def test_rules_loaded_with_the_test_for(prometheus: str) -> None:
             break
         time.sleep(1)
     alerts = {r["name"]: r for g in groups for r in g["rules"] if r["type"] == "alerting"}
-    assert len(alerts) == 19
+    assert len(alerts) == 20
     assert alerts["CoffeeRtFlinkJobNotRunning"]["duration"] == 3
     assert all(g["interval"] == 1 for g in groups)
     assert all(r["health"] == "ok" for g in groups for r in g["rules"]), [
@@ -77,7 +77,8 @@ def test_every_metric_the_rules_use_is_exported(prometheus: str) -> None:
         time.sleep(2)
     assert missing == set(), f"not exported by any running component: {sorted(missing)}"
     assert {q["metric"]["job"] for q in query(prometheus, "up == 1")} == {  # type: ignore[index]
-        "coffee-rt/coffee-rt-ingest", "coffee-rt/coffee-rt-flink", "redis-exporter", "postgres-exporter"}
+        "coffee-rt/coffee-rt-ingest", "coffee-rt/coffee-rt-flink", "coffee-rt-auditor", "redis-exporter",
+        "postgres-exporter"}
     # The freshness script reads what the job wrote for the fixture's orders: a timestamp in ms.
     fresh = 'time() - redis_script_values{key="coffee_live_updated_at_ms"} / 1000 < 120'
     deadline = time.monotonic() + 120

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from dashboard_harness import FedDashboard, start_fed_dashboard
 
-from coffee_rt import topics
+from coffee_orders import topics
 from coffee_rt.local.stack import LocalStack
 
 

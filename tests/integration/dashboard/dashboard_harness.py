@@ -24,9 +24,10 @@ import redis
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from coffee_job.config import JobConfig
-from coffee_job.submit import submit
-from coffee_rt.flink.rest import TERMINAL_STATES, FlinkRest
+from coffee_flink.lifecycle import submit
+from coffee_flink.rest import FlinkRest
+from coffee_flink.states import TERMINAL
+from coffee_jobconfig.model import JobConfig
 from coffee_rt.local.components.dashboard import Dashboard
 from coffee_rt.local.stack import LocalStack
 
@@ -126,7 +127,7 @@ def start_fed_dashboard(stack: LocalStack, *, topic: str | None, overrides: dict
         dlq_topic=dlq, group_id=group,
         postgres_jdbc_url=f"jdbc:postgresql://{settings.host}:{settings.postgres_port}/{settings.postgres_db}",
         postgres_user=settings.postgres_user, postgres_password=settings.postgres_password,
-        redis_url=settings.redis_url, checkpoint_interval=checkpoint_interval, restart_delay="2s",
+        redis_url=settings.redis_url, checkpoint_interval=checkpoint_interval, restart_initial_backoff="1s",
         default_timezone=zone,
     )
     job_id = uuid.uuid4().hex
@@ -141,9 +142,9 @@ def start_fed_dashboard(stack: LocalStack, *, topic: str | None, overrides: dict
 
 def _cancel(rest: FlinkRest, which: Callable[[str], bool]) -> None:
     for entry in rest.jobs():
-        if which(entry["name"]) and entry["state"] not in TERMINAL_STATES:
+        if which(entry["name"]) and entry["state"] not in TERMINAL:
             rest.cancel(entry["jid"])
-            rest.wait_state(entry["jid"], TERMINAL_STATES, timeout=120)
+            rest.wait_state(entry["jid"], set(TERMINAL), timeout=120)
 
 
 def _with_dashboard(stack: LocalStack, cfg: JobConfig, job_id: str, zone: str, now: datetime,

@@ -12,7 +12,7 @@ import psycopg
 import psycopg.sql
 import pytest
 
-from coffee_rt.db.migrate import discover, migrate
+from coffee_db.migrate import discover, migrate
 from infra.migrations import SCRIPT_NAME, configmap_data
 
 
@@ -73,8 +73,8 @@ def test_an_edited_applied_migration_stops_the_job_and_changes_nothing(scratch_d
     sql = mounted / "0002_rollups.sql"
     sql.write_text(sql.read_text() + "\n-- edited\n")
     # The script's checksums are computed at `pulumi up`; a re-rendered script sees the edit.
-    from coffee_rt.db.migrate import discover as discover_in
-    from infra.migrations import psql_script
+    from coffee_db.migrate import discover as discover_in
+    from coffee_db.psql import psql_script
 
     (mounted / SCRIPT_NAME).write_text(psql_script(discover_in(mounted)))
     result = psql(scratch_db, mounted)
@@ -85,8 +85,8 @@ def test_an_edited_applied_migration_stops_the_job_and_changes_nothing(scratch_d
 
 
 def test_a_failing_migration_rolls_back_and_is_not_recorded(scratch_db: str, tmp_path: Path) -> None:
-    from coffee_rt.db.migrate import discover as discover_in
-    from infra.migrations import psql_script
+    from coffee_db.migrate import discover as discover_in
+    from coffee_db.psql import psql_script
 
     (tmp_path / "0001_ok.sql").write_text("CREATE TABLE ok (id int);")
     (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id int);\nSELECT no_such_column FROM ok;")

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
+from coffee_orders import topics
 from coffee_orders.loadgen import DEFAULT_STORES, random_order
 from coffee_orders.schema import Order
-from coffee_rt import topics
 
 _rng = random.Random()  # fresh message_ids on every run: the test stack may be kept between runs
 

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from job_harness import RunningJob, fresh_topics_and_sinks, midday_zone
 
-from coffee_job.config import JobConfig
-from coffee_job.submit import submit
+from coffee_flink.lifecycle import submit
+from coffee_flink.rest import FlinkRest
+from coffee_jobconfig.model import JobConfig
 from coffee_orders.loadgen import Store
-from coffee_rt.flink.rest import FlinkRest
 from coffee_rt.local.stack import LocalStack
 
 
@@ -32,7 +32,7 @@ def running_job(local_stack: LocalStack, kafka_bootstrap: str, postgres_dsn: str
         group_id=f"coffee-rt-test-{suffix}",
         postgres_jdbc_url=f"jdbc:postgresql://{settings.host}:{settings.postgres_port}/{settings.postgres_db}",
         postgres_user=settings.postgres_user, postgres_password=settings.postgres_password,
-        redis_url=redis_url, checkpoint_interval="2s", restart_delay="2s", default_timezone=zone,
+        redis_url=redis_url, checkpoint_interval="2s", restart_initial_backoff="1s", default_timezone=zone,
     )
     rest = FlinkRest(flink_rest_url)
     job_id = uuid.uuid4().hex

@@ -19,10 +19,10 @@ import redis
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from coffee_job.config import JobConfig
+from coffee_flink.rest import FlinkRest
+from coffee_jobconfig.model import JobConfig
 from coffee_orders.loadgen import Store, random_order
 from coffee_orders.schema import Order, to_wire
-from coffee_rt.flink.rest import FlinkRest
 from coffee_rt.local.stack import LocalStack
 
 

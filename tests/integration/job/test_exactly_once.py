@@ -17,7 +17,7 @@ import redis
 from confluent_kafka import Consumer, TopicPartition
 from job_harness import RunningJob
 
-from coffee_job.submit import submit
+from coffee_flink.lifecycle import submit
 from coffee_orders.loadgen import with_duplicates
 
 
@@ -82,11 +82,11 @@ def test_live_breakdowns_match_what_was_sent(running_job: RunningJob) -> None:
 
 
 def test_reading_the_jobs_metrics_leaves_the_taskmanager_running(running_job: RunningJob) -> None:
-    """Prometheus and the REST API read every operator metric from Flink's own threads. The latency
-    was a Python gauge once: a read racing a task's shutdown called into a torn-down interpreter and
-    the TaskManager died (SIGSEGV in pemja, CI of stop 10). That race is not reproducible on demand;
-    tests/unit/job/test_no_python_gauges.py keeps gauges out, and this checks the counter that
-    replaced it is served and the TaskManager stays up under repeated reads."""
+    """Prometheus and the REST API read every operator metric from Flink's own threads. A Python
+    gauge would be read that way too, and a read racing a task's shutdown calls into a torn-down
+    interpreter: the TaskManager dies (SIGSEGV in pemja). That race is not reproducible on demand;
+    tests/unit/job/test_no_python_gauges.py keeps gauges out, and this checks the job's latency
+    counter is served and the TaskManager stays up under repeated reads."""
     taskmanager = next(p for p in running_job.stack["flink"].processes() if p.name.endswith("taskmanager"))
     pid = taskmanager.pid()
     assert pid is not None
@@ -114,7 +114,7 @@ def test_savepoint_and_resubmit_keeps_totals_exact(running_job: RunningJob) -> N
     old = list(running_job.expected.orders.values())[:300]
     running_job.send(running_job.make_orders(1_000))  # while no job runs: waits in Kafka
     running_job.job_id = uuid.uuid4().hex
-    submit(rest, running_job.cfg, running_job.job_id, savepoint_path=savepoint)
+    submit(rest, running_job.cfg, running_job.job_id, restore_path=savepoint)
     rest.wait_state(running_job.job_id, {"RUNNING"}, timeout=180)
     running_job.send(running_job.make_orders(1_000) + old)  # old ones are replays: counted once
     running_job.wait_until_exact()

@@ -13,7 +13,8 @@ import pytest
 import redis
 
 from coffee_job.live_metrics import ALL_STORES, Flush, Summary
-from coffee_job.redis_layout import PRODUCT_NAMES, STORES, UPDATES_CHANNEL, Writer, current_day_key, day_key
+from coffee_job.redis_writer import Writer
+from coffee_live.layout import PRODUCT_NAMES, STORES, UPDATES_CHANNEL, current_day_key, day_key
 
 DAY = "2001-02-03"
 EXPIRE_AT = 4_102_444_800  # 2100-01-01: far enough that the TTL is positive whenever this runs

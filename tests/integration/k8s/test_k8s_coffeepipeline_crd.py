@@ -66,7 +66,7 @@ def test_api_server_fills_in_the_defaults(kubectl: Kubectl, scratch: str) -> Non
     assert out.strip() == "coffeepipeline.coffee-rt.dev/minimal created"
     spec = json.loads(kubectl("get", "cp", "minimal", "-n", scratch, "-o", "json"))["spec"]
     assert spec == {
-        "ingest": {"image": "coffee-rt/order-ingest:0.1.0", "replicas": 2, "topic": "orders"},
+        "ingest": {"image": "coffee-rt/order-ingest:0.1.0", "replicas": 2},
         "job": {
             "restUrl": "http://flink:8081",
             "entry": {"module": "coffee_jobs.orders"},
@@ -83,9 +83,9 @@ def test_api_server_fills_in_the_defaults(kubectl: Kubectl, scratch: str) -> Non
 
 def test_example_applies_and_get_cp_shows_the_printer_columns(kubectl: Kubectl, crd: str, namespace: str) -> None:
     out = kubectl.apply(EXAMPLE)
-    assert re.fullmatch(r"coffeepipeline\.coffee-rt\.dev/roastery (created|unchanged|configured)\n", out)
+    assert re.fullmatch(r"coffeepipeline\.coffee-rt\.dev/demo (created|unchanged|configured)\n", out)
     example = yaml.safe_load(EXAMPLE.read_text())
-    stored = json.loads(kubectl("get", "cp", "roastery", "-n", namespace, "-o", "json"))
+    stored = json.loads(kubectl("get", "cp", "demo", "-n", namespace, "-o", "json"))
     assert stored["spec"] == example["spec"]  # the example spells out every field: nothing defaulted
 
     checkpoint = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=3)
@@ -97,14 +97,14 @@ def test_example_applies_and_get_cp_shows_the_printer_columns(kubectl: Kubectl, 
                       "lastCheckpoint": {"path": "file:///chk/42", "time": checkpoint_time}},
         "ingest": {"readyReplicas": 2},
     }}
-    out = kubectl("patch", "cp", "roastery", "-n", namespace, "--subresource=status", "--type=merge",
+    out = kubectl("patch", "cp", "demo", "-n", namespace, "--subresource=status", "--type=merge",
                   "-p", json.dumps(status))
-    assert out.strip() in {"coffeepipeline.coffee-rt.dev/roastery patched",
-                           "coffeepipeline.coffee-rt.dev/roastery patched (no change)"}
+    assert out.strip() in {"coffeepipeline.coffee-rt.dev/demo patched",
+                           "coffeepipeline.coffee-rt.dev/demo patched (no change)"}
     header, row = kubectl("get", "cp", "-n", namespace).splitlines()
     assert header.split() == ["NAME", "PHASE", "JOB", "STATE", "LAST", "CHECKPOINT", "INGEST", "READY", "AGE"]
     cells = row.split()
-    assert cells[:5] == ["roastery", "Running", "RUNNING", "3h", "2"]
+    assert cells[:5] == ["demo", "Running", "RUNNING", "3h", "2"]
     assert re.fullmatch(r"\d+[smhd].*", cells[5])
 
 
@@ -208,7 +208,8 @@ def _object_names(path: Path) -> list[str]:
 
 def test_every_shipped_manifest_passes_a_server_dry_run(kubectl: Kubectl, crd: str, namespace: str) -> None:
     shipped = sorted(MANIFESTS.glob("*.yaml")) + sorted(EXAMPLE.parent.glob("*.yaml"))
-    assert {"crd.yaml", "namespace.yaml", "rbac.yaml", "coffeepipeline.yaml"} <= {p.name for p in shipped}
+    assert {"crd.yaml", "namespace.yaml", "rbac.yaml", "deployment.yaml", "coffeepipeline.yaml"} <= {
+        p.name for p in shipped}
     assert _object_names(MANIFESTS / "rbac.yaml") == [
         "serviceaccount/coffee-rt-operator",
         "role.rbac.authorization.k8s.io/coffee-rt-operator",

@@ -73,16 +73,16 @@ def test_operator_is_the_service_account(operator: Kubectl) -> None:
 
 
 def test_operator_reads_and_marks_its_pipelines(operator: Kubectl) -> None:
-    assert operator("get", "cp", "-o", "name").splitlines() == ["coffeepipeline.coffee-rt.dev/roastery"]
-    out = operator("patch", "cp", "roastery", "--type=merge",
+    assert operator("get", "cp", "-o", "name").splitlines() == ["coffeepipeline.coffee-rt.dev/demo"]
+    out = operator("patch", "cp", "demo", "--type=merge",
                    "-p", '{"metadata": {"annotations": {"coffee-rt.dev/probe": "1"}}}')
-    assert out.strip() in {"coffeepipeline.coffee-rt.dev/roastery patched",
-                           "coffeepipeline.coffee-rt.dev/roastery patched (no change)"}
-    out = operator("patch", "cp", "roastery", "--subresource=status", "--type=merge",
+    assert out.strip() in {"coffeepipeline.coffee-rt.dev/demo patched",
+                           "coffeepipeline.coffee-rt.dev/demo patched (no change)"}
+    out = operator("patch", "cp", "demo", "--subresource=status", "--type=merge",
                    "-p", '{"status": {"phase": "Deploying", "ingest": {"readyReplicas": 0}}}')
-    assert out.strip() in {"coffeepipeline.coffee-rt.dev/roastery patched",
-                           "coffeepipeline.coffee-rt.dev/roastery patched (no change)"}
-    status = json.loads(operator("get", "cp", "roastery", "-o", "json"))["status"]
+    assert out.strip() in {"coffeepipeline.coffee-rt.dev/demo patched",
+                           "coffeepipeline.coffee-rt.dev/demo patched (no change)"}
+    status = json.loads(operator("get", "cp", "demo", "-o", "json"))["status"]
     assert (status["phase"], status["ingest"]) == ("Deploying", {"readyReplicas": 0})
 
 
@@ -115,53 +115,53 @@ def test_can_i_matrix(operator: Kubectl, verb: str, resource: str, answer: str) 
 def test_operator_creates_an_owned_deployment_and_the_controller_manager_runs_it(
     operator: Kubectl, kubectl: Kubectl
 ) -> None:
-    uid = json.loads(operator("get", "cp", "roastery", "-o", "json"))["metadata"]["uid"]
-    owner = {"apiVersion": "coffee-rt.dev/v1alpha1", "kind": "CoffeePipeline", "name": "roastery", "uid": uid}
-    kubectl("delete", "deployment", "roastery-ingest", "-n", NS, "--ignore-not-found")
-    out = operator.apply(_owned_deployment("roastery-ingest", owner))
-    assert out.strip() == "deployment.apps/roastery-ingest created"
+    uid = json.loads(operator("get", "cp", "demo", "-o", "json"))["metadata"]["uid"]
+    owner = {"apiVersion": "coffee-rt.dev/v1alpha1", "kind": "CoffeePipeline", "name": "demo", "uid": uid}
+    kubectl("delete", "deployment", "demo-ingest", "-n", NS, "--ignore-not-found")
+    out = operator.apply(_owned_deployment("demo-ingest", owner))
+    assert out.strip() == "deployment.apps/demo-ingest created"
     deadline = time.monotonic() + 60
     replicasets: list[dict[str, object]] = []
     while not replicasets and time.monotonic() < deadline:
-        replicasets = json.loads(kubectl("get", "rs", "-n", NS, "-l", "app=roastery-ingest", "-o", "json"))["items"]
+        replicasets = json.loads(kubectl("get", "rs", "-n", NS, "-l", "app=demo-ingest", "-o", "json"))["items"]
         time.sleep(0.5)
     assert len(replicasets) == 1
     assert replicasets[0]["spec"]["replicas"] == 2  # type: ignore[index]
     # Deleting is the garbage collector's job (ownerReferences), not the operator's.
-    refused = operator.run("delete", "deployment", "roastery-ingest", check=False)
+    refused = operator.run("delete", "deployment", "demo-ingest", check=False)
     assert refused.returncode == 1
-    assert refused.stderr.strip() == _forbidden("delete", "deployments", "apps", IN_NS, "roastery-ingest")
-    kubectl("delete", "deployment", "roastery-ingest", "-n", NS)
+    assert refused.stderr.strip() == _forbidden("delete", "deployments", "apps", IN_NS, "demo-ingest")
+    kubectl("delete", "deployment", "demo-ingest", "-n", NS)
 
 
 def test_operator_manages_services_configmaps_pdbs_and_events(operator: Kubectl, kubectl: Kubectl) -> None:
     objects = [
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "roastery-ingest"},
-         "spec": {"selector": {"app": "roastery-ingest"}, "ports": [{"port": 8080}]}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "roastery-job"}, "data": {"parallelism": "2"}},
-        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "roastery-ingest"},
-         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "roastery-ingest"}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "demo-ingest"},
+         "spec": {"selector": {"app": "demo-ingest"}, "ports": [{"port": 8080}]}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "demo-job"}, "data": {"parallelism": "2"}},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "demo-ingest"},
+         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "demo-ingest"}}}},
     ]
     manifest = yaml.safe_dump_all(objects)
     kubectl("delete", "-n", NS, "-f", "-", "--ignore-not-found", stdin=manifest)
     assert operator.apply(manifest).splitlines() == [
-        "service/roastery-ingest created",
-        "configmap/roastery-job created",
-        "poddisruptionbudget.policy/roastery-ingest created",
+        "service/demo-ingest created",
+        "configmap/demo-job created",
+        "poddisruptionbudget.policy/demo-ingest created",
     ]
     refused = operator.run("delete", "-f", "-", stdin=manifest, check=False)
     assert refused.returncode == 1 and refused.stderr.count("is forbidden") == 3
     assert kubectl("delete", "-n", NS, "-f", "-", stdin=manifest).splitlines() == [
-        'service "roastery-ingest" deleted from coffee-rt namespace',
-        'configmap "roastery-job" deleted from coffee-rt namespace',
-        'poddisruptionbudget.policy "roastery-ingest" deleted from coffee-rt namespace',
+        'service "demo-ingest" deleted from coffee-rt namespace',
+        'configmap "demo-job" deleted from coffee-rt namespace',
+        'poddisruptionbudget.policy "demo-ingest" deleted from coffee-rt namespace',
     ]
-    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"generateName": "roastery."},
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"generateName": "demo."},
              "involvedObject": {"apiVersion": "coffee-rt.dev/v1alpha1", "kind": "CoffeePipeline",
-                                "name": "roastery", "namespace": NS},
+                                "name": "demo", "namespace": NS},
              "reason": "Deployed", "message": "ingest deployment created", "type": "Normal"}
     out = operator("create", "-f", "-", stdin=yaml.safe_dump(event))
-    assert out.startswith("event/roastery.") and out.rstrip().endswith(" created")
+    assert out.startswith("event/demo.") and out.rstrip().endswith(" created")
 
 
 def test_operator_reads_a_secret_its_role_names(operator: Kubectl) -> None:
@@ -190,8 +190,8 @@ FORBIDDEN = [
      _forbidden("list", "coffeepipelines", "coffee-rt.dev", IN_OTHER)),
     ("deployments in another namespace", ["create", "deployment", "x", "--image=x", "-n", OTHER],
      _forbidden("create", "deployments", "apps", IN_OTHER, prefix="error: failed to create deployment: ")),
-    ("deleting a pipeline", ["delete", "cp", "roastery"],
-     _forbidden("delete", "coffeepipelines", "coffee-rt.dev", IN_NS, "roastery")),
+    ("deleting a pipeline", ["delete", "cp", "demo"],
+     _forbidden("delete", "coffeepipelines", "coffee-rt.dev", IN_NS, "demo")),
     ("pods", ["get", "pods"], _forbidden("list", "pods", "", IN_NS)),
     ("roles (no escalation)", ["create", "role", "x", "--verb=get", "--resource=secrets"],
      _forbidden("create", "roles", "rbac.authorization.k8s.io", IN_NS)),
@@ -208,7 +208,7 @@ def test_operator_gets_403_outside_its_job(operator: Kubectl, kubectl: Kubectl, 
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr.strip() == message
     # The refused request changed nothing.
-    assert kubectl("get", "cp", "roastery", "-n", NS, "-o", "name") == "coffeepipeline.coffee-rt.dev/roastery\n"
+    assert kubectl("get", "cp", "demo", "-n", NS, "-o", "name") == "coffeepipeline.coffee-rt.dev/demo\n"
     assert kubectl.run("get", "deployment", "x", "-n", OTHER, check=False).returncode == 1
     assert kubectl.run("get", "crd", "coffeepipelines.coffee-rt.dev", "-o", "name").returncode == 0
 
@@ -267,8 +267,8 @@ def test_kopf_runs_namespaced_with_only_the_shipped_role(
     operator: Kubectl, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     """kopf --standalone --namespace=coffee-rt as the ServiceAccount: handles a pipeline, no 403 anywhere."""
-    kubectl("delete", "configmap", "roastery-probe", "-n", NS, "--ignore-not-found")
-    kubectl("patch", "cp", "roastery", "-n", NS, "--subresource=status", "--type=merge", "-p",
+    kubectl("delete", "configmap", "demo-probe", "-n", NS, "--ignore-not-found")
+    kubectl("patch", "cp", "demo", "-n", NS, "--subresource=status", "--type=merge", "-p",
             '{"status": {"phase": "Pending"}}')
     handler = tmp_path / "probe_operator.py"
     handler.write_text(KOPF_PROBE)
@@ -284,7 +284,7 @@ def test_kopf_runs_namespaced_with_only_the_shipped_role(
         deadline = time.monotonic() + 90
         phase = None
         while time.monotonic() < deadline and process.poll() is None:
-            phase = json.loads(kubectl("get", "cp", "roastery", "-n", NS, "-o", "json"))["status"].get("phase")
+            phase = json.loads(kubectl("get", "cp", "demo", "-n", NS, "-o", "json"))["status"].get("phase")
             if phase == "Probed":
                 break
             time.sleep(0.5)
@@ -298,10 +298,10 @@ def test_kopf_runs_namespaced_with_only_the_shipped_role(
     text = log.read_text()
     assert phase == "Probed", text[-3000:]
     assert "403" not in text and "Forbidden" not in text and "forbidden" not in text, text[-3000:]
-    config_map = json.loads(kubectl("get", "configmap", "roastery-probe", "-n", NS, "-o", "json"))
+    config_map = json.loads(kubectl("get", "configmap", "demo-probe", "-n", NS, "-o", "json"))
     assert config_map["data"] == {"dsn-host": "pg/coffee"}
     (owner,) = config_map["metadata"]["ownerReferences"]
-    assert (owner["kind"], owner["name"], owner["blockOwnerDeletion"]) == ("CoffeePipeline", "roastery", True)
+    assert (owner["kind"], owner["name"], owner["blockOwnerDeletion"]) == ("CoffeePipeline", "demo", True)
     events = json.loads(kubectl("get", "events", "-n", NS, "--field-selector",
-                                "involvedObject.name=roastery,reason=Probed", "-o", "json"))["items"]
+                                "involvedObject.name=demo,reason=Probed", "-o", "json"))["items"]
     assert events and events[0]["message"] == "kopf probe handled this pipeline"

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "job"))
 from job_harness import fresh_topics_and_sinks, midday_zone
 from operator_harness import PG_SECRET, REDIS_SECRET, World
 
+from coffee_flink.rest import FlinkRest
 from coffee_orders.loadgen import Store
-from coffee_rt.flink.rest import FlinkRest
 from coffee_rt.k8s.kubectl import Kubectl
 from coffee_rt.local.components.job import ACTIVE
 from coffee_rt.local.stack import LocalStack

@@ -14,14 +14,15 @@ from typing import Any
 import yaml
 from job_harness import RunningJob
 
+from coffee_flink.rest import FlinkRest
 from coffee_operator import reconcile
 from coffee_operator.act import Pipeline, job_config
 from coffee_operator.decide import ACTIVE, Event
 from coffee_operator.settings import OperatorSettings
-from coffee_operator.spec import job_fingerprint, parse_spec
+from coffee_operator.spec import parse_spec
 from coffee_operator.status import PipelineStatus, merge
+from coffee_operator.target import JobTarget
 from coffee_orders.loadgen import Store
-from coffee_rt.flink.rest import FlinkRest
 from coffee_rt.k8s import kubeconfig
 from coffee_rt.k8s.kubectl import Kubectl
 from coffee_rt.local.stack import LocalStack
@@ -131,7 +132,7 @@ class World:
     def pipeline_spec(self, **job: Any) -> dict[str, Any]:
         """A CoffeePipeline spec as the API server stores it (defaults filled in)."""
         spec: dict[str, Any] = {
-            "ingest": {"image": "coffee-rt/order-ingest:0.1.0", "replicas": 1, "topic": self.orders_topic},
+            "ingest": {"image": "coffee-rt/order-ingest:0.1.0", "replicas": 1},
             "job": {"restUrl": self.rest.base_url, "entry": {"module": "coffee_job.main"}, "parallelism": 1,
                     "checkpointInterval": "2s", "upgradeMode": "savepoint", "state": "running",
                     "allowNonRestoredState": False, "savepointHistory": {"maxCount": 3}},
@@ -148,7 +149,7 @@ class World:
             "upgrade_deadline_seconds": 40, "stable_seconds": 5, "submit_retry_seconds": 5,
             "savepoint_retry_seconds": 5, "dispose_retry_seconds": 3600, "secrets_in_program_args": True,
             "metrics_port": 0,
-            "job_config_overrides": {"default_timezone": self.zone, "restart_delay": "2s"},
+            "job_config_overrides": {"default_timezone": self.zone, "restart_initial_backoff": "1s"},
         }
         values.update(overrides)
         return OperatorSettings(**values)
@@ -162,8 +163,8 @@ class World:
         return [j["jid"] for j in self.rest.jobs() if j["name"] == job_name and j["state"] in ACTIVE]
 
 
-def _fingerprint(spec: dict[str, Any]) -> dict[str, Any]:
-    return job_fingerprint(parse_spec(spec))
+def _fingerprint(spec: dict[str, Any]) -> JobTarget:
+    return JobTarget.of(parse_spec(spec))
 
 
 def service_account_kubeconfig(kubectl: Kubectl, namespace: str, folder: Path) -> Path:

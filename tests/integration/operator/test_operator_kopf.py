@@ -26,7 +26,7 @@ import pytest
 import yaml
 from operator_harness import PG_SECRET, REDIS_SECRET, World, service_account_kubeconfig
 
-from coffee_operator import jobids
+from coffee_flink import lifecycle
 from coffee_rt.k8s.kubectl import Kubectl
 
 PORT_OFFSET = int(os.environ.get("COFFEE_RT_TEST_PORT_OFFSET", "10000"))
@@ -149,11 +149,11 @@ def test_applied_pipeline_runs_with_owned_children_and_status(
     status = _status(kubectl, ns)
     ingest_ready = status["ingest"]["readyReplicas"]
     uid = _cp(kubectl, ns)["metadata"]["uid"]
-    assert status["jobStatus"]["jobId"] == jobids.job_id(uid, 1)
+    assert status["jobStatus"]["jobId"] == lifecycle.job_id(uid, 1)
     assert (status["jobStatus"]["state"], status["submissions"], status["observedGeneration"]) == ("RUNNING", 1, 1)
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "True" if ingest_ready == 1 else "False", "Progressing": "False", "Degraded": "False"}
-    assert world.active_jobs(f"coffee-rt-{ns}-{NAME}") == [jobids.job_id(uid, 1)]
+    assert world.active_jobs(f"coffee-rt-{ns}-{NAME}") == [lifecycle.job_id(uid, 1)]
     for kind in ("deployment", "service", "configmap", "poddisruptionbudget"):
         child = json.loads(kubectl("get", kind, f"{NAME}-ingest", "-n", ns, "-o", "json"))
         (owner,) = child["metadata"]["ownerReferences"]

@@ -22,13 +22,12 @@ from confluent_kafka import Consumer, TopicPartition
 from job_harness import Expected, RunningJob
 from operator_harness import Driver, SimulatedCrash, World
 
-from coffee_operator import jobids, metrics
-from coffee_operator.act import job_config, program_args, python_jar_id
-from coffee_operator.decide import ACTIVE
-from coffee_operator.spec import Entry
+from coffee_flink import lifecycle
+from coffee_flink.lifecycle import ACTIVE
+from coffee_operator import metrics
+from coffee_operator.act import job_config
 from coffee_operator.status import PipelineStatus
 from coffee_orders.schema import Order, from_wire
-from coffee_rt.flink.rest import PYTHON_DRIVER
 
 NAME = "roastery"
 NS = "coffee-rt"
@@ -69,7 +68,7 @@ def _conditions(status: PipelineStatus) -> dict[str, tuple[str, str]]:
 
 
 def _job(driver: Driver, n: int) -> str:
-    return jobids.job_id(driver.uid, n)
+    return lifecycle.job_id(driver.uid, n)
 
 
 def test_submit_runs_the_job_and_counts_exactly(driver: Driver, feed: RunningJob, world: World) -> None:
@@ -113,7 +112,7 @@ def test_upgrade_with_savepoint_mode(driver: Driver, feed: RunningJob, world: Wo
     status = driver.status
     assert status.submissions == 2 and status.job_status.job_id == _job(driver, 2)
     assert status.deployed is not None and status.deployed.restore_path == stopped.restore_path
-    assert status.deployed.spec["checkpointInterval"] == "3s"
+    assert status.deployed.spec.checkpoint_interval == "3s"
     assert status.last_stable_spec is not None and status.last_stable_spec.generation == 3
     assert [s.trigger for s in status.savepoint_history] == ["manual", "upgrade"]
     assert {"StoppedForUpgrade", "UpgradeComplete"} <= set(driver.reasons())
@@ -203,7 +202,7 @@ def test_broken_spec_is_rolled_back_to_the_last_good_one(driver: Driver, feed: R
     assert "did not reach a healthy RUNNING" in status.rollback.message
     assert status.phase == "RolledBack"
     assert _conditions(status)["Degraded"] == ("True", "RolledBack")
-    assert status.deployed is not None and status.deployed.spec["entry"] == {"module": "coffee_job.main"}
+    assert status.deployed is not None and status.deployed.spec.entry.module == "coffee_job.main"
     upgrade_savepoint = [s for s in status.savepoint_history if s.trigger == "upgrade"][-1]
     assert status.deployed.restore_path == upgrade_savepoint.path
     assert status.observed_generation == broken
@@ -271,8 +270,7 @@ def test_a_crash_after_submitting_is_healed_by_the_job_id_and_orphans_are_cancel
     deployed = driver.status.deployed
     assert deployed is not None
     cfg = job_config(NS, NAME, deployed.spec, lambda k, v: world.secrets[(k, v)], driver.settings)
-    world.rest.run_jar(python_jar_id(world.rest), entry_class=PYTHON_DRIVER, job_id=orphan, timeout=300,
-                       program_args=program_args(Entry(module="coffee_job.main"), cfg, include_secrets=True))
+    lifecycle.submit(world.rest, cfg, orphan, timeout=300)
     driver.step()
     assert world.rest.wait_state(orphan, {"CANCELED"}) == "CANCELED"
     assert "OrphanCancelled" in driver.reasons()
@@ -300,7 +298,7 @@ def test_upgrade_with_stateless_mode_starts_fresh_from_committed_offsets(
     replay = Expected()
     replay.add(_orders_after_committed_offsets(feed))
     driver.until("upgraded", lambda s: driver.running(s) and s.deployed is not None
-                 and s.deployed.spec["checkpointInterval"] == "3s")
+                 and s.deployed.spec.checkpoint_interval == "3s")
     status = driver.status
     assert status.deployed is not None and status.deployed.restore_path is None
     assert status.job_status.restored_from is None

@@ -50,6 +50,7 @@ def test_prometheus_scrapes_the_stack_with_operator_job_names(settings: LocalSet
         "coffee-rt/coffee-rt-flink": ("/", ["127.0.0.1:21133", "127.0.0.1:21134"]),
         "redis-exporter": ("/metrics", ["127.0.0.1:21121"]),
         "postgres-exporter": ("/metrics", ["127.0.0.1:21187"]),
+        "coffee-rt-auditor": ("/metrics", ["127.0.0.1:19195"]),
     }
     assert config["rule_files"] == [str(p) for p in rule_files()]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:21193"]

@@ -18,14 +18,15 @@ REQUIRED = {
     "CoffeeRtKafkaLagHigh", "CoffeeRtFlinkJobNotRunning", "CoffeeRtFlinkJobRestarting", "CoffeeRtCheckpointsFailing",
     "CoffeeRtCheckpointTooOld", "CoffeeRtSavepointFailed", "CoffeeRtDeadLetters", "CoffeeRtLiveDataStale",
     "CoffeeRtPostgresDown", "CoffeeRtPostgresNearCapacity", "CoffeeRtRedisDown", "CoffeeRtRedisNearCapacity",
-    "CoffeeRtOperatorReconcileErrors", "CoffeeRtPipelineRolledBack",
+    "CoffeeRtOperatorReconcileErrors", "CoffeeRtPipelineRolledBack", "CoffeeRtLedgerMismatch",
 }
 
 
 def test_rule_files_are_found() -> None:
     assert [p.name for p in rule_files()] == [
-        "business-hours.rules.yaml", "data.rules.yaml", "flink.rules.yaml", "ingest.rules.yaml", "operator.rules.yaml"]
-    assert len(ALERTS) == 19
+        "business-hours.rules.yaml", "data.rules.yaml", "flink.rules.yaml", "ingest.rules.yaml", "ledger.rules.yaml",
+        "operator.rules.yaml"]
+    assert len(ALERTS) == 20
     assert REQUIRED <= {a.alert for a in ALERTS}
 
 

@@ -81,3 +81,17 @@ def test_pick_job_prefers_the_active_one() -> None:
     assert pick_job(jobs, "coffee-rt-orders")["jid"] == "b"  # type: ignore[index]
     assert pick_job(jobs[:1], "coffee-rt-orders")["jid"] == "a"  # type: ignore[index]
     assert pick_job(jobs, "nope") is None
+
+
+@pytest.mark.parametrize(("states", "shown"), [
+    # An active job wins over a newer one Flink is failing or cancelling ...
+    ((("RUNNING", 1), ("FAILING", 2)), "RUNNING"),
+    ((("RESTARTING", 1), ("CANCELLING", 2)), "RESTARTING"),
+    # ... and a failing or cancelling job is shown when it is the newest and none is active.
+    ((("FINISHED", 1), ("FAILING", 2)), "FAILING"),
+    ((("CANCELLING", 1), ("FINISHED", 2)), "FINISHED"),
+])
+def test_pick_job_counts_only_the_lifecycles_active_states_as_active(states: tuple[tuple[str, int], ...],
+                                                                      shown: str) -> None:
+    jobs = [{"jid": state, "name": "coffee-rt-orders", "state": state, "start-time": start} for state, start in states]
+    assert pick_job(jobs, "coffee-rt-orders")["state"] == shown  # type: ignore[index]

@@ -1,4 +1,4 @@
-"""The first page load stays under 300 KB; the image's inputs stay pinned and in step with uv.lock."""
+"""The first page load stays under 300 KB; the image's inputs stay pinned and in step with services/uv.lock."""
 
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ def test_chart_library_pinned_and_locked() -> None:
     assert (STATIC / "vendor" / ".lock-sha256").is_file()
 
 
-def test_image_requirements_match_uv_lock() -> None:
-    locked = {p["name"]: p["version"] for p in tomllib.loads((REPO_ROOT / "uv.lock").read_text())["package"]}
+def test_image_requirements_match_the_services_lock() -> None:
+    lock = tomllib.loads((REPO_ROOT / "services" / "uv.lock").read_text())["package"]
+    locked = {p["name"]: p["version"] for p in lock}
     text = (SERVICE / "requirements.txt").read_text()
     pinned = dict(re.findall(r"^([a-z0-9][a-z0-9._-]*)==(\S+) \\$", text, re.M))
     assert {"starlette", "uvicorn", "redis", "psycopg", "httpx", "confluent-kafka", "pydantic",
@@ -58,3 +59,11 @@ def test_dockerfile_is_pinned_non_root_and_vendors_the_chart_library() -> None:
     assert "npm ci --ignore-scripts" in text and "--require-hashes" in text
     assert re.search(r"^USER 10001:10001$", text, re.M)
     assert text.rstrip().endswith('ENTRYPOINT ["python", "-m", "coffee_dashboard"]')
+
+
+def test_the_build_context_sends_every_library_the_image_copies() -> None:
+    copied = re.findall(r"^COPY (libs/\w+) ", (SERVICE / "Dockerfile").read_text(), re.M)
+    ignore = (SERVICE / "Dockerfile.dockerignore").read_text()
+    assert copied == ["libs/coffee_flink", "libs/coffee_jobconfig", "libs/coffee_live", "libs/coffee_orders",
+                      "libs/coffee_service", "libs/coffee_settings"]
+    assert [lib for lib in copied if f"!{lib}/\n" not in ignore] == []

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from coffee_dashboard import query
-from coffee_dashboard.problems import Problem
+from coffee_service.problems import Problem
 
 
 def _fails(fn: object, *args: object) -> Problem:

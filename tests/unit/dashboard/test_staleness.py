@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from coffee_dashboard.staleness import assess, human_age
+import pytest
+
+from coffee_dashboard.staleness import assess, human_age, job_severity
 
 NOW = 1_800_000_000_000
 
@@ -25,6 +27,29 @@ def test_job_not_running_is_down() -> None:
     assert assess(NOW, None, NOW, 120, "FAILED", 0).headline == "Pipeline down: the Flink job is FAILED"
     assert assess(NOW, None, NOW, 120, "MISSING", 0).headline == "Pipeline down: the Flink job is not deployed"
     assert assess(NOW, None, NOW, 120, "RESTARTING", 0).state == "live"
+
+
+@pytest.mark.parametrize(("job_state", "severity", "state", "headline"), [
+    ("RUNNING", "ok", "live", "Live"),
+    ("INITIALIZING", "warning", "live", "Live"),
+    ("CREATED", "warning", "live", "Live"),
+    ("RESTARTING", "warning", "live", "Live"),
+    ("RECONCILING", "warning", "live", "Live"),
+    # On its way out: CANCELLING ends CANCELED, FAILING ends FAILED (a recoverable failure is RESTARTING).
+    ("CANCELLING", "critical", "down", "Pipeline down: the Flink job is CANCELLING"),
+    ("FAILING", "critical", "down", "Pipeline down: the Flink job is FAILING"),
+    ("SUSPENDED", "critical", "down", "Pipeline down: the Flink job is SUSPENDED"),
+    ("FINISHED", "critical", "down", "Pipeline down: the Flink job is FINISHED"),
+    ("FAILED", "critical", "down", "Pipeline down: the Flink job is FAILED"),
+    ("CANCELED", "critical", "down", "Pipeline down: the Flink job is CANCELED"),
+    ("MISSING", "critical", "down", "Pipeline down: the Flink job is not deployed"),
+])
+def test_every_flink_job_state_on_the_panel_and_the_banner(job_state: str, severity: str, state: str,
+                                                           headline: str) -> None:
+    """Fresh numbers: only the job state decides. The panel's colour and the banner agree."""
+    assert job_severity(job_state) == severity
+    status = assess(NOW, None, NOW - 1000, 120, job_state, 0)
+    assert (status.state, status.headline) == (state, headline)
 
 
 def test_quiet_shop_is_a_warning_with_the_evidence() -> None:

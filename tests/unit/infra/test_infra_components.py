@@ -12,9 +12,10 @@ import pytest
 import yaml
 from conftest import DEV_SECRETS, PROD_SECRETS, run_stack
 
+from coffee_db.psql import psql_script
 from infra import mockrun
 from infra.components import monitoring
-from infra.migrations import SCRIPT_NAME, configmap_data, psql_script
+from infra.migrations import SCRIPT_NAME, configmap_data
 from infra.policy.rules import check
 
 FIXTURE_ALERTS = Path(__file__).parent / "fixtures" / "alerts"
@@ -246,7 +247,7 @@ def test_objects_that_run_nothing_have_nothing_to_check() -> None:
 
 
 def test_migrations_configmap_holds_the_sql_unchanged_and_the_script() -> None:
-    from coffee_rt.db.migrate import MIGRATIONS_DIR, discover
+    from coffee_db.migrate import MIGRATIONS_DIR, discover
 
     data = configmap_data()
     for m in discover():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from coffee_rt import topics
+from coffee_orders import topics
 from coffee_rt.paths import REPO_ROOT
 from infra import mockrun
 from infra.components import kafka as kf
@@ -187,7 +188,7 @@ def test_topics_job_creates_every_topic_with_rf_min_isr_and_retention(prod: mock
         assert (f"--topic {t.name} --partitions {t.partitions} --replication-factor 3 "
                 f"--config min.insync.replicas=2 --config retention.ms={t.config['retention.ms']}") in script
     assert script.count("--create --if-not-exists") == 2
-    assert "retention.ms=604800000" in script and "retention.ms=2592000000" in script
+    assert "retention.ms=3024000000" in script and "retention.ms=2592000000" in script
 
 
 # -- Flink -----------------------------------------------------------------------------------------
@@ -316,7 +317,7 @@ def test_long_running_containers_have_probes(dev: mockrun.Run) -> None:
         ("redis", "redis"): ["livenessProbe", "readinessProbe"],
         ("flink-jobmanager", "jobmanager"): ["livenessProbe", "readinessProbe"],
         ("flink-taskmanager", "taskmanager"): ["livenessProbe"],
-        ("coffee-rt-operator", "operator"): ["livenessProbe"],
+        ("coffee-rt-operator", "operator"): ["livenessProbe", "readinessProbe"],
         ("coffee-dashboard", "dashboard"): ["livenessProbe", "readinessProbe"],
         ("kafka-exporter", "kafka-exporter"): ["readinessProbe"],
         ("postgres-exporter", "postgres-exporter"): ["readinessProbe"],
@@ -372,6 +373,24 @@ def test_crd_and_rbac_come_from_operator_manifests(dev: mockrun.Run) -> None:
     rbac = {d["kind"]: d for d in yaml.safe_load_all((REPO_ROOT / "operator/manifests/rbac.yaml").read_text())}
     assert dev.object("Role", "coffee-rt-operator")["rules"] == rbac["Role"]["rules"]
     assert dev.object("RoleBinding", "coffee-rt-operator")["subjects"] == rbac["RoleBinding"]["subjects"]
+
+
+def test_operator_deployment_is_the_shipped_manifest(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    """kubectl users and Pulumi run one Deployment: the dev stack's defaults render it unchanged but
+    for Pulumi's label; prod changes only the image and resources of the stack config."""
+    shipped = yaml.safe_load((REPO_ROOT / "operator/manifests/deployment.yaml").read_text())
+    managed = {"app.kubernetes.io/managed-by": "pulumi"}
+    expected = copy.deepcopy(shipped["spec"])
+    expected["template"]["metadata"]["labels"].update(managed)
+    assert dev.object("Deployment", "coffee-rt-operator")["spec"] == expected
+    assert dev.object("Deployment", "coffee-rt-operator")["metadata"]["labels"] == {
+        **shipped["metadata"]["labels"], **managed}
+    rendered = prod.object("Deployment", "coffee-rt-operator")["spec"]
+    (prod_container,) = rendered["template"]["spec"]["containers"]
+    (container,) = expected["template"]["spec"]["containers"]
+    assert {k: v for k, v in prod_container.items() if k not in ("image", "resources")} == {
+        k: v for k, v in container.items() if k not in ("image", "resources")}
+    assert prod_container["image"] != container["image"]
 
 
 def test_operator_deployment(dev: mockrun.Run) -> None:
@@ -430,7 +449,7 @@ def test_every_object_passes_the_policy_pack_validators(prod: mockrun.Run) -> No
 
 def test_the_program_runs_after_asyncio_run_left_no_event_loop() -> None:
     """asyncio.run elsewhere in the process (another test, a tool) unsets the thread's event loop;
-    Pulumi's runtime needs one (CI of this session: 58 infra tests failed after such a test)."""
+    Pulumi's runtime needs one, so without this every program run after such a call would fail."""
     import asyncio
 
     from conftest import DEV_SECRETS, run_stack
@@ -438,3 +457,15 @@ def test_the_program_runs_after_asyncio_run_left_no_event_loop() -> None:
     asyncio.run(asyncio.sleep(0))
     run = run_stack("dev", DEV_SECRETS)
     assert sum(1 for r in run.resources if r.type == "kubernetes:apps/v1:StatefulSet") == 3
+
+
+def test_prod_protects_and_retains_the_data_and_dev_does_not(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    data = {("kubernetes:core/v1:Namespace", "namespace"), ("kubernetes:apps/v1:StatefulSet", "kafka"),
+            ("kubernetes:apps/v1:StatefulSet", "postgres"), ("kubernetes:apps/v1:StatefulSet", "redis"),
+            ("kubernetes:core/v1:PersistentVolumeClaim", "flink-state")}
+    kept = {(r.type, r.name) for r in prod.resources if r.protect and r.retain_on_delete}
+    present = {(r.type, r.name) for r in prod.resources} & data
+    assert kept == present
+    assert {("kubernetes:core/v1:Namespace", "namespace"), ("kubernetes:apps/v1:StatefulSet", "kafka")} <= kept
+    assert not [r.name for r in prod.resources if (r.protect or r.retain_on_delete) and (r.type, r.name) not in data]
+    assert not [r.name for r in dev.resources if r.protect or r.retain_on_delete]

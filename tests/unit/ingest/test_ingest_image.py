@@ -1,4 +1,5 @@
-"""The ingest image's inputs stay in step with the project: same package pins as uv.lock, non-root, pinned base."""
+"""The ingest image's inputs stay in step with the project: same package pins as services/uv.lock, non-root,
+pinned base."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from coffee_rt.paths import REPO_ROOT
 SERVICE = REPO_ROOT / "services" / "coffee_ingest"
 
 
-def test_image_requirements_match_uv_lock() -> None:
-    locked = {p["name"]: p["version"] for p in tomllib.loads((REPO_ROOT / "uv.lock").read_text())["package"]}
+def test_image_requirements_match_the_services_lock() -> None:
+    lock = tomllib.loads((REPO_ROOT / "services" / "uv.lock").read_text())["package"]
+    locked = {p["name"]: p["version"] for p in lock}
     pinned = dict(re.findall(r"^([a-z0-9][a-z0-9._-]*)==(\S+) \\$", (SERVICE / "requirements.txt").read_text(), re.M))
     assert {"starlette", "uvicorn", "confluent-kafka", "pydantic", "prometheus-client", "orjson"} <= set(pinned)
     assert {name: (version, locked.get(name)) for name, version in pinned.items() if locked.get(name) != version} == {}

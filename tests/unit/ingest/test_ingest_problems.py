@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from coffee_ingest import problems
+from coffee_ingest import rejections
 from coffee_orders.schema import parse_order
 
 
@@ -25,12 +25,12 @@ def validation_error(text: str) -> ValidationError:
     (("a/b~c",), "a/b~c", "#/a~1b~0c"),
 ])
 def test_field_names_and_pointers(loc: tuple[int | str, ...], field: str, pointer: str) -> None:
-    assert problems.field_name(loc) == field
-    assert problems.json_pointer(loc) == pointer
+    assert rejections.field_name(loc) == field
+    assert rejections.json_pointer(loc) == pointer
 
 
 def test_validation_problem_document() -> None:
-    problem = problems.validation_problem(validation_error('{"store_id": 5, "extra": 1}'))
+    problem = rejections.validation_problem(validation_error('{"store_id": 5, "extra": 1}'))
     doc = problem.document("/v1/orders")
     assert doc["type"] == "urn:coffee-rt:problem:invalid-order"
     assert (doc["title"], doc["status"], doc["instance"]) == ("Invalid order", 422, "/v1/orders")
@@ -45,12 +45,12 @@ def test_validation_problem_document() -> None:
 
 
 def test_batch_locations_are_prefixed() -> None:
-    problem = problems.validation_problem(validation_error("[]"), at=("orders", 4))
+    problem = rejections.validation_problem(validation_error("[]"), at=("orders", 4))
     assert [(e.field, e.pointer) for e in problem.errors] == [("orders[4]", "#/orders/4")]
 
 
 def test_json_syntax_error_is_a_400() -> None:
-    problem = problems.validation_problem(validation_error('{"a": '))
+    problem = rejections.validation_problem(validation_error('{"a": '))
     assert (problem.status, problem.slug, problem.reason) == (400, "malformed-json", "malformed_json")
     assert problem.errors[0].field == "body"
 
@@ -60,12 +60,12 @@ def test_json_syntax_error_is_a_400() -> None:
     ("[]", "wrong_type"),
 ])
 def test_reasons(text: str, reason: str) -> None:
-    assert problems.validation_problem(validation_error(text)).reason == reason
-    assert reason in problems.REASONS
+    assert rejections.validation_problem(validation_error(text)).reason == reason
+    assert reason in rejections.REASONS
 
 
 def test_response_media_type_and_headers() -> None:
-    response = problems.kafka_unavailable(2, "no acknowledgement from Kafka within 2 s").response("/v1/orders")
+    response = rejections.kafka_unavailable(2, "no acknowledgement from Kafka within 2 s").response("/v1/orders")
     assert response.status_code == 503
     assert response.media_type == "application/problem+json"
     assert response.headers["retry-after"] == "2"
@@ -79,14 +79,14 @@ def test_response_media_type_and_headers() -> None:
 
 
 def test_unauthenticated_carries_www_authenticate() -> None:
-    problem = problems.unauthenticated("the bearer token is not valid", "invalid_token")
+    problem = rejections.unauthenticated("the bearer token is not valid", "invalid_token")
     assert problem.headers == {"WWW-Authenticate": 'Bearer realm="coffee-rt", error="invalid_token"'}
     assert problem.status == 401
 
 
 def test_every_reason_used_is_declared() -> None:
-    made = [problems.body_too_large(1), problems.unsupported_media_type(None), problems.forbidden_store("a", "b"),
-            problems.overloaded(1), problems.malformed_json("x"), problems.http_problem(404, "Not Found"),
-            problems.http_problem(405, "Method Not Allowed"), problems.internal_error(),
-            problems.batch_problem(413, "batch-too-large", "too many", "batch_too_large")]
-    assert {p.reason for p in made} <= problems.REASONS
+    made = [rejections.body_too_large(1), rejections.unsupported_media_type(None), rejections.forbidden_store("a", "b"),
+            rejections.overloaded(1), rejections.malformed_json("x"), rejections.http_problem(404, "Not Found"),
+            rejections.http_problem(405, "Method Not Allowed"), rejections.internal_error(),
+            rejections.batch_problem(413, "batch-too-large", "too many", "batch_too_large")]
+    assert {p.reason for p in made} <= rejections.REASONS

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from coffee_job import sql
-from coffee_job.config import ConfigError, JobConfig, duration_ms, load
 from coffee_job.pipeline import flink_configuration, history_configuration
-from coffee_job.submit import program_args
+from coffee_jobconfig.args import program_args
+from coffee_jobconfig.model import ConfigError, JobConfig, duration_ms, load
 
 BASE = {"kafka_bootstrap": "127.0.0.1:9092", "postgres_jdbc_url": "jdbc:postgresql://db:5432/coffee",
         "postgres_user": "coffee", "postgres_password": "s3cret", "redis_url": "redis://r:6379/0"}
@@ -61,7 +61,7 @@ def test_secrets_may_come_from_the_environment() -> None:
 
 def test_program_args_round_trip_and_can_leave_secrets_out() -> None:
     cfg = JobConfig(**BASE)  # type: ignore[arg-type]
-    args = program_args(cfg)
+    args = program_args(cfg, include_secrets=True)
     assert args[:3] == ["-pym", "coffee_job.main", "--config-json"]
     assert load(args[2:], env={}) == cfg
     without = program_args(cfg, include_secrets=False)

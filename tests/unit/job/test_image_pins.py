@@ -1,15 +1,20 @@
-"""The job image runs the same Flink as the local stack and the lock file (we can't build images here)."""
+"""The job image runs the same Flink as the job's lock, the local stack and infra (we can't build images here)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import tomllib
+from pathlib import Path
+
+import yaml
 
 from coffee_rt.paths import REPO_ROOT
+from infra.components import flink_release
 
 
 def locked(name: str) -> str:
-    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    lock = tomllib.loads((REPO_ROOT / "jobs" / "uv.lock").read_text())
     return next(p["version"] for p in lock["package"] if p["name"] == name)
 
 
@@ -33,3 +38,14 @@ def test_kafka_connector_matches_the_flink_minor() -> None:
     connector = re.search(r"flink-sql-connector-kafka</artifactId>\s*<version>([^<]+)</version>", pom)
     assert connector is not None
     assert connector.group(1).endswith("-" + ".".join(locked("apache-flink").split(".")[:2]))
+
+
+def test_infra_flink_release_is_the_installed_and_locked_apache_flink() -> None:
+    """infra has no PyFlink: its Flink version and the release's default config are constants, checked here."""
+    import pyflink
+
+    assert flink_release.FLINK_VERSION == importlib.metadata.version("apache-flink") == locked("apache-flink")
+    conf = Path(pyflink.__file__).parent / "conf"
+    wheel = yaml.safe_load((conf / "config.yaml").read_text())
+    assert flink_release.JAVA_OPTS_ALL == wheel["env"]["java"]["opts"]["all"]
+    assert flink_release.LOG4J_CONSOLE_PROPERTIES == (conf / "log4j-console.properties").read_text()

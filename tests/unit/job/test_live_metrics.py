@@ -9,12 +9,12 @@ from coffee_job.live_metrics import (
     DictState,
     LiveOrder,
     apply,
-    business_day,
     collect,
     count_orders,
     day_end_epoch,
     recent_entry,
 )
+from coffee_live.days import business_day
 
 
 def ms(*args: int, tz: object = UTC) -> int:

@@ -6,17 +6,18 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coffee_operator.decide import JobObservation, Observation, PointInTime
+from coffee_operator.observation import JobObservation, Observation, PointInTime
 from coffee_operator.settings import OperatorSettings
-from coffee_operator.spec import PipelineSpec, job_fingerprint, parse_spec
+from coffee_operator.spec import PipelineSpec, parse_spec
 from coffee_operator.status import CheckpointCounts, PipelineStatus, iso
+from coffee_operator.target import JobTarget
 
 NOW = datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC)
 SETTINGS = OperatorSettings(upgrade_deadline_seconds=300, stable_seconds=30, submit_retry_seconds=30,
                             savepoint_retry_seconds=60, dispose_retry_seconds=300, metrics_port=0)
 
 BASE: dict[str, Any] = {
-    "ingest": {"image": "coffee-rt/order-ingest:0.1.0", "replicas": 2, "topic": "orders"},
+    "ingest": {"image": "coffee-rt/order-ingest:0.1.0", "replicas": 2},
     "job": {"restUrl": "http://flink:8081", "entry": {"module": "coffee_job.main"}, "parallelism": 1,
             "checkpointInterval": "10s", "upgradeMode": "savepoint", "state": "running",
             "allowNonRestoredState": False, "savepointHistory": {"maxCount": 5}},
@@ -32,8 +33,14 @@ def spec(**job: Any) -> PipelineSpec:
     return parse_spec(raw)
 
 
+def target(**job: Any) -> JobTarget:
+    """The job target of the BASE spec with ``job`` fields changed."""
+    return JobTarget.of(spec(**job))
+
+
 def fp(**job: Any) -> dict[str, Any]:
-    return job_fingerprint(spec(**job))
+    """The same target as status stores it (camelCase JSON)."""
+    return target(**job).dump()
 
 
 def ago(seconds: float) -> str:

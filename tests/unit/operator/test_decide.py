@@ -6,10 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from operator_builders import NOW, SETTINGS, ago, fp, job, running_status, seen, spec
+from operator_builders import NOW, SETTINGS, ago, fp, job, running_status, seen, spec, target
 
 from coffee_operator.decide import (
     MISSING,
+    Adopt,
     Cancel,
     Dispose,
     Observation,
@@ -24,7 +25,21 @@ from coffee_operator.decide import (
     summarize,
 )
 from coffee_operator.spec import PipelineSpec
-from coffee_operator.status import PipelineStatus, iso
+from coffee_operator.status import (
+    KEEP,
+    Checkpoint,
+    CheckpointCounts,
+    Condition,
+    JobStatus,
+    Nonces,
+    PipelineStatus,
+    StableSpec,
+    StatusChange,
+    Stopped,
+    Upgrade,
+    iso,
+)
+from coffee_operator.target import JobTarget
 
 
 def run(s: PipelineSpec, status: PipelineStatus, obs: Observation, generation: int = 1,
@@ -43,11 +58,26 @@ def only(actions: list[Any]) -> Any:
 
 
 def records(actions: list[Any]) -> dict[str, Any]:
+    """The status fields the Records set, typed, by their Python name (None: removed)."""
     merged: dict[str, Any] = {}
     for action in actions:
         if isinstance(action, Record):
-            merged.update(action.update)
+            merged.update(action.fields())
     return merged
+
+
+def conditions(update: StatusChange) -> dict[str, tuple[str, str]]:
+    assert isinstance(update.conditions, tuple)
+    return {c.type: (c.status, c.reason) for c in update.conditions}
+
+
+def submission(target: JobTarget, number: int = 1, generation: int = 1, restore_path: str | None = None,
+               reason: str = "initial", phase: str = "Deploying", recoveries: int = 0,
+               nonces: Nonces | None = None, upgrade: Upgrade | None = None) -> Submit:
+    """A Submit as decide builds it for the BASE spec (allowNonRestoredState false)."""
+    return Submit(submission=number, generation=generation, target=target, restore_path=restore_path,
+                  reason=reason, allow_non_restored_state=False, nonces=nonces or Nonces(), upgrade=upgrade,
+                  phase=phase, recoveries=recoveries)
 
 
 def events(actions: list[Any]) -> list[tuple[str, str]]:
@@ -57,10 +87,7 @@ def events(actions: list[Any]) -> list[tuple[str, str]]:
 # ---- first submission -------------------------------------------------------------------------
 
 def test_a_new_pipeline_is_submitted_fresh_as_submission_1() -> None:
-    action = only(run(spec(), PipelineStatus(), seen()))
-    assert isinstance(action, Submit)
-    assert (action.submission, action.generation, action.reason, action.restore_path) == (1, 1, "initial", None)
-    assert action.spec == fp() and action.upgrade is None
+    assert run(spec(), PipelineStatus(), seen()) == [submission(target())]
 
 
 def test_a_new_suspended_pipeline_submits_nothing() -> None:
@@ -76,9 +103,9 @@ def test_nothing_is_decided_while_flink_is_unreachable() -> None:
     obs = Observation(flink_error="Flink REST at http://flink:8081: ConnectError")
     assert effects(run(spec(checkpointInterval="20s"), running_status(), obs)) == []
     update = summarize(spec(), 1, running_status(), obs, NOW, SETTINGS)
-    conditions = {c["type"]: (c["status"], c["reason"]) for c in update["conditions"]}
-    assert conditions["Ready"] == ("Unknown", "FlinkUnreachable")
-    assert conditions["Degraded"] == ("True", "FlinkUnreachable")
+    assert conditions(update) == {"Ready": ("Unknown", "FlinkUnreachable"), "Progressing": ("False", "Stable"),
+                                  "Degraded": ("True", "FlinkUnreachable")}
+    assert update.error == "Flink REST at http://flink:8081: ConnectError"
 
 
 # ---- a submission in flight ----------------------------------------------------------------
@@ -95,8 +122,39 @@ def test_a_pending_submission_is_retried_with_the_same_submission_number() -> No
                             stopped={"reason": "upgrade", "restorePath": "file:/sp/1", "restoreKind": "savepoint",
                                      "at": ago(20)})
     action = only(run(spec(parallelism=2), status, seen(job("FINISHED")), generation=2))
-    assert isinstance(action, Submit)
-    assert (action.submission, action.restore_path, action.reason) == (2, "file:/sp/1", "upgrade")
+    assert action == submission(target(parallelism=2), 2, 2, "file:/sp/1", "upgrade", "Upgrading")
+
+
+def test_a_pending_recovery_counts_once_when_accepted() -> None:
+    status = running_status(submissions=2, recoveries=2,
+                            pending=_pending(spec=fp(), generation=1, reason="recover", error="boom", retryAt=ago(1)))
+    action = only(run(spec(), status, seen(job("FAILED"))))
+    assert action == submission(target(), 2, 1, "file:/sp/1", "recover", "Deploying", recoveries=3)
+
+
+def test_a_submission_flink_already_has_is_adopted_not_submitted_again() -> None:
+    # The operator died after Flink accepted submission 2 and before status recorded it.
+    status = running_status(submissions=2, pending=_pending())
+    actions = run(spec(parallelism=2), status, seen(job("FINISHED"), known={1: "FINISHED", 2: "RUNNING"}),
+                  generation=2)
+    assert actions[-1:] == [Adopt(submission(target(parallelism=2), 2, 2, "file:/sp/1", "upgrade", "Upgrading"),
+                                  "RUNNING")]
+    assert effects(actions) == actions[-1:]
+
+
+def test_a_submission_flink_accepted_despite_its_error_is_adopted_at_once_as_submitted() -> None:
+    # The request timed out, yet Flink took the job: no waiting for the back-off, and what runs is the
+    # pending spec even though the spec has changed since (the next reconcile upgrades it).
+    status = running_status(submissions=2, pending=_pending(error="ReadTimeout", retryAt=iso(NOW + timedelta(1))))
+    action = only(run(spec(parallelism=3), status, seen(job("FINISHED"), known={2: "CREATED"}), generation=3))
+    assert action == Adopt(submission(target(parallelism=2), 2, 2, "file:/sp/1", "upgrade", "Upgrading"), "CREATED")
+
+
+def test_a_suspended_pipeline_adopts_a_refused_submission_that_flink_has() -> None:
+    status = running_status(submissions=2, pending=_pending(error="ReadTimeout", retryAt=ago(1)))
+    action = only(run(spec(parallelism=2, state="suspended"), status, seen(job("FINISHED"), known={2: "RUNNING"}),
+                      generation=3))
+    assert isinstance(action, Adopt) and (action.submit.submission, action.state) == (2, "RUNNING")
 
 
 def test_a_refused_submission_waits_for_its_back_off() -> None:
@@ -107,7 +165,9 @@ def test_a_refused_submission_waits_for_its_back_off() -> None:
 def test_a_refused_submission_takes_the_newer_spec_under_the_same_id() -> None:
     status = running_status(submissions=2, pending=_pending(error="no module", retryAt=iso(NOW + timedelta(hours=1))))
     action = only(run(spec(parallelism=3), status, seen(job("FINISHED")), generation=3))
-    assert (action.submission, action.spec, action.generation) == (2, fp(parallelism=3), 3)
+    assert action == submission(target(parallelism=3), 2, 3, "file:/sp/1", "upgrade", "Upgrading",
+                                upgrade=Upgrade(generation=3, spec=target(parallelism=3), started_at=iso(NOW),
+                                                restore_path="file:/sp/1"))
 
 
 # ---- steady state ---------------------------------------------------------------------------
@@ -118,7 +178,7 @@ def test_a_healthy_job_with_nothing_to_do_gets_no_action() -> None:
 
 def test_the_first_healthy_run_records_the_stable_spec() -> None:
     status = running_status(lastStableSpec=None)
-    assert records(run(spec(), status, seen(job())))["lastStableSpec"] == {"generation": 1, "spec": fp()}
+    assert records(run(spec(), status, seen(job())))["last_stable_spec"] == StableSpec(generation=1, spec=target())
 
 
 @pytest.mark.parametrize(("completed", "running_for", "stable"), [(0, 10, False), (0, 31, True), (1, 1, True)])
@@ -126,14 +186,15 @@ def test_healthy_means_a_checkpoint_or_stable_seconds_of_running(completed: int,
                                                                  stable: bool) -> None:
     status = running_status(lastStableSpec=None)
     got = records(run(spec(), status, seen(job(completed=completed, running_for=running_for))))
-    assert ("lastStableSpec" in got) is stable
+    assert ("last_stable_spec" in got) is stable
 
 
 def test_observation_is_recorded_in_job_status() -> None:
-    got = records(run(spec(), running_status(), seen(job(restarts=2))))
-    js = got["jobStatus"]
-    assert js["lastCheckpoint"] == {"path": "file:/chk/job-1/chk-6", "time": ago(5)}
-    assert (js["restarts"], js["state"], js["runningSince"]) == (2, "RUNNING", ago(600))
+    actions = run(spec(), running_status(), seen(job(restarts=2)))
+    assert actions == [Record(job_status=JobStatus(
+        job_id="job-1", state="RUNNING", submission=1, running_since=ago(600), restarts=2,
+        checkpoints=CheckpointCounts(completed=5),
+        last_checkpoint=Checkpoint(path="file:/chk/job-1/chk-6", time=ago(5))))]
 
 
 def test_only_lifecycle_fields_changed_is_no_upgrade() -> None:
@@ -158,21 +219,40 @@ def test_a_failed_upgrade_savepoint_blocks_until_the_back_off() -> None:
     status = running_status(blocked=blocked)
     assert effects(run(spec(parallelism=2), status, seen(job()), generation=2)) == []
     update = summarize(spec(parallelism=2), 2, status, seen(job()), NOW, SETTINGS)
-    conditions = {c["type"]: (c["status"], c["reason"], c["message"]) for c in update["conditions"]}
-    assert conditions["Degraded"] == ("True", "SavepointFailed", "savepoint failed")
-    assert update["observedGeneration"] == 2  # seen, and status says why it is not applied
+    assert isinstance(update.conditions, tuple)
+    assert update.conditions[2] == Condition(type="Degraded", status="True", reason="SavepointFailed",
+                                             message="savepoint failed", last_transition_time=iso(NOW),
+                                             observed_generation=2)
+    assert (update.observed_generation, update.error) == (2, "savepoint failed")  # seen; status says why not applied
     retry = running_status(blocked={**blocked, "retryAt": ago(1)})
     assert isinstance(only(run(spec(parallelism=2), retry, seen(job()), generation=2)), StopWithSavepoint)
 
 
 def test_last_state_upgrade_cancels_and_keeps_the_checkpoint() -> None:
     action = only(run(spec(parallelism=2, upgradeMode="last-state"), running_status(), seen(job()), generation=2))
-    assert action == Cancel("job-1", "upgrade", keep_checkpoint=True)
+    assert action == Cancel("job-1", "upgrade", "file:/chk/job-1/chk-6", "checkpoint")
+
+
+def test_last_state_suspend_whose_savepoint_failed_cancels_at_once_keeping_the_checkpoint() -> None:
+    blocked = {"action": "suspend", "generation": 2, "message": "savepoint failed", "retryAt": ago(-60)}
+    status = running_status(blocked=blocked)
+    action = only(run(spec(upgradeMode="last-state", state="suspended"), status, seen(job()), generation=2))
+    assert action == Cancel("job-1", "suspend", "file:/chk/job-1/chk-6", "checkpoint")
+
+
+def test_a_taken_next_job_id_is_skipped_with_a_warning() -> None:
+    status = running_status(stopped={"reason": "upgrade", "restorePath": "file:/sp/up", "restoreKind": "savepoint",
+                                     "at": ago(5)})
+    actions = run(spec(parallelism=2), status, seen(job("FINISHED"), known={2: "CANCELED", 3: "FAILED"}),
+                  generation=2)
+    submit = only(actions)
+    assert (submit.submission, submit.restore_path) == (4, "file:/sp/up")
+    assert events(actions) == [("Warning", "JobIdInUse")]
 
 
 def test_stateless_upgrade_cancels_without_state() -> None:
     action = only(run(spec(parallelism=2, upgradeMode="stateless"), running_status(), seen(job()), generation=2))
-    assert action == Cancel("job-1", "upgrade", keep_checkpoint=False)
+    assert action == Cancel("job-1", "upgrade")
 
 
 def _stopped(reason: str, path: str | None, kind: str = "savepoint") -> dict[str, Any]:
@@ -182,12 +262,9 @@ def _stopped(reason: str, path: str | None, kind: str = "savepoint") -> dict[str
 def test_after_the_upgrade_stop_the_new_spec_is_submitted_from_it() -> None:
     status = running_status(stopped=_stopped("upgrade", "file:/sp/up"))
     action = only(run(spec(parallelism=2), status, seen(job("FINISHED")), generation=2))
-    assert isinstance(action, Submit)
-    assert (action.submission, action.reason, action.restore_path, action.spec) == (
-        2, "upgrade", "file:/sp/up", fp(parallelism=2))
-    assert action.upgrade is not None
-    assert (action.upgrade.generation, action.upgrade.restore_path, action.upgrade.started_at) == (
-        2, "file:/sp/up", iso(NOW))
+    assert action == submission(target(parallelism=2), 2, 2, "file:/sp/up", "upgrade", "Upgrading",
+                                upgrade=Upgrade(generation=2, spec=target(parallelism=2), started_at=iso(NOW),
+                                                restore_path="file:/sp/up"))
 
 
 def test_after_a_stateless_stop_the_new_spec_starts_fresh() -> None:
@@ -209,11 +286,18 @@ def test_never_resumes_from_nothing_once_the_job_had_state() -> None:
                                        "checkpoints": {"completed": 3}})
     actions = run(spec(), status, seen(job("CANCELED", checkpoint=None, completed=3)))
     assert effects(actions) == []
-    assert "no checkpoint or savepoint is known" in records(actions)["halted"]
+    message = ("cannot restart: no checkpoint or savepoint is known and a fresh start would reset Kafka offsets and "
+               "live totals; restore one by hand (resubmit from a retained checkpoint) or recreate the pipeline")
+    assert records(actions)["halted"] == message
     assert events(actions) == [("Warning", "NoRestorePoint")]
-    update = summarize(spec(), 1, PipelineStatus.parse({**status.dump(), **records(actions)}), seen(), NOW, SETTINGS)
-    degraded = next(c for c in update["conditions"] if c["type"] == "Degraded")
-    assert (degraded["status"], degraded["reason"]) == ("True", "NoRestorePoint")
+    halted = status
+    for action in actions:
+        halted = action.apply(halted)
+    update = summarize(spec(), 1, halted, seen(), NOW, SETTINGS)
+    assert conditions(update)["Degraded"] == ("True", "NoRestorePoint")
+    assert update.error == message
+    # Said once: the next reconcile records nothing new.
+    assert run(spec(), halted, seen(job("CANCELED", checkpoint=None, completed=3))) == [Record()]
 
 
 def test_a_healthy_new_spec_completes_the_upgrade() -> None:
@@ -223,8 +307,8 @@ def test_a_healthy_new_spec_completes_the_upgrade() -> None:
                             jobStatus={"jobId": "job-2", "state": "RUNNING"})
     actions = run(spec(parallelism=2), status, seen(job(job_id="job-2", completed=1)), generation=2)
     got = records(actions)
-    assert got["lastStableSpec"] == {"generation": 2, "spec": fp(parallelism=2)}
-    assert "upgrade" in got and got["upgrade"] is None
+    assert (got["last_stable_spec"], got["upgrade"], got["blocked"]) == (
+        StableSpec(generation=2, spec=target(parallelism=2)), None, None)
     assert events(actions) == [("Normal", "UpgradeComplete")]
 
 
@@ -240,15 +324,15 @@ def _upgrading(**fields: Any) -> PipelineStatus:
 
 
 def test_a_new_spec_not_healthy_by_the_deadline_is_rolled_back() -> None:
-    action = only(run(spec(parallelism=2), _upgrading(), seen(job("RESTARTING", job_id="job-2")), generation=2))
+    action = only(run(spec(parallelism=2), _upgrading(recoveries=1), seen(job("RESTARTING", job_id="job-2")),
+                      generation=2))
     assert isinstance(action, RollBack)
-    assert action.cancel_job_id == "job-2"
-    submit = action.submit
-    assert (submit.submission, submit.generation, submit.spec, submit.restore_path, submit.reason, submit.upgrade) == (
-        3, 1, fp(), "file:/sp/up", "rollback", None)
+    assert action.cancel == Cancel("job-2", "upgrade")
+    assert action.submit == submission(target(), 3, 1, "file:/sp/up", "rollback", "RollingBack", recoveries=1)
     assert (action.rollback.generation, action.rollback.to_generation, action.rollback.failed_spec) == (
-        2, 1, fp(parallelism=2))
-    assert "did not reach a healthy RUNNING within 300 s (job job-2 is RESTARTING)" in action.rollback.message
+        2, 1, target(parallelism=2))
+    assert action.rollback.message == ("generation 2 did not reach a healthy RUNNING within 300 s (job job-2 is "
+                                       "RESTARTING); rolled back to generation 1 from file:/sp/up")
 
 
 def test_the_deadline_counts_from_the_accepted_submission() -> None:
@@ -261,7 +345,7 @@ def test_a_submission_refused_until_the_deadline_is_rolled_back() -> None:
     status = _upgrading(pending=pending, deployed={"generation": 1, "spec": fp(), "submittedAt": ago(900)},
                         jobStatus={"jobId": "job-1", "state": "FINISHED"})
     action = only(run(spec(parallelism=2), status, seen(job("FINISHED")), generation=2))
-    assert isinstance(action, RollBack) and action.cancel_job_id is None
+    assert isinstance(action, RollBack) and action.cancel is None
     assert "ModuleNotFoundError: no_such_module" in action.rollback.message
 
 
@@ -271,10 +355,10 @@ def test_a_rolled_back_spec_is_not_tried_again_and_status_says_so() -> None:
     status = running_status(rollback=rollback, submissions=3, jobStatus={"jobId": "job-3", "state": "RUNNING"})
     assert effects(run(spec(parallelism=2), status, seen(job(job_id="job-3")), generation=2)) == []
     update = summarize(spec(parallelism=2), 2, status, seen(job(job_id="job-3")), NOW, SETTINGS)
-    assert (update["phase"], update["observedGeneration"]) == ("RolledBack", 2)
-    conditions = {c["type"]: (c["status"], c["reason"]) for c in update["conditions"]}
-    assert conditions == {"Ready": ("True", "Running"), "Progressing": ("False", "Stable"),
-                          "Degraded": ("True", "RolledBack")}
+    assert (update.phase, update.observed_generation, update.error) == (
+        "RolledBack", 2, "generation 2 did not reach a healthy RUNNING")
+    assert conditions(update) == {"Ready": ("True", "Running"), "Progressing": ("False", "Stable"),
+                                  "Degraded": ("True", "RolledBack")}
     # A new change is tried.
     assert isinstance(only(run(spec(parallelism=3), status, seen(job(job_id="job-3")), generation=3)),
                       StopWithSavepoint)
@@ -284,14 +368,14 @@ def test_a_rolled_back_spec_is_not_tried_again_and_status_says_so() -> None:
 
 def test_restart_nonce_cancels_and_keeps_the_checkpoint() -> None:
     action = only(run(spec(restartNonce=1), running_status(), seen(job()), generation=2))
-    assert action == Cancel("job-1", "restart", keep_checkpoint=True)
+    assert action == Cancel("job-1", "restart", "file:/chk/job-1/chk-6", "checkpoint")
 
 
 def test_restart_then_resubmits_the_same_spec_from_the_checkpoint() -> None:
     status = running_status(stopped=_stopped("restart", "file:/chk/job-1/chk-6", "checkpoint"))
     action = only(run(spec(restartNonce=1), status, seen(job("CANCELED")), generation=2))
-    assert (action.reason, action.restore_path, action.spec, action.nonces.restart, action.upgrade) == (
-        "restart", "file:/chk/job-1/chk-6", fp(), 1, None)
+    assert action == submission(target(), 2, 2, "file:/chk/job-1/chk-6", "restart", "Restarting",
+                                nonces=Nonces(restart=1))
 
 
 def test_savepoint_nonce_triggers_a_savepoint() -> None:
@@ -315,7 +399,7 @@ def test_periodic_savepoints_when_due() -> None:
 @pytest.mark.parametrize(("mode", "expected"), [
     ("savepoint", StopWithSavepoint("job-1", "suspend", 2, fallback_to_checkpoint=False)),
     ("last-state", StopWithSavepoint("job-1", "suspend", 2, fallback_to_checkpoint=True)),
-    ("stateless", Cancel("job-1", "suspend", keep_checkpoint=False)),
+    ("stateless", Cancel("job-1", "suspend")),
 ])
 def test_suspend_per_upgrade_mode(mode: str, expected: Any) -> None:
     assert only(run(spec(state="suspended", upgradeMode=mode), running_status(), seen(job()), generation=2)) == expected
@@ -326,35 +410,36 @@ def test_suspended_stays_suspended_and_says_so() -> None:
                                                                                  "state": "FINISHED"})
     assert effects(run(spec(state="suspended"), status, seen(job("FINISHED")), generation=2)) == []
     update = summarize(spec(state="suspended"), 2, status, seen(job("FINISHED")), NOW, SETTINGS)
-    assert update["phase"] == "Suspended"
-    assert {c["type"]: c["reason"] for c in update["conditions"]}["Ready"] == "Suspended"
+    assert update.phase == "Suspended"
+    assert conditions(update)["Ready"] == ("True", "Suspended")
 
 
 def test_resume_restores_from_the_suspend_savepoint() -> None:
     status = running_status(stopped=_stopped("suspend", "file:/sp/s"))
     action = only(run(spec(), status, seen(job("FINISHED")), generation=3))
-    assert (action.reason, action.restore_path, action.spec, action.upgrade) == ("resume", "file:/sp/s", fp(), None)
+    assert action == submission(target(), 2, 3, "file:/sp/s", "resume", "Deploying")
 
 
 def test_resume_with_a_changed_spec_is_an_upgrade_with_a_deadline() -> None:
     status = running_status(stopped=_stopped("suspend", "file:/sp/s"))
     action = only(run(spec(parallelism=2), status, seen(job("FINISHED")), generation=3))
-    assert action.upgrade is not None and action.upgrade.spec == fp(parallelism=2)
+    assert action.upgrade is not None and action.upgrade.spec == target(parallelism=2)
 
 
 def test_a_stop_for_upgrade_then_suspend_becomes_a_suspension() -> None:
     status = running_status(stopped=_stopped("upgrade", "file:/sp/up"))
     got = records(run(spec(state="suspended"), status, seen(job("FINISHED")), generation=3))
-    assert got["stopped"]["reason"] == "suspend" and got["stopped"]["restorePath"] == "file:/sp/up"
+    assert got["stopped"] == Stopped(reason="suspend", restore_path="file:/sp/up", restore_kind="savepoint", at=ago(2))
 
 
 # ---- failures behind the operator's back --------------------------------------------------------
 
 def test_a_failed_job_is_resubmitted_from_its_newest_checkpoint() -> None:
-    actions = run(spec(), running_status(), seen(job("FAILED", checkpoint=("file:/chk/job-1/chk-9", 3))))
-    action = only(actions)
-    assert (action.reason, action.restore_path, action.spec, action.generation, action.submission) == (
-        "recover", "file:/chk/job-1/chk-9", fp(), 1, 2)
+    actions = run(spec(), running_status(recoveries=1, deployed={"generation": 1, "spec": fp(),
+                                                                 "submittedAt": ago(600)}),
+                  seen(job("FAILED", checkpoint=("file:/chk/job-1/chk-9", 3))))
+    assert only(actions) == submission(target(), 2, 1, "file:/chk/job-1/chk-9", "recover", "Deploying",
+                                       recoveries=2)  # counted: the next failure waits twice as long
     assert events(actions) == [("Warning", "JobLost")]
 
 
@@ -365,7 +450,7 @@ def test_a_newer_savepoint_wins_over_an_older_checkpoint() -> None:
 
 def test_a_vanished_job_is_resubmitted_from_the_checkpoint_status_remembers() -> None:
     actions = run(spec(), running_status(), seen(None))
-    assert records(actions)["jobStatus"]["state"] == MISSING
+    assert records(actions)["job_status"].state == MISSING
     assert only(actions).restore_path == "file:/chk/job-1/chk-5"
 
 
@@ -382,7 +467,8 @@ def test_a_job_that_failed_right_after_submission_backs_off() -> None:
 
 def test_a_failed_job_of_a_suspended_pipeline_is_recorded_as_suspended() -> None:
     got = records(run(spec(state="suspended"), running_status(), seen(job("FAILED")), generation=2))
-    assert got["stopped"]["reason"] == "suspend" and got["stopped"]["restorePath"] == "file:/chk/job-1/chk-6"
+    assert got["stopped"] == Stopped(reason="suspend", restore_path="file:/chk/job-1/chk-6",
+                                     restore_kind="checkpoint", at=iso(NOW))
 
 
 @pytest.mark.parametrize("state", ["CANCELLING", "FAILING"])
@@ -392,7 +478,7 @@ def test_transitional_states_are_waited_out(state: str) -> None:
 
 def test_orphans_are_cancelled() -> None:
     actions = run(spec(), running_status(), seen(job(), orphans=("job-0",)))
-    assert effects(actions) == [Cancel("job-0", "orphan", keep_checkpoint=False)]
+    assert effects(actions) == [Cancel("job-0", "orphan")]
 
 
 def test_restore_point_prefers_the_current_lineage() -> None:
@@ -449,7 +535,12 @@ def test_delete_takes_a_final_savepoint_of_a_running_job(mode: str) -> None:
 @pytest.mark.parametrize("state", ["RESTARTING", "CREATED", "INITIALIZING"])
 def test_delete_cancels_a_job_that_is_not_running(state: str) -> None:
     assert decide_delete(spec(), running_status(), seen(job(state))) == [
-        Cancel("job-1", "delete", keep_checkpoint=False)]
+        Cancel("job-1", "delete")]
+
+
+def test_delete_cancels_a_running_job_whose_final_savepoint_failed() -> None:
+    blocked = {"action": "delete", "generation": 1, "message": "savepoint failed", "retryAt": ago(-60)}
+    assert decide_delete(spec(), running_status(blocked=blocked), seen(job())) == [Cancel("job-1", "delete")]
 
 
 @pytest.mark.parametrize("obs", [seen(job("FINISHED")), seen(job("FAILED")), seen(None)])
@@ -459,49 +550,50 @@ def test_delete_of_a_job_that_is_not_running_does_nothing(obs: Observation) -> N
 
 def test_delete_cancels_orphans_too() -> None:
     assert decide_delete(spec(), running_status(), seen(None, orphans=("job-9",))) == [
-        Cancel("job-9", "orphan", keep_checkpoint=False)]
+        Cancel("job-9", "orphan")]
 
 
 # ---- summarize ----------------------------------------------------------------------------------
 
 def test_conditions_keep_their_transition_time_while_unchanged() -> None:
     first = summarize(spec(), 1, running_status(), seen(job()), NOW - timedelta(minutes=5), SETTINGS)
-    status = PipelineStatus.parse({**running_status().dump(), **first})
-    second = summarize(spec(), 1, status, seen(job()), NOW, SETTINGS)
-    assert [c["lastTransitionTime"] for c in second["conditions"]] == [iso(NOW - timedelta(minutes=5))] * 3
-    assert second["phase"] == "Running" and second["observedGeneration"] == 1
+    second = summarize(spec(), 1, first.apply(running_status()), seen(job()), NOW, SETTINGS)
+    assert isinstance(second.conditions, tuple)
+    assert [c.last_transition_time for c in second.conditions] == [iso(NOW - timedelta(minutes=5))] * 3
+    assert (second.phase, second.observed_generation, second.error) == ("Running", 1, KEEP)
 
 
 def test_a_submitted_job_not_yet_healthy_is_deploying() -> None:
     status = running_status(lastStableSpec=None, jobStatus={"jobId": "job-1", "state": "CREATED"})
     update = summarize(spec(), 1, status, seen(job("CREATED")), NOW, SETTINGS)
-    conditions = {c["type"]: (c["status"], c["reason"]) for c in update["conditions"]}
-    assert update["phase"] == "Deploying"
-    assert conditions["Progressing"] == ("True", "Deploying")
-    assert conditions["Ready"][0] == "False"
+    assert update.phase == "Deploying"
+    assert conditions(update) == {"Ready": ("False", "Deploying"), "Progressing": ("True", "Deploying"),
+                                  "Degraded": ("False", "Healthy")}
 
 
 def test_a_spec_change_not_yet_applied_leaves_observed_generation_behind() -> None:
     update = summarize(spec(parallelism=2), 2, running_status(observedGeneration=1), seen(job()), NOW, SETTINGS)
-    assert "observedGeneration" not in update
+    assert update.observed_generation is KEEP
 
 
 def test_ingest_not_ready_keeps_ready_false() -> None:
     status = running_status(ingest={"replicas": 2, "readyReplicas": 1})
-    ready = next(c for c in summarize(spec(), 1, status, seen(job()), NOW, SETTINGS)["conditions"]
-                 if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"], ready["message"]) == ("False", "IngestNotReady",
-                                                                    "ingest has 1/2 ready replicas")
+    update = summarize(spec(), 1, status, seen(job()), NOW, SETTINGS)
+    assert isinstance(update.conditions, tuple)
+    assert update.conditions[0] == Condition(type="Ready", status="False", reason="IngestNotReady",
+                                             message="ingest has 1/2 ready replicas",
+                                             last_transition_time=iso(NOW), observed_generation=1)
 
 
 def test_suspending_during_a_failing_upgrade_neither_rolls_back_nor_retries() -> None:
-    pending = _pending(error="ModuleNotFoundError", attempts=3, retryAt=ago(1))
+    pending = _pending(error="ModuleNotFoundError", attempts=3, retryAt=ago(1), restorePath="file:/sp/savepoint-1")
     status = _upgrading(pending=pending, jobStatus={"jobId": "job-1", "state": "FINISHED"})
     actions = run(spec(parallelism=2, state="suspended"), status, seen(job("FINISHED")), generation=3)
     assert effects(actions) == []
     got = records(actions)
-    assert got["pending"] is None and got["upgrade"] is None
-    assert (got["stopped"]["reason"], got["stopped"]["restorePath"]) == ("suspend", "file:/sp/1")
+    assert (got["pending"], got["upgrade"], got["stopped"]) == (
+        None, None, Stopped(reason="suspend", restore_path="file:/sp/savepoint-1", restore_kind="savepoint",
+                            at=iso(NOW)))
     assert events(actions) == [("Normal", "Suspended")]
 
 
@@ -516,4 +608,4 @@ def test_a_job_that_keeps_failing_is_resubmitted_with_a_growing_back_off(recover
 
 def test_running_healthy_again_resets_the_back_off() -> None:
     got = records(run(spec(), running_status(recoveries=3), seen(job())))
-    assert "recoveries" in got and got["recoveries"] is None
+    assert got["recoveries"] == 0

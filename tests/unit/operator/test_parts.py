@@ -6,13 +6,24 @@ import json
 from typing import Any
 
 import pytest
-from operator_builders import BASE, fp, spec
+from operator_builders import BASE, fp, spec, target
 
-from coffee_operator import children, jobids, metrics
-from coffee_operator.act import ActError, job_config, merge_diff, postgres_parts, program_args
+from coffee_flink import lifecycle as jobids
+from coffee_jobconfig.args import program_args
+from coffee_operator import children, metrics
+from coffee_operator.act import ActError, job_config, merge_diff, postgres_parts
 from coffee_operator.settings import OperatorSettings, SettingsError
-from coffee_operator.spec import Entry, SpecError, duration_seconds, flink_duration, parse_spec
-from coffee_operator.status import merge
+from coffee_operator.spec import Entry, Sinks, SpecError, duration_seconds, flink_duration, parse_spec
+from coffee_operator.status import (
+    KEEP,
+    Nonces,
+    PipelineStatus,
+    Savepoint,
+    StableSpec,
+    StatusChange,
+    Stopped,
+    merge,
+)
 
 SECRETS = {("pg", "dsn"): "postgresql://coffee:p%40ss@db.example:5432/coffee?sslmode=require",
            ("rd", "url"): "redis://redis:6379/0"}
@@ -28,7 +39,7 @@ def test_job_ids_are_deterministic_and_distinct() -> None:
     assert jobids.known_ids("uid-a", 1) == {a1: 1, a2: 2}
 
 
-@pytest.mark.parametrize(("uid", "n", "message"), [("u", 0, "start at 1"), ("", 1, "uid is required")])
+@pytest.mark.parametrize(("uid", "n", "message"), [("u", 0, "start at 1"), ("", 1, "owner id is required")])
 def test_job_ids_refuse_bad_input(uid: str, n: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         jobids.job_id(uid, n)
@@ -79,9 +90,11 @@ def test_settings_from_env() -> None:
 
 @pytest.mark.parametrize(("env", "message"), [
     ({"COFFEE_OPERATOR_RECONCILE_INTERVL": "1"}, "unknown setting COFFEE_OPERATOR_RECONCILE_INTERVL"),
-    ({"COFFEE_OPERATOR_RECONCILE_INTERVAL": "0"}, "reconcile_interval: Input should be greater than 0"),
-    ({"COFFEE_OPERATOR_JOB_CONFIG_OVERRIDES": "{nope"}, "COFFEE_OPERATOR_JOB_CONFIG_OVERRIDES: not JSON"),
-    ({"COFFEE_OPERATOR_METRICS_PORT": "70000"}, "metrics_port: Input should be less than or equal to 65535"),
+    ({"COFFEE_OPERATOR_RECONCILE_INTERVAL": "0"},
+     "COFFEE_OPERATOR_RECONCILE_INTERVAL: Input should be greater than 0"),
+    ({"COFFEE_OPERATOR_JOB_CONFIG_OVERRIDES": "{nope"}, "COFFEE_OPERATOR_JOB_CONFIG_OVERRIDES is not JSON"),
+    ({"COFFEE_OPERATOR_METRICS_PORT": "70000"},
+     "COFFEE_OPERATOR_METRICS_PORT: Input should be less than or equal to 65535"),
 ])
 def test_bad_settings_are_refused(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
@@ -91,7 +104,7 @@ def test_bad_settings_are_refused(env: dict[str, str], message: str) -> None:
 # ---- the job's config and arguments ------------------------------------------------------------------
 
 def test_job_config_from_the_spec_and_its_secrets() -> None:
-    cfg = job_config("coffee-rt", "roastery", fp(checkpointInterval="1m"), lambda n, k: SECRETS[(n, k)],
+    cfg = job_config("coffee-rt", "roastery", target(checkpointInterval="1m"), lambda n, k: SECRETS[(n, k)],
                      OperatorSettings(job_config_overrides={"state_backend": "rocksdb"}))
     assert (cfg.job_name, cfg.group_id) == ("coffee-rt-coffee-rt-roastery", "coffee-rt-coffee-rt-roastery")
     assert (cfg.postgres_jdbc_url, cfg.postgres_user, cfg.postgres_password.get_secret_value()) == (
@@ -103,7 +116,7 @@ def test_job_config_from_the_spec_and_its_secrets() -> None:
 
 def test_job_config_without_sinks_is_refused() -> None:
     with pytest.raises(ActError, match=r"spec\.sinks\.postgres\.secretRef and spec\.sinks\.redis\.secretRef"):
-        job_config("ns", "p", {**fp(), "sinks": {}}, lambda n, k: "", OperatorSettings())
+        job_config("ns", "p", target().model_copy(update={"sinks": Sinks()}), lambda n, k: "", OperatorSettings())
 
 
 @pytest.mark.parametrize("dsn", ["mysql://a:b@h/db", "postgresql:///db", "not a dsn"])
@@ -114,18 +127,19 @@ def test_a_postgres_secret_that_is_not_a_dsn_is_refused(dsn: str) -> None:
 
 def test_bad_job_config_overrides_are_refused() -> None:
     with pytest.raises(ActError, match="invalid job config"):
-        job_config("ns", "p", fp(), lambda n, k: SECRETS[(n, k)], OperatorSettings(job_config_overrides={"x": 1}))
+        job_config("ns", "p", target(), lambda n, k: SECRETS[(n, k)], OperatorSettings(job_config_overrides={"x": 1}))
 
 
 def test_program_args_keep_secrets_out_unless_asked() -> None:
-    cfg = job_config("ns", "p", fp(), lambda n, k: SECRETS[(n, k)], OperatorSettings())
-    args = program_args(Entry(module="coffee_job.main"), cfg, include_secrets=False)
+    cfg = job_config("ns", "p", target(), lambda n, k: SECRETS[(n, k)], OperatorSettings())
+    args = program_args(cfg, include_secrets=False, entry=Entry(module="coffee_job.main").driver_args())
     assert args[:3] == ["-pym", "coffee_job.main", "--config-json"]
     values = json.loads(args[3])
     assert "postgres_password" not in values and "redis_url" not in values
-    with_secrets = json.loads(program_args(Entry(file="/opt/job.py"), cfg, include_secrets=True)[3])
+    file_args = program_args(cfg, include_secrets=True, entry=Entry(file="/opt/job.py").driver_args())
+    with_secrets = json.loads(file_args[3])
     assert (with_secrets["postgres_password"], with_secrets["redis_url"]) == ("p@ss", "redis://redis:6379/0")
-    assert program_args(Entry(file="/opt/job.py"), cfg, include_secrets=True)[:2] == ["-py", "/opt/job.py"]
+    assert file_args[:2] == ["-py", "/opt/job.py"]
 
 
 # ---- status patches -----------------------------------------------------------------------------------
@@ -139,6 +153,36 @@ def test_merge_diff_round_trips_through_a_merge_patch() -> None:
                      "history": [2]}
     assert merge(old, patch) == new
     assert merge_diff(new, new) == {}
+
+
+def test_a_status_change_names_every_status_field_but_the_revision() -> None:
+    assert set(StatusChange().fields()) == set()
+    everything = StatusChange(**{name: None for name in PipelineStatus.model_fields if name != "revision"})
+    assert set(everything.fields()) == set(PipelineStatus.model_fields) - {"revision"}
+
+
+def test_a_status_change_becomes_camel_case_json_only_when_dumped() -> None:
+    savepoint = Savepoint(path="file:/sp/1", time="2026-03-14T12:00:00Z", trigger="manual")
+    change = StatusChange(last_stable_spec=StableSpec(generation=2, spec=target(parallelism=2)), pending=None,
+                          recoveries=0, nonces=Nonces(savepoint=4), savepoint_history=(savepoint,),
+                          stopped=Stopped(reason="suspend", at="2026-03-14T12:00:00Z"), phase="Suspended")
+    assert change.dump() == {
+        "phase": "Suspended",
+        "recoveries": None,  # back at its default: removed
+        "lastStableSpec": {"generation": 2, "spec": fp(parallelism=2)},
+        "pending": None,
+        "stopped": {"reason": "suspend", "restoreKind": "none", "at": "2026-03-14T12:00:00Z"},
+        "nonces": {"savepoint": 4},
+        "savepointHistory": [{"path": "file:/sp/1", "time": "2026-03-14T12:00:00Z", "trigger": "manual"}],
+    }
+    before = PipelineStatus.parse({"phase": "Running", "recoveries": 3, "submissions": 2,
+                                   "pending": {"submission": 3, "generation": 2, "spec": fp(), "reason": "upgrade",
+                                               "since": "2026-03-14T11:00:00Z"}})
+    after = change.apply(before)
+    assert after == PipelineStatus.parse(merge(before.dump(), change.dump()))
+    assert (after.phase, after.recoveries, after.submissions, after.pending, after.savepoint_history) == (
+        "Suspended", 0, 2, None, [savepoint])
+    assert StatusChange(phase=KEEP).dump() == {}
 
 
 # ---- children --------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok once into the project cache.
+"""Build the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), kwok, a
+node's kubelet, kube-proxy and kubectl, and CoreDNS once into the project cache.
 
 One ``go build`` compiles them all so the packages they share (client-go, apiserver, grpc, etcd
 client) compile once. The result lives in ``<cache>/k8s/<version>/bin`` with a stamp of what was
 built (wrapper go.mod/go.sum, ldflags, Go version); a matching stamp means no work, anything else
-rebuilds. Run ``python -m coffee_rt.k8s.build`` (or tools/k8s/build.sh) to build ahead of time.
+rebuilds. CoreDNS is a module of its own (tools/k8s/coredns), built by a second ``go build``.
+Run ``python -m coffee_rt.k8s.build`` (or tools/k8s/build.sh) to build ahead of time.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from coffee_rt.errors import PrerequisiteError
 from coffee_rt.k8s import goenv
-from coffee_rt.k8s.gomod import KWOK_MODULE, TOOLS, WRAPPER_DIR
+from coffee_rt.k8s.gomod import COREDNS_DIR, KWOK_MODULE, TOOLS, WRAPPER_DIR
 from coffee_rt.k8s.versions import KUBERNETES_VERSION, parse_release
 from coffee_rt.paths import cache_dir
 
@@ -51,7 +53,7 @@ class Binaries:
     version: str
 
     def __getitem__(self, name: str) -> Path:
-        if name not in TOOLS:
+        if name not in TOOLS and name != "coredns":
             raise KeyError(f"no such control-plane binary {name!r}; built: {', '.join(TOOLS)}")
         return self.bin_dir / name
 
@@ -74,6 +76,10 @@ class Binaries:
     @property
     def kwok(self) -> Path:
         return self["kwok"]
+
+    @property
+    def coredns(self) -> Path:
+        return self["coredns"]
 
     @property
     def kwok_stages(self) -> Path:
@@ -138,11 +144,11 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run_go(args: list[str], cache: Path | None, what: str) -> None:
-    result = subprocess.run([goenv.go_binary(), *args], cwd=WRAPPER_DIR, env=goenv.env(cache),
+def _run_go(args: list[str], cache: Path | None, what: str, cwd: Path = WRAPPER_DIR) -> None:
+    result = subprocess.run([goenv.go_binary(), *args], cwd=cwd, env=goenv.env(cache),
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise PrerequisiteError(f"{what} failed (go {' '.join(args[:3])} ... in {WRAPPER_DIR}):\n"
+        raise PrerequisiteError(f"{what} failed (go {' '.join(args[:3])} ... in {cwd}):\n"
                                 f"{result.stderr[-4000:]}")
 
 
@@ -163,29 +169,53 @@ def ensure_built(progress: Progress = _no_progress, cache: Path | None = None,
             built = json.loads(stamp.read_text()).get("fingerprint")
         except (FileNotFoundError, ValueError):
             built = None
-        if built == fingerprint and binaries.complete():
-            return binaries
-        progress(f"k8s: building {', '.join(TOOLS)} {version} with {go_version} "
-                 "(from an empty cache about 12 min on 2 cores; cached afterwards)")
-        started = time.monotonic()
-        staging = home / "bin.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        # One invocation for all: shared packages compile once and both cores stay busy.
-        _run_go(["build", "-mod=readonly", "-trimpath", "-ldflags", ldflags, "-o", str(staging) + "/",
-                 *TOOLS.values()], cache, f"building Kubernetes {version}")
-        for name, package in TOOLS.items():
-            produced = staging / _binary_name(package)
-            if produced != staging / name:
-                produced.rename(staging / name)
-        _write_kwok_stages(staging / binaries.kwok_stages.name, cache)
-        shutil.rmtree(binaries.bin_dir, ignore_errors=True)
-        staging.rename(binaries.bin_dir)
-        seconds = time.monotonic() - started
-        stamp.write_text(json.dumps({"fingerprint": fingerprint, "go": go_version, "seconds": round(seconds, 1),
-                                     "ldflags": ldflags}, indent=2))
-        progress(f"k8s: built in {seconds:.0f} s into {binaries.bin_dir}")
+        if built != fingerprint or not binaries.complete():
+            _build_kubernetes(binaries, stamp, fingerprint, go_version, ldflags, progress, cache)
+        _ensure_coredns(binaries, go_version, progress, cache)
     return binaries
+
+
+def _build_kubernetes(binaries: Binaries, stamp: Path, fingerprint: str, go_version: str, ldflags: str,
+                      progress: Progress, cache: Path | None) -> None:
+    version, home = binaries.version, stamp.parent
+    progress(f"k8s: building {', '.join(TOOLS)} {version} with {go_version} "
+             "(from an empty cache about 12 min on 2 cores; cached afterwards)")
+    started = time.monotonic()
+    staging = home / "bin.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    # One invocation for all: shared packages compile once and both cores stay busy.
+    _run_go(["build", "-mod=readonly", "-trimpath", "-ldflags", ldflags, "-o", str(staging) + "/",
+             *TOOLS.values()], cache, f"building Kubernetes {version}")
+    for name, package in TOOLS.items():
+        produced = staging / _binary_name(package)
+        if produced != staging / name:
+            produced.rename(staging / name)
+    _write_kwok_stages(staging / binaries.kwok_stages.name, cache)
+    shutil.rmtree(binaries.bin_dir, ignore_errors=True)
+    staging.rename(binaries.bin_dir)
+    seconds = time.monotonic() - started
+    stamp.write_text(json.dumps({"fingerprint": fingerprint, "go": go_version, "seconds": round(seconds, 1),
+                                 "ldflags": ldflags}, indent=2))
+    progress(f"k8s: built in {seconds:.0f} s into {binaries.bin_dir}")
+
+
+def _ensure_coredns(binaries: Binaries, go_version: str, progress: Progress, cache: Path | None) -> None:
+    """CoreDNS, from its own module and with its own stamp: a CoreDNS bump relinks nothing else."""
+    digest = hashlib.sha256(go_version.encode())
+    for name in ("go.mod", "go.sum", "main.go"):
+        digest.update((COREDNS_DIR / name).read_bytes())
+    stamp = binaries.bin_dir / "coredns.stamp"
+    if binaries.coredns.is_file() and stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        return
+    progress("k8s: building CoreDNS")
+    started = time.monotonic()
+    partial = binaries.bin_dir / "coredns.partial"
+    _run_go(["build", "-mod=readonly", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "."],
+            cache, "building CoreDNS", cwd=COREDNS_DIR)
+    partial.rename(binaries.coredns)
+    stamp.write_text(digest.hexdigest())
+    progress(f"k8s: built CoreDNS in {time.monotonic() - started:.0f} s")
 
 
 def _write_kwok_stages(target: Path, cache: Path | None) -> None:
@@ -209,7 +239,7 @@ def _binary_name(package: str) -> str:
 
 def main() -> int:
     binaries = ensure_built(progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-    for name in TOOLS:
+    for name in (*TOOLS, "coredns"):
         print(binaries[name])
     return 0
 

@@ -1,17 +1,26 @@
 """The local stack's CPU classes: the order-taking path (ingest service, Kafka) first, the rest
-idle; and, on a machine of two or more CPUs, a CPU of its own for the ingest service.
+in a weighted group; and, on a machine of two or more CPUs, a CPU of its own for the ingest service.
 
-On two cores the ingest tail is set by how long a woken ingest or broker thread waits for a CPU.
-Niceness only shrinks the other servers' share; a Flink thread that is running when an order
-arrives still finishes its slice first. A cgroup with ``cpu.idle`` set is the kernel's
-"SCHED_IDLE for a group": its tasks run when nothing else wants the CPU, and a waking task from
-outside preempts them at once. Measured on the whole stack at 1,000 orders/s, alternating runs:
-ingest client p99 3.2–4.2 ms with the other servers in such a group against 6.8–8.2 ms with
-niceness alone (docs/ingest.md).
+Policies (``COFFEE_RT_BACKGROUND_CPU``):
 
-Everything here is best effort: without root, or without a cpu controller offering ``cpu.idle``
-(cgroup v1 ``cpu`` or a delegated cgroup v2 subtree, kernel 5.15+), it returns None and the
-servers keep their niceness only.
+- ``weight`` (default): the servers off the order path share one cgroup, ``coffee-rt-background``,
+  whose weight is that of one ordinary nice-0 process or session (cgroup v1 ``cpu.shares`` 1024,
+  v2 ``cpu.weight`` 100). The scheduler shares each CPU between that group and the other
+  scheduling entities there: against a nice-0 busy loop the whole background gets half of that
+  CPU, against a nice-19 process (weight 15) 98 % of it; it is never starved. With
+  ``kernel.sched_autogroup_enabled`` (most distributions, this machine) a process's nice only
+  ranks it inside its own session, so a nice-19 compile started in another session weighs like a
+  nice-0 one: half a CPU against it too (measured in README.md). The order path stays outside,
+  at nice 0, on CPUs of its own.
+- ``idle``: the same servers in ``coffee-rt-background-idle`` with ``cpu.idle=1`` (the kernel's
+  "SCHED_IDLE for a group"): the best ingest tail (docs/benchmarks.md), but they get a CPU only
+  when nothing else on the machine wants one, so any other busy process, even at nice 19,
+  starves Flink's start and the health checks.
+- ``nice``: no cgroup, niceness only.
+
+Everything here is best effort: without root, or without a cpu controller (cgroup v1 ``cpu`` or a
+delegated cgroup v2 subtree; ``cpu.idle`` needs kernel 5.15+), it returns None and the servers
+keep their niceness only.
 """
 
 from __future__ import annotations
@@ -22,6 +31,10 @@ from pathlib import Path
 from typing import Literal
 
 GROUP = "coffee-rt-background"
+Policy = Literal["weight", "idle"]
+GROUPS: dict[Policy, str] = {"weight": GROUP, "idle": f"{GROUP}-idle"}
+V1_SHARES = "1024"  # one nice-0 task
+V2_WEIGHT = "100"  # cgroup v2's default: one ordinary group
 
 OrderPathRole = Literal["service", "broker"]
 
@@ -36,7 +49,7 @@ def order_path_cpus(role: OrderPathRole, allowed: Iterable[int]) -> frozenset[in
     and a broker GC thread could take the service's CPU. With each server's threads kept
     together, only the service<->broker hops cross, and Kafka's GC and JIT threads stay off the
     service's CPU. Everything off the order path still runs on every CPU, in the idle group.
-    Measured in docs/ingest.md (session 9). The other servers are not confined."""
+    Measured in docs/benchmarks.md. The other servers are not confined."""
     cpus = sorted(set(allowed))
     if len(cpus) < 2:
         return None
@@ -65,31 +78,41 @@ def _cpu_hierarchy(mounts: str, self_cgroup: str) -> Path | None:
     return None
 
 
-def make_idle_group(parent: Path, name: str = GROUP) -> Path | None:
-    """``parent/name`` with ``cpu.idle`` set, created if needed; None when that is not allowed."""
-    group = parent / name
+def _set(path: Path, value: str) -> bool:
+    if path.read_text().strip() != value:
+        path.write_text(value)
+    return path.read_text().strip() == value
+
+
+def make_group(parent: Path, policy: Policy, name: str | None = None) -> Path | None:
+    """``parent/name`` set up for ``policy``, created if needed; None when that is not allowed.
+
+    ``weight``: cpu.shares (v1) or cpu.weight (v2) of one ordinary process, and cpu.idle off
+    where the kernel has it (a group left idle by an older coffee-rt would starve again)."""
+    group = parent / (name or GROUPS[policy])
     try:
         group.mkdir(exist_ok=True)
-        idle = group / "cpu.idle"
-        if idle.read_text().strip() != "1":
-            idle.write_text("1")
-        if idle.read_text().strip() != "1":
+        if policy == "idle":
+            return group if _set(group / "cpu.idle", "1") else None
+        if (group / "cpu.idle").exists() and not _set(group / "cpu.idle", "0"):
             return None
+        if (group / "cpu.shares").exists():
+            return group if _set(group / "cpu.shares", V1_SHARES) else None
+        return group if _set(group / "cpu.weight", V2_WEIGHT) else None
     except OSError:
         return None
-    return group
 
 
 @cache
-def background_group() -> Path | None:
-    """The machine's idle cgroup for servers off the order path, or None where there can't be one."""
+def background_group(policy: Policy = "weight") -> Path | None:
+    """The machine's cgroup for servers off the order path, or None where there can't be one."""
     try:
         mounts = Path("/proc/self/mounts").read_text()
         self_cgroup = Path("/proc/self/cgroup").read_text()
     except OSError:
         return None
     parent = _cpu_hierarchy(mounts, self_cgroup)
-    return make_idle_group(parent) if parent is not None else None
+    return make_group(parent, policy) if parent is not None else None
 
 
 def join(group: Path) -> None:

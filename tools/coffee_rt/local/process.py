@@ -57,7 +57,7 @@ def lower_group_priority(pid: int, niceness: int) -> None:
 
 def child_setup(niceness: int, cpu_group: Path | None, user: str | None,
                 cpus: frozenset[int] | None = None) -> Callable[[], None] | None:
-    """What the child does between fork and exec, in this order: join the idle cgroup (that
+    """What the child does between fork and exec, in this order: join the background cgroup (that
     needs root), confine itself to ``cpus``, lower its nice, then become ``user``. Popen's own
     ``user=`` would switch first. Every thread the server starts inherits the CPU set."""
     if not niceness and cpu_group is None and user is None and cpus is None:
@@ -94,7 +94,7 @@ class ManagedProcess:
     cwd: Path | None = None
     user: str | None = None  # run as this user (e.g. postgres refuses root)
     niceness: int = 0  # > 0: yields the CPU to latency-sensitive servers on a small machine
-    cpu_group: Path | None = None  # an idle cgroup to run in (coffee_rt.local.cpu), when the machine has one
+    cpu_group: Path | None = None  # the background cgroup to run in (coffee_rt.local.cpu), when the machine has one
     cpus: frozenset[int] | None = None  # confine the process (all its threads) to these CPUs
 
     def pid(self) -> int | None:

@@ -6,14 +6,21 @@ tests build their own instance with other ports and a throwaway state folder.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from coffee_orders.topics import MAX_ORDERS_RETENTION_DAYS, MIN_ORDERS_RETENTION_DAYS, ORDERS_RETENTION_DAYS
 from coffee_rt.errors import UsageError
 from coffee_rt.paths import cache_dir, default_state_dir
+from coffee_settings.env import SettingsError, settings_from_env
+
+ENV_PREFIX = "COFFEE_RT_"
+# COFFEE_RT_* variables read by other code, not settings of this model: the folders
+# (coffee_rt.paths), the test stack (tests/conftest.py) and the API server wait (coffee_rt.k8s).
+READ_ELSEWHERE = frozenset({"COFFEE_RT_CACHE", "COFFEE_RT_STATE", "COFFEE_RT_TEST_PORT_OFFSET",
+                            "COFFEE_RT_TEST_KEEP", "COFFEE_RT_AWAIT_READY_TIMEOUT"})
 
 Port = int
 
@@ -35,6 +42,7 @@ class LocalSettings(BaseModel):
     redis_port: Port = Field(16379, ge=1024, le=65535)
     ingest_port: Port = Field(18080, ge=1024, le=65535)
     dashboard_port: Port = Field(18090, ge=1024, le=65535)
+    auditor_port: Port = Field(19195, ge=1024, le=65535)  # the ledger auditor's metrics
     k8s_apiserver_port: Port = Field(16443, ge=1024, le=65535)
     etcd_port: Port = Field(12379, ge=1024, le=65535)
     etcd_peer_port: Port = Field(12380, ge=1024, le=65535)
@@ -42,12 +50,28 @@ class LocalSettings(BaseModel):
     alertmanager_port: Port = Field(19193, ge=1024, le=65535)
     redis_exporter_port: Port = Field(19121, ge=1024, le=65535)
     postgres_exporter_port: Port = Field(19187, ge=1024, le=65535)
+    # The real one-node cluster (`local up cluster`, coffee_rt.local.components.cluster): its API
+    # server, kubelet and DNS on the node IP (its bridge's first address), health ports on loopback.
+    cluster_apiserver_port: Port = Field(16444, ge=1024, le=65535)
+    cluster_etcd_port: Port = Field(12381, ge=1024, le=65535)
+    cluster_etcd_peer_port: Port = Field(12382, ge=1024, le=65535)
+    kubelet_port: Port = Field(16250, ge=1024, le=65535)
+    kube_proxy_port: Port = Field(16256, ge=1024, le=65535)
+    kube_proxy_metrics_port: Port = Field(16249, ge=1024, le=65535)
+    coredns_port: Port = Field(16053, ge=1024, le=65535)
+    coredns_ready_port: Port = Field(16181, ge=1024, le=65535)
+    cluster_bridge: str = Field("coffeert0", pattern=r"^[a-z][a-z0-9]{1,14}$")
+    cluster_pod_cidr: str = "172.31.0.0/24"
 
     postgres_user: str = "coffee"
     postgres_password: str = "coffee-local"
     postgres_db: str = "coffee"
 
     kafka_heap: str = "512m"
+    orders_retention_days: int = Field(
+        ORDERS_RETENTION_DAYS, ge=MIN_ORDERS_RETENTION_DAYS, le=MAX_ORDERS_RETENTION_DAYS,
+        description="how long the orders topic keeps every order (how far back the audit and the rebuilds "
+                    "reach; docs/ledger.md); applied to an existing topic when Kafka starts")
     flink_taskmanager_slots: int = Field(4, ge=1, le=64)
     flink_taskmanager_memory: str = "2048m"
     flink_jobmanager_memory: str = "1024m"
@@ -58,10 +82,11 @@ class LocalSettings(BaseModel):
         5, ge=0, le=19,
         description="CPU niceness of the servers off the order-taking path: Postgres, Redis, the dashboard, "
                     "Prometheus, Alertmanager and the exporters (0: none)")
-    background_cpu: Literal["idle", "nice"] = Field(
-        "idle",
-        description="idle: the servers with a niceness above 0 also run in an idle cgroup (coffee_rt.local.cpu), "
-                    "where the machine allows one; nice: niceness only")
+    background_cpu: Literal["weight", "idle", "nice"] = Field(
+        "weight",
+        description="weight: the servers with a niceness above 0 also run in a cgroup weighted as one ordinary "
+                    "process (coffee_rt.local.cpu), where the machine allows one; idle: in an idle cgroup instead "
+                    "(starved by any other busy process); nice: niceness only")
     order_path_cpus: Literal["split", "shared"] = Field(
         "split",
         description="split: on two or more CPUs the ingest service runs on the first CPU and Kafka on the others "
@@ -93,6 +118,7 @@ class LocalSettings(BaseModel):
             "redis_port": self.redis_port,
             "ingest_port": self.ingest_port,
             "dashboard_port": self.dashboard_port,
+            "auditor_port": self.auditor_port,
             "k8s_apiserver_port": self.k8s_apiserver_port,
             "etcd_port": self.etcd_port,
             "etcd_peer_port": self.etcd_peer_port,
@@ -100,6 +126,14 @@ class LocalSettings(BaseModel):
             "alertmanager_port": self.alertmanager_port,
             "redis_exporter_port": self.redis_exporter_port,
             "postgres_exporter_port": self.postgres_exporter_port,
+            "cluster_apiserver_port": self.cluster_apiserver_port,
+            "cluster_etcd_port": self.cluster_etcd_port,
+            "cluster_etcd_peer_port": self.cluster_etcd_peer_port,
+            "kubelet_port": self.kubelet_port,
+            "kube_proxy_port": self.kube_proxy_port,
+            "kube_proxy_metrics_port": self.kube_proxy_metrics_port,
+            "coredns_port": self.coredns_port,
+            "coredns_ready_port": self.coredns_ready_port,
         }
 
     # Addresses clients use.
@@ -148,27 +182,16 @@ class LocalSettings(BaseModel):
         stack, the benchmarks' stack)."""
         ports = {name: field.default + offset for name, field in cls.model_fields.items()
                  if name.endswith(("_port", "_port_base"))}
-        return cls(state_dir=state_dir, **ports)
+        # The cluster's bridge and subnet are machine-wide too: offset 10,000 -> coffeert1, 172.31.1.0/24.
+        index = offset // 10_000 % 256
+        return cls(state_dir=state_dir, cluster_bridge=f"coffeert{index}", cluster_pod_cidr=f"172.31.{index}.0/24",
+                   **ports)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> LocalSettings:
-        """Settings from ``COFFEE_RT_<FIELD>`` variables; an unknown or invalid one is an error."""
-        env = dict(os.environ if env is None else env)
-        values: dict[str, Any] = {}
-        known = {f"COFFEE_RT_{name.upper()}": name for name in cls.model_fields}
-        # COFFEE_RT_CACHE / COFFEE_RT_STATE name folders, read by coffee_rt.paths.
-        ignored = {"COFFEE_RT_CACHE", "COFFEE_RT_STATE"}
-        for key, value in env.items():
-            if not key.startswith("COFFEE_RT_") or key in ignored:
-                continue
-            if key in known:
-                values[known[key]] = value
-        values.update(overrides)
+        """Settings from ``COFFEE_RT_<FIELD>`` variables; an unknown or invalid one is a usage error."""
         try:
-            return cls(**values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise UsageError(f"invalid local stack settings: {problems}") from None
+            return settings_from_env(cls, ENV_PREFIX, "local stack", env, also_read=READ_ELSEWHERE,
+                                     overrides=overrides)
+        except SettingsError as exc:
+            raise UsageError(str(exc)) from None

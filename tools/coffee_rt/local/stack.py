@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from coffee_rt.errors import StartupError, UsageError
 from coffee_rt.local.components.alertmanager import Alertmanager
+from coffee_rt.local.components.auditor import Auditor
 from coffee_rt.local.components.base import Component, Health, port_is_free
+from coffee_rt.local.components.cluster import Cluster
 from coffee_rt.local.components.dashboard import Dashboard
 from coffee_rt.local.components.exporters import PostgresExporter, RedisExporter
 from coffee_rt.local.components.flink import Flink
@@ -32,14 +35,16 @@ COMPONENTS: dict[str, type[Component]] = {
     "flink": Flink,
     "job": FlinkJob,
     "dashboard": Dashboard,
+    "auditor": Auditor,
     "k8s": Kubernetes,
+    "cluster": Cluster,
     "redis-exporter": RedisExporter,
     "postgres-exporter": PostgresExporter,
     "alertmanager": Alertmanager,
     "prometheus": Prometheus,
 }
 # Started only when named (e.g. `coffee-rt local up k8s`); `down` with no names still stops them.
-OPTIONAL: set[str] = {"k8s", "redis-exporter", "postgres-exporter", "alertmanager", "prometheus"}
+OPTIONAL: set[str] = {"k8s", "cluster", "redis-exporter", "postgres-exporter", "alertmanager", "prometheus"}
 
 
 @dataclass(frozen=True)
@@ -179,3 +184,26 @@ class LocalStack:
             state = "running" if health.ok and len(pids) == len(processes) else "unhealthy"
             result.append(ComponentStatus(component.name, component.address(), state, pids, health.detail))
         return result
+
+
+def unanswered(exc: BaseException, settings: LocalSettings) -> str:
+    """A message for a server of the stack that did not answer (a timeout, a refused connection):
+    which component listens on the port in ``exc``, and its log; the error's own text otherwise."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    request = getattr(exc, "_request", None)  # httpx's; its .request property raises when unset
+    where = str(request.url) if request is not None else ""
+    found = re.search(r"port (\d+)|:(\d+)\b", f"{where} {exc}")
+    port = int(found.group(1) or found.group(2)) if found else None
+    for component in LocalStack(settings).components.values():
+        ports, logs = _ports_and_logs(component)
+        if port in ports:
+            return (f"{component.name} at {where or f'{settings.host}:{port}'} did not answer ({text}); "
+                    f"read its log: {logs}; `coffee-rt local status {component.name}` shows its health")
+    return f"{where or 'a server'} did not answer ({text})"
+
+
+def _ports_and_logs(component: Component) -> tuple[list[int], str]:
+    try:
+        return component.ports(), ", ".join(str(p) for p in component.log_files())
+    except Exception:  # noqa: BLE001 - a component not prepared has no ports or logs to name yet
+        return [], ""

@@ -58,13 +58,14 @@ class Component(ABC):
 
     def process(self, suffix: str, argv: Sequence[str], **kwargs: object) -> ManagedProcess:
         """A process of this component; one given a niceness above 0 is off the order path and
-        also runs in the machine's idle cgroup when ``background_cpu`` is ``idle``; the order
-        path's own servers get their CPUs (coffee_rt.local.cpu.order_path_cpus) when
-        ``order_path_cpus`` is ``split``."""
+        also runs in the machine's background cgroup of the ``background_cpu`` policy (weighted
+        or idle; none for ``nice``); the order path's own servers get their CPUs
+        (coffee_rt.local.cpu.order_path_cpus) when ``order_path_cpus`` is ``split``."""
         label = f"{self.name}-{suffix}" if suffix else self.name
         niceness = kwargs.get("niceness", 0)
-        if isinstance(niceness, int) and niceness > 0 and self.settings.background_cpu == "idle":
-            kwargs.setdefault("cpu_group", cpu.background_group())
+        policy = self.settings.background_cpu
+        if isinstance(niceness, int) and niceness > 0 and policy != "nice":
+            kwargs.setdefault("cpu_group", cpu.background_group(policy))
         if self.order_path_role is not None and self.settings.order_path_cpus == "split":
             kwargs.setdefault("cpus", cpu.order_path_cpus(self.order_path_role, os.sched_getaffinity(0)))
         return ManagedProcess(

@@ -1,5 +1,5 @@
 """The live dashboard (``python -m coffee_dashboard``) wired to the stack's Redis, Postgres, ingest,
-Kafka and Flink.
+Kafka, Flink and ledger auditor.
 
 Its business days come from the local job's own configuration (time zones), so "today" on the
 page is the job's today. A dev token is written on first prepare to ``<home>/dev-token`` (plain,
@@ -58,8 +58,8 @@ class Dashboard(Component):
 
     def environment(self) -> dict[str, str]:
         from coffee_dashboard.auth import digest
-        from coffee_job.local import local_job_config
         from coffee_orders.loadgen import DEFAULT_STORES
+        from coffee_rt.local.jobconfig import local_job_config
 
         s = self.settings
         job = local_job_config(s)
@@ -84,6 +84,7 @@ class Dashboard(Component):
             "DASHBOARD_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
             "DASHBOARD_KAFKA_TOPIC": job.orders_topic,
             "DASHBOARD_KAFKA_GROUP": job.group_id,
+            "DASHBOARD_AUDITOR_METRICS_URL": f"http://{s.host}:{s.auditor_port}/metrics",
         }
         env.update(self.env_overrides)
         return env

@@ -6,7 +6,6 @@ point its scripts at our own conf folder and a lib folder that adds the connecto
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
+from coffee_flink import dist
 from coffee_rt.errors import PrerequisiteError
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.installers import job_functions_jar, maven_jars, require_java
@@ -24,18 +24,18 @@ from coffee_rt.local.process import ManagedProcess
 
 def flink_dist() -> Path:
     """The Flink distribution inside the installed apache-flink wheel."""
-    spec = importlib.util.find_spec("pyflink")
-    if spec is None or spec.origin is None:
-        raise PrerequisiteError("the apache-flink Python package is not installed (uv sync installs it)")
-    return Path(spec.origin).parent
+    try:
+        return dist.flink_dist()
+    except dist.FlinkNotInstalled as exc:
+        raise PrerequisiteError(str(exc)) from None
 
 
 def flink_python_jar() -> Path:
     """The jar whose PythonDriver runs PyFlink programs submitted over REST."""
-    jars = sorted((flink_dist() / "opt").glob("flink-python-*.jar"))
-    if not jars:
-        raise PrerequisiteError(f"no flink-python jar in {flink_dist() / 'opt'}")
-    return jars[-1]
+    try:
+        return dist.flink_python_jar()
+    except dist.FlinkNotInstalled as exc:
+        raise PrerequisiteError(str(exc)) from None
 
 
 class Flink(Component):
@@ -97,6 +97,11 @@ class Flink(Component):
             "execution.checkpointing.dir": self.checkpoint_dir.as_uri(),
             "execution.checkpointing.savepoint-dir": self.savepoint_dir.as_uri(),
             "execution.checkpointing.num-retained": 3,
+            # A task slow to cancel (a JDBC sink's close() retrying into a Postgres that is down) would
+            # after this timeout be a fatal TaskManager error, ending the process and its slots: 0
+            # turns that watchdog off. (A sink whose close() throws still ends the TaskManager in
+            # Flink 2.2; the supervisor or Kubernetes starts it again: docs/flink-job.md.)
+            "task.cancellation.timeout": 0,
             "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
             "metrics.reporter.prom.port": f"{p['flink_jobmanager_metrics_port']}-{p['flink_taskmanager_metrics_port']}",
             "metrics.reporter.prom.host": s.host,

@@ -14,7 +14,7 @@ import sys
 
 import httpx
 
-from coffee_rt import topics
+from coffee_orders import topics
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.process import ManagedProcess
 

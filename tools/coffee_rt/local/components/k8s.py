@@ -24,6 +24,7 @@ from coffee_rt.k8s.pki import ADMIN_USER, CLIENTS, SERVICE_CIDR, Pki, ensure_pki
 from coffee_rt.k8s.versions import KUBERNETES_VERSION
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.process import ManagedProcess
+from coffee_rt.paths import TOOLS_DIR
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 POD_CIDR = "10.1.0.0/16"  # kwok's made-up pod IPs; apart from the service range
@@ -92,8 +93,10 @@ class Kubernetes(Component):
     def _after_api(self, argv: list[str]) -> list[str]:
         """Launch ``argv`` once the API server is ready (the controller-manager quits if it is not
         healthy 10 s after its start, which a cold API server on 2 cores can miss)."""
-        return [sys.executable, "-m", "coffee_rt.k8s.await_ready", self.address(), str(self.pki.ca_cert), "--",
-                *argv]
+        # PYTHONPATH: the interpreter may be an environment without coffee_rt installed (infra's runs
+        # the tests that start a control plane); the module needs only httpx and the standard library.
+        return ["/usr/bin/env", f"PYTHONPATH={TOOLS_DIR}", sys.executable, "-m", "coffee_rt.k8s.await_ready",
+                self.address(), str(self.pki.ca_cert), "--", *argv]
 
     def processes(self) -> list[ManagedProcess]:
         s, pki, bins = self.settings, self.pki, self._binaries

@@ -7,10 +7,17 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
-from coffee_rt import topics
-from coffee_rt.errors import PrerequisiteError
+from coffee_orders import topics
+from coffee_rt.errors import PrerequisiteError, StartupError
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.installers import jvm_accepts, maven_jar_dir, maven_jars, require_java
 from coffee_rt.local.process import ManagedProcess
@@ -65,7 +72,7 @@ class Kafka(Component):
         return [java, f"-Xmx{self.settings.kafka_heap}", f"-Xms{self.settings.kafka_heap}",
                 # Shenandoah, not Kafka's G1: a G1 young pause stopped every produce for ~10 ms
                 # every 3 s at 1,000 orders/s, most of the ingest benchmark's tail; Shenandoah's
-                # pauses are under 0.3 ms, one cycle every ~20 s (docs/ingest.md, session 9).
+                # pauses are under 0.3 ms, one cycle every ~20 s (docs/benchmarks.md).
                 *(SHENANDOAH if jvm_accepts(java, SHENANDOAH[0]) else G1), "-Djava.awt.headless=true",
                 # Kafka's own scripts log GC too: a stalled broker stalls every producer.
                 f"-Xlog:gc:file={self.home / 'gc.log'}:time,uptime:filecount=5,filesize=20M",
@@ -125,9 +132,9 @@ class Kafka(Component):
         jars = maven_jar_dir("kafka", self.settings.cache_dir)
         return [self.process("", [*self._java(), "-cp", f"{jars}/*", "kafka.Kafka", str(self.config_file)])]
 
-    def admin(self) -> AdminClient:
+    def admin(self, timeout_ms: int = 2000) -> AdminClient:
         # log_level 0: a broker still starting is expected; the health detail says so, not stderr noise.
-        return AdminClient({"bootstrap.servers": self.address(), "socket.timeout.ms": 2000, "log_level": 0})
+        return AdminClient({"bootstrap.servers": self.address(), "socket.timeout.ms": timeout_ms, "log_level": 0})
 
     def health(self) -> Health:
         try:
@@ -138,15 +145,47 @@ class Kafka(Component):
             return Health(False, "no broker in metadata")
         return Health(True, f"{len(metadata.brokers)} broker, {len(metadata.topics)} topics")
 
+    def wanted_topics(self) -> tuple[topics.Topic, ...]:
+        """The pipeline's topics, the orders topic kept ``orders_retention_days``."""
+        return topics.with_orders_retention(self.settings.orders_retention_days)
+
     def after_start(self, progress: Progress) -> None:
-        admin = self.admin()
-        existing = set(admin.list_topics(timeout=10).topics)
-        wanted = [
-            NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, config=t.config)
-            for t in topics.ALL if t.name not in existing
-        ]
-        if not wanted:
+        admin = self.admin(timeout_ms=30_000)  # a broker just started on a busy machine answers slowly
+        try:
+            existing = set(admin.list_topics(timeout=30).topics)
+            wanted = self.wanted_topics()
+            missing = [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, config=t.config)
+                       for t in wanted if t.name not in existing]
+            if missing:
+                for name, future in admin.create_topics(missing, request_timeout=30).items():
+                    future.result()
+                    progress(f"kafka: created topic {name}")
+            self._converge(admin, [t for t in wanted if t.name in existing], progress)
+        except KafkaException as exc:
+            raise StartupError(f"kafka: creating the topics or setting their configs failed: {exc}; "
+                               f"read its log: {self.settings.state_dir / 'logs' / 'kafka.log'}") from None
+
+    def _converge(self, admin: AdminClient, present: list[topics.Topic], progress: Progress) -> None:
+        """An existing topic gets the configs of ``wanted_topics()`` (e.g. a changed retention), set one by one
+        (incremental: any other setting of the topic stays)."""
+        if not present:
             return
-        for name, future in admin.create_topics(wanted, request_timeout=15).items():
+        described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t.name) for t in present],
+                                           request_timeout=30)
+        current = {resource.name: future.result() for resource, future in described.items()}
+        changes = []
+        for t in present:
+            differ = {k: v for k, v in t.config.items()
+                      if k not in current[t.name] or current[t.name][k].value != v}
+            if differ:
+                changes.append((t, differ, {k: current[t.name][k].value if k in current[t.name] else None
+                                            for k in differ}))
+        if not changes:
+            return
+        resources = [ConfigResource(ResourceType.TOPIC, t.name, incremental_configs=[
+            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in differ.items()])
+            for t, differ, _ in changes]
+        for future in admin.incremental_alter_configs(resources, request_timeout=30).values():
             future.result()
-            progress(f"kafka: created topic {name}")
+        for t, differ, before in changes:
+            progress(f"kafka: topic {t.name}: " + ", ".join(f"{k} {before[k]} -> {v}" for k, v in differ.items()))

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import psycopg.sql
 
-from coffee_rt.db.migrate import migrate
+from coffee_db.migrate import migrate
 from coffee_rt.errors import PrerequisiteError
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.installers import apt_install

@@ -25,6 +25,7 @@ INGEST_JOB = "coffee-rt/coffee-rt-ingest"
 FLINK_JOB = "coffee-rt/coffee-rt-flink"
 REDIS_EXPORTER_JOB = "redis-exporter"
 POSTGRES_EXPORTER_JOB = "postgres-exporter"
+AUDITOR_JOB = "coffee-rt-auditor"
 
 
 def project_rule_files() -> list[Path]:
@@ -59,6 +60,7 @@ class Prometheus(Component):
                         f"{s.host}:{p['flink_taskmanager_metrics_port']}"],
             REDIS_EXPORTER_JOB: [f"{s.host}:{s.redis_exporter_port}"],
             POSTGRES_EXPORTER_JOB: [f"{s.host}:{s.postgres_exporter_port}"],
+            AUDITOR_JOB: [f"{s.host}:{s.auditor_port}"],
         }
 
     def config(self) -> dict[str, Any]:

@@ -1,1 +1,0 @@
-"""Postgres schema: versioned SQL migrations and the command that applies them."""

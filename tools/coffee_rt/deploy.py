@@ -1,0 +1,207 @@
+"""``coffee-rt deploy``: the dev stack of infra/ onto the local one-node cluster with the real Pulumi engine.
+
+Steps: the Pulumi CLI and Kubernetes provider (``coffee_rt.pulumi.build``, cached), the running
+cluster of ``coffee-rt local up cluster`` (never started here: it needs root and owns the host's
+KUBE-* chains), the project's images built and imported into its containerd, then ``pulumi up`` of
+the stack through the Automation API (``coffee_rt.pulumi.stack``, in infra's environment).
+
+The stack's config is ``Pulumi.<stack>.yaml`` from the repository, with three local changes: the
+images are the ones just built (``localhost/coffee-rt/...:dev``), ``kubernetes:kubeconfig`` names the
+cluster's admin kubeconfig (the program's explicit provider uses it, never the ambient context), and
+the credentials are generated once and kept in ``<state>/pulumi/credentials.json`` (mode 0600),
+where the ingest and dashboard tokens can be read to send orders. Pulumi's state is a file
+backend in ``<state>/pulumi/backend``, its secrets encrypted with a passphrase kept beside it.
+
+Exit codes: 0 done; 1 ``pulumi`` failed (its message is printed); 3 a prerequisite is missing (no
+running cluster, no Go, no buildah); 4 an image did not build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from coffee_rt.errors import CoffeeRtError, PrerequisiteError
+from coffee_rt.paths import REPO_ROOT, TOOLS_DIR
+
+Progress = Callable[[str], None]
+PROJECT = "coffee-rt"
+# Stack config image key -> the image's name in coffee_rt.cluster.images.IMAGES.
+IMAGE_NAMES = {"ingest": "order-ingest", "flink": "flink", "operator": "operator", "dashboard": "dashboard"}
+STORES = ("store-01", "store-02")
+
+
+class DeployError(CoffeeRtError):
+    """``pulumi up``/``destroy`` failed; the engine's message says which resource and why."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The local stack's secrets: passwords, and the tokens whose SHA-256 the stack config holds."""
+
+    postgres_password: str
+    redis_password: str
+    ingest_tokens: dict[str, str]  # store id -> token
+    dashboard_token: str
+
+    @classmethod
+    def new(cls, stores: tuple[str, ...] = STORES) -> Credentials:
+        return cls(secrets.token_hex(24), secrets.token_hex(24), {store: secrets.token_urlsafe(32) for store in stores},
+                   secrets.token_urlsafe(32))
+
+    def secret_config(self) -> dict[str, str]:
+        """The ``coffee-rt:`` secret keys infra/config.py requires for an in-cluster dev stack."""
+        token_file = {"tokens": [{"store_id": store, "sha256": _sha256(token), "label": "coffee-rt deploy"}
+                                 for store, token in sorted(self.ingest_tokens.items())]}
+        return {
+            f"{PROJECT}:postgresPassword": self.postgres_password,
+            f"{PROJECT}:redisPassword": self.redis_password,
+            f"{PROJECT}:ingestTokens": json.dumps(token_file, separators=(",", ":")),
+            f"{PROJECT}:dashboardTokensSha256": _sha256(self.dashboard_token),
+        }
+
+
+def _sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_credentials(path: Path) -> Credentials:
+    """The stack's credentials, made on first use (a later run must reuse them: a new password would roll Postgres)."""
+    if path.is_file():
+        return Credentials(**json.loads(path.read_text()))
+    creds = Credentials.new()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(creds.__dict__, handle, indent=2)
+    return creds
+
+
+def stack_config(stack_file: str, images: Mapping[str, str], kubeconfig: Path,
+                 creds: Credentials) -> dict[str, tuple[str, bool]]:
+    """Pulumi config for the stack: key -> (value, secret). Maps and lists become JSON, as the CLI passes them."""
+    config: dict[str, Any] = (yaml.safe_load(stack_file) or {}).get("config") or {}
+    result: dict[str, tuple[str, bool]] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and "secure" in value:
+            continue  # encrypted with another stack's key: ours come from the credentials
+        result[key] = (value if isinstance(value, str) else json.dumps(value, separators=(",", ":")), False)
+    result[f"{PROJECT}:images"] = (json.dumps(dict(images), separators=(",", ":")), False)
+    result["kubernetes:kubeconfig"] = (str(kubeconfig), False)
+    result.update({key: (value, True) for key, value in creds.secret_config().items()})
+    return result
+
+
+def _passphrase_file(folder: Path) -> Path:
+    path = folder / "passphrase"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path
+
+
+def _running_cluster(progress: Progress) -> Any:
+    from coffee_rt.local.components.cluster import Cluster
+    from coffee_rt.local.settings import LocalSettings
+
+    cluster = Cluster(LocalSettings.from_env())
+    health = cluster.health()
+    if not health.ok:
+        raise PrerequisiteError(f"no running local cluster ({health.detail}): start it with "
+                                "`coffee-rt local up cluster` (root), then run `coffee-rt deploy` again")
+    progress(f"deploy: cluster {health.detail}")
+    return cluster
+
+
+def _images(cluster: Any, cache: Path, progress: Progress) -> dict[str, str]:
+    """Build the stack's images (buildah's layer cache: unchanged ones take seconds) and import them."""
+    from coffee_rt.cluster.images import IMAGES, Builder
+
+    missing = [name for name in IMAGE_NAMES.values() if name not in IMAGES]
+    if missing:
+        raise PrerequisiteError(f"coffee_rt.cluster.images has no recipe for {', '.join(missing)}")
+    builder = Builder(cache)
+    builder.ensure_pause()
+    references = {key: builder.build(name, progress).reference for key, name in IMAGE_NAMES.items()}
+    cluster.import_images(sorted(references.values()), progress)
+    return references
+
+
+def run(action: str, progress: Progress, stack: str = "dev") -> dict[str, Any]:
+    """Bring the stack to ``action`` (up, preview, destroy, up-no-changes); returns the RESULT summary."""
+    from coffee_rt.pulumi import build
+
+    toolchain = build.ensure_built(progress)
+    cluster = _running_cluster(progress)
+    state = cluster.stack_settings.state_dir / "pulumi"
+    stack_file = REPO_ROOT / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        raise PrerequisiteError(f"no stack file {stack_file}")
+    if action == "destroy":
+        from coffee_rt.cluster.images import IMAGES
+
+        images = {key: IMAGES[name].reference(name) for key, name in IMAGE_NAMES.items() if name in IMAGES}
+    else:
+        images = _images(cluster, cluster.stack_settings.cache_dir, progress)
+    creds = load_credentials(state / "credentials.json")
+    config = stack_config(stack_file.read_text(), images, cluster.kubeconfig, creds)
+    backend = state / "backend"
+    backend.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "action": action, "stack": stack, "project": PROJECT, "work_dir": str(state / "work"),
+        "backend_url": f"file://{backend}", "pulumi_root": str(toolchain.root), "pulumi_home": str(toolchain.home),
+        "env": {**toolchain.env(), "PULUMI_CONFIG_PASSPHRASE_FILE": str(_passphrase_file(state)),
+                # A safety net under the explicit provider: nothing falls back to ~/.kube/config.
+                "KUBECONFIG": str(cluster.kubeconfig)},
+        "config": config,
+    }
+    progress(f"deploy: pulumi {action} of stack {stack} (state {backend})")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="coffee-rt-deploy-", delete=False) as handle:
+        json.dump(spec, handle)
+    try:
+        return _run_stack(Path(handle.name), progress)
+    finally:
+        os.unlink(handle.name)
+
+
+def _run_stack(spec: Path, progress: Progress) -> dict[str, Any]:
+    """``coffee_rt.pulumi.stack`` in infra's environment; its lines become progress, RESULT the answer."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(TOOLS_DIR)])}
+    env.pop("VIRTUAL_ENV", None)
+    process = subprocess.Popen(["uv", "run", "--frozen", "--project", str(REPO_ROOT / "infra"), "python", "-m",
+                                "coffee_rt.pulumi.stack", str(spec)], cwd=REPO_ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    result: dict[str, Any] | None = None
+    tail: list[str] = []
+    for line in process.stdout:
+        line = line.rstrip("\n")
+        if line.startswith("RESULT "):
+            result = json.loads(line.removeprefix("RESULT "))
+            continue
+        tail = [*tail, line][-60:]
+        progress(f"pulumi: {line}")
+    code = process.wait()
+    if code != 0 or result is None:
+        raise DeployError(f"pulumi failed (exit {code}); last lines:\n" + "\n".join(tail))
+    return result
+
+
+def describe(result: Mapping[str, Any]) -> str:
+    """One line for the user: what changed, how long it took."""
+    changes = ", ".join(f"{count} {kind}" for kind, count in sorted(result["changes"].items())) or "nothing"
+    return f"pulumi {result['action']}: {changes} in {result['seconds']:.0f} s"

@@ -1,1 +1,0 @@
-"""Talking to a Flink session cluster."""
