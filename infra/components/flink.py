@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from coffee_jobconfig.secrets import CLUSTER_SECRETS_DIR, POSTGRES_PASSWORD_KEY
 from infra import hardening as h
 from infra.components.flink_release import FLINK_VERSION, JAVA_OPTS_ALL, LOG4J_CONSOLE_PROPERTIES
 from infra.config import resources
@@ -120,7 +121,7 @@ class Flink(pulumi.ComponentResource):
         volumes: list[dict[str, Any]] = [
             {"name": "flink-config-src", "configMap": {"name": "flink-config"}},
             h.tmp_volume("flink-conf", "16Mi"), h.tmp_volume("tmp", "2Gi"), h.tmp_volume("log", "256Mi")]
-        mounts = [{"name": "flink-conf", "mountPath": "/opt/flink/conf"},
+        mounts: list[dict[str, Any]] = [{"name": "flink-conf", "mountPath": "/opt/flink/conf"},
                   {"name": "tmp", "mountPath": "/tmp"}, {"name": "log", "mountPath": "/opt/flink/log"}]
         state_pvc = None
         if f.state_uri is None:
@@ -134,12 +135,15 @@ class Flink(pulumi.ComponentResource):
             volumes.append({"name": "state", "persistentVolumeClaim": {"claimName": "flink-state"}})
             mounts.append({"name": "state", "mountPath": STATE_MOUNT})
 
-        # Secrets the job reads from its environment (coffee_jobconfig.model), never from program args.
-        env: list[dict[str, Any]] = [
-            h.secret_env("COFFEE_JOB_POSTGRES_PASSWORD", POSTGRES_SECRET, "password"),
-            h.secret_env("COFFEE_JOB_REDIS_URL", REDIS_SECRET, "url"),
-            h.field_env("POD_IP", "status.podIP"),
-        ]
+        # The job's credentials are files: the Secrets its sinks name, mounted read-only at
+        # <CLUSTER_SECRETS_DIR>/<secret>/<key> (coffee_jobconfig.secrets), where the operator's job
+        # config points. Never environment variables: PyFlink logs the environment of every
+        # Python process it starts.
+        for secret, key in ((POSTGRES_SECRET, POSTGRES_PASSWORD_KEY), (REDIS_SECRET, "url")):
+            volumes.append({"name": secret, "secret": {"secretName": secret, "items": [{"key": key, "path": key}],
+                                                       "defaultMode": 0o440}})
+            mounts.append({"name": secret, "mountPath": f"{CLUSTER_SECRETS_DIR}/{secret}", "readOnly": True})
+        env: list[dict[str, Any]] = [h.field_env("POD_IP", "status.podIP")]
         if f.state_uri is not None:
             env += [h.secret_env("AWS_ACCESS_KEY_ID", S3_SECRET, "AWS_ACCESS_KEY_ID"),
                     h.secret_env("AWS_SECRET_ACCESS_KEY", S3_SECRET, "AWS_SECRET_ACCESS_KEY"),

@@ -57,7 +57,8 @@ class LiveMetrics(KeyedProcessFunction):  # type: ignore[misc]
         self.metrics = runtime_context.get_map_state(MapStateDescriptor("metrics", Types.STRING(), pickled))
         self.unwritten = runtime_context.get_state(ValueStateDescriptor("unwritten", pickled))
         self.timer = runtime_context.get_state(ValueStateDescriptor("flush_timer", Types.LONG()))
-        self.redis = redis.Redis.from_url(self.cfg.redis_url.get_secret_value(), socket_timeout=5)
+        # Read here, in the TaskManager: the URL holds the Redis password (coffee_jobconfig.model).
+        self.redis = redis.Redis.from_url(self.cfg.redis_url().get_secret_value(), socket_timeout=5)
         self.write = redis_writer.Writer(self.redis)
         metrics = runtime_context.get_metrics_group()
         self.write_errors = metrics.counter("coffee_redis_write_errors")

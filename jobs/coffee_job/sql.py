@@ -5,7 +5,17 @@ Strings only (no PyFlink import), so they are unit-testable and reviewable in on
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from coffee_jobconfig.model import FromTimestamp, JobConfig, duration_ms
+
+# The JDBC driver's authentication plugin in the job's Java functions (jobs/functions): it reads
+# the password from the file named by the URL's ``passwordFile`` when it connects, in the
+# TaskManager. A ``'password'`` option would put the password into the table's options, which
+# the job graph carries from the JobManager to every TaskManager (and the Python driver in the
+# JobManager would have to read it); the connector also takes ``username`` only with ``password``,
+# so the user travels in the URL too.
+PASSWORD_PLUGIN = "dev.coffeert.job.PasswordFile"
 
 
 def _q(value: str) -> str:
@@ -61,17 +71,22 @@ def dlq_ddl(cfg: JobConfig) -> str:
     })}"""
 
 
-def _jdbc(cfg: JobConfig, table: str) -> str:
+def jdbc_url(cfg: JobConfig) -> str:
+    """The sinks' JDBC URL: the configured one with the user, the password plugin and its file."""
     separator = "&" if "?" in cfg.postgres_jdbc_url else "?"
+    # stringtype=unspecified lets Postgres cast our strings to uuid/timestamptz columns.
+    # reWriteBatchedInserts: a batch of upserts goes as multi-row INSERT ... ON CONFLICT
+    # statements (the sink reduces a batch to one row per key first, as they require).
+    return (f"{cfg.postgres_jdbc_url}{separator}stringtype=unspecified&reWriteBatchedInserts=true"
+            f"&user={quote(cfg.postgres_user, safe='')}&authenticationPluginClassName={PASSWORD_PLUGIN}"
+            f"&passwordFile={quote(cfg.postgres_password_file, safe='/')}")
+
+
+def _jdbc(cfg: JobConfig, table: str) -> str:
     return _with({
         "connector": "jdbc",
-        # stringtype=unspecified lets Postgres cast our strings to uuid/timestamptz columns.
-        # reWriteBatchedInserts: a batch of upserts goes as multi-row INSERT ... ON CONFLICT
-        # statements (the sink reduces a batch to one row per key first, as they require).
-        "url": f"{cfg.postgres_jdbc_url}{separator}stringtype=unspecified&reWriteBatchedInserts=true",
+        "url": jdbc_url(cfg),
         "table-name": table,
-        "username": cfg.postgres_user,
-        "password": cfg.postgres_password.get_secret_value(),
         "sink.buffer-flush.max-rows": str(cfg.jdbc_batch_size),
         "sink.buffer-flush.interval": f"{duration_ms(cfg.jdbc_flush_interval)}ms",
         "sink.max-retries": "5",

@@ -76,7 +76,6 @@ def submit(
     *,
     restore_path: str | None = None,
     allow_non_restored_state: bool = False,
-    include_secrets: bool = True,
     entry: Sequence[str] | None = None,
     jar: Path | None = None,
     timeout: float | None = None,
@@ -89,7 +88,7 @@ def submit(
     return rest.run_jar(
         python_jar_id(rest, jar),
         entry_class=PYTHON_DRIVER,
-        program_args=program_args(cfg, include_secrets=include_secrets, entry=entry),
+        program_args=program_args(cfg, entry=entry),
         job_id=job_id,
         parallelism=cfg.parallelism,
         savepoint_path=restore_path,

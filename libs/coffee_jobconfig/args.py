@@ -1,8 +1,7 @@
 """How a :class:`JobConfig` travels to the job: PyFlink ``PythonDriver`` program arguments.
 
-Without secrets, the cluster must provide ``COFFEE_JOB_POSTGRES_PASSWORD`` and
-``COFFEE_JOB_REDIS_URL`` to the job (``load`` reads them), since Flink shows program arguments in
-its UI and logs.
+Flink logs and shows program arguments; they hold no secret, only the paths of the files that do
+(:mod:`coffee_jobconfig.model`).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from collections.abc import Sequence
 from coffee_jobconfig.model import JobConfig
 
 ENTRY_MODULE = "coffee_job.main"
-SECRET_FIELDS = ("postgres_password", "redis_url")
 
 
 def entry_args(module: str | None = ENTRY_MODULE, file: str | None = None) -> list[str]:
@@ -25,12 +23,7 @@ def entry_args(module: str | None = ENTRY_MODULE, file: str | None = None) -> li
     raise ValueError("the job's entry needs a module or a file")
 
 
-def program_args(cfg: JobConfig, *, include_secrets: bool, entry: Sequence[str] | None = None) -> list[str]:
+def program_args(cfg: JobConfig, *, entry: Sequence[str] | None = None) -> list[str]:
     """The PythonDriver arguments that run the job with ``cfg``."""
     values = cfg.model_dump(mode="json")
-    for field in SECRET_FIELDS:
-        if include_secrets:
-            values[field] = getattr(cfg, field).get_secret_value()
-        else:
-            values.pop(field)
     return [*(entry or entry_args()), "--config-json", json.dumps(values, sort_keys=True)]

@@ -1,16 +1,21 @@
 """The job's one typed configuration, passed by the operator (or a test) as JSON program args.
 
-Secrets never travel in program arguments (Flink shows those in its UI): the Postgres password
-and the Redis URL may instead come from ``COFFEE_JOB_POSTGRES_PASSWORD`` / ``COFFEE_JOB_REDIS_URL``.
+Flink shows and logs program arguments (and PyFlink logs the environment of the Python process it
+starts), so the configuration holds no secret: it names the files that hold them
+(``postgres_password_file``, ``redis_url_file``), and the job reads them where it connects, in
+the TaskManager. :func:`load` also reads each once when the job starts, so a missing, unreadable
+or empty file stops the submission with its path named. Locally the job component writes the
+files (mode 0600 in the job's state folder); in Kubernetes they are the mounted Secrets
+(:mod:`coffee_jobconfig.secrets`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
@@ -49,9 +54,10 @@ class JobConfig(BaseModel):
     group_id: str = "coffee-rt-job"
     startup: StartupPosition = GroupOffsets()
     postgres_jdbc_url: str = Field(pattern=r"^jdbc:postgresql://")
-    postgres_user: str
-    postgres_password: SecretStr
-    redis_url: SecretStr
+    postgres_user: str = Field(min_length=1)
+    # Files holding the secrets, absolute paths valid in the JobManager and every TaskManager.
+    postgres_password_file: str
+    redis_url_file: str
 
     parallelism: int = Field(1, ge=1, le=64)
     checkpoint_interval: str = "10s"
@@ -125,6 +131,13 @@ class JobConfig(BaseModel):
             raise ValueError("must be at least 24h: a duplicate may arrive a day later (a POS catching up)")
         return value
 
+    @field_validator("postgres_password_file", "redis_url_file")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must be an absolute path: the job reads it in other processes than the one submitting it")
+        return value
+
     @field_validator("default_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -141,6 +154,18 @@ class JobConfig(BaseModel):
     def timezone_of(self, store_id: str) -> str:
         return self.store_timezones.get(store_id, self.default_timezone)
 
+    def postgres_password(self) -> SecretStr:
+        """The Postgres password, read from ``postgres_password_file`` now."""
+        return read_secret(self.postgres_password_file, "the Postgres password file")
+
+    def redis_url(self) -> SecretStr:
+        """The Redis URL (with its password), read from ``redis_url_file`` now."""
+        url = read_secret(self.redis_url_file, "the Redis URL file")
+        if urlsplit(url.get_secret_value()).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"the Redis URL file {self.redis_url_file} does not hold a redis://, rediss:// "
+                              "or unix:// URL")
+        return url
+
 
 def _within(value: str, low_ms: int, high_ms: int, message: str) -> str:
     if not low_ms <= duration_ms(value) <= high_ms:
@@ -152,28 +177,54 @@ class ConfigError(ValueError):
     pass
 
 
-def load(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> JobConfig:
-    """``--config-json '{...}'`` (or ``--config-file``), with secrets from the environment."""
+def read_secret(path: str, what: str) -> SecretStr:
+    """The content of a secret file (one trailing line break dropped); a missing, unreadable or
+    empty file is a :class:`ConfigError` naming ``what`` and the path, never the content."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(65_537)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read: {exc.strerror or type(exc).__name__}") from None
+    if len(raw) > 65_536:
+        raise ConfigError(f"{what} {path} is larger than 64 KiB: not a secret value")
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text.strip():
+        raise ConfigError(f"{what} {path} is empty")
+    return SecretStr(text)
+
+
+def load(argv: Sequence[str] | None = None) -> JobConfig:
+    """``--config-json '{...}'`` (or ``--config-file``); reads each secret file once, so a missing,
+    unreadable or empty one is an error here, where the job starts, naming the file."""
     parser = argparse.ArgumentParser(prog="coffee_job", description="coffee-rt streaming job")
     parser.add_argument("--config-json", help="JobConfig as a JSON object")
     parser.add_argument("--config-file", help="path of a JSON file holding the JobConfig")
     args = parser.parse_args(argv)
-    env = dict(os.environ if env is None else env)
+    if not args.config_json and not args.config_file:
+        raise ConfigError("the job config is missing: pass --config-json or --config-file")
     try:
         if args.config_file:
             with open(args.config_file) as handle:
                 values = json.load(handle)
         else:
-            values = json.loads(args.config_json or env.get("COFFEE_JOB_CONFIG", "{}"))
+            values = json.loads(args.config_json)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the job config: {exc}") from None
     if not isinstance(values, dict):
         raise ConfigError("the job config must be a JSON object")
-    for field in ("postgres_password", "redis_url"):
-        if f"COFFEE_JOB_{field.upper()}" in env:
-            values[field] = env[f"COFFEE_JOB_{field.upper()}"]
     try:
-        return JobConfig(**values)
+        cfg = JobConfig(**values)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid job config: {problems}") from None
+    cfg.postgres_password()
+    cfg.redis_url()
+    return cfg

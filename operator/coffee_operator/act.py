@@ -23,6 +23,7 @@ import httpx
 from coffee_flink import lifecycle
 from coffee_flink.rest import FlinkRest, FlinkRestError
 from coffee_jobconfig.model import JobConfig
+from coffee_jobconfig.secrets import POSTGRES_PASSWORD_KEY, mounted_file
 from coffee_operator import metrics
 from coffee_operator.decide import (
     Action,
@@ -82,23 +83,33 @@ def merge_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def postgres_parts(dsn: str) -> tuple[str, str, str]:
-    """postgresql://user:password@host:port/db?opts -> (jdbc url, user, password)."""
+def postgres_parts(dsn: str) -> tuple[str, str]:
+    """postgresql://user:password@host:port/db?opts -> (jdbc url, user); the password is not taken."""
     parts = urlsplit(dsn)
     if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.username:
         raise ActError("the Postgres secret must hold a DSN like postgresql://user:password@host:5432/db")
     netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
     query = f"?{parts.query}" if parts.query else ""
-    return f"jdbc:postgresql://{netloc}{parts.path}{query}", unquote(parts.username), unquote(parts.password or "")
+    return f"jdbc:postgresql://{netloc}{parts.path}{query}", unquote(parts.username)
 
 
 def job_config(namespace: str, name: str, target: JobTarget, secrets: Secrets,
                settings: OperatorSettings) -> JobConfig:
-    """The job's JobConfig from a job target and the Secrets it names."""
+    """The job's JobConfig from a job target and the Secrets it names.
+
+    The Postgres DSN gives the JDBC URL and the user; the credentials themselves stay in the
+    Secrets, which the session cluster mounts (``settings.secrets_dir``): the config names the
+    Postgres Secret's ``password`` file and the Redis Secret's URL file, never their content.
+    """
     postgres, redis = target.sinks.postgres, target.sinks.redis
     if postgres is None or redis is None:
         raise ActError("spec.sinks.postgres.secretRef and spec.sinks.redis.secretRef are required to run the job")
-    jdbc, user, password = postgres_parts(secrets(postgres.secret_ref.name, postgres.secret_ref.key))
+    jdbc, user = postgres_parts(secrets(postgres.secret_ref.name, postgres.secret_ref.key))
+    try:
+        password_file = mounted_file(postgres.secret_ref.name, POSTGRES_PASSWORD_KEY, settings.secrets_dir)
+        redis_url_file = mounted_file(redis.secret_ref.name, redis.secret_ref.key, settings.secrets_dir)
+    except ValueError as exc:
+        raise ActError(str(exc)) from None
     values: dict[str, Any] = {
         "job_name": f"coffee-rt-{namespace}-{name}",
         "group_id": f"coffee-rt-{namespace}-{name}",
@@ -107,8 +118,8 @@ def job_config(namespace: str, name: str, target: JobTarget, secrets: Secrets,
         "dlq_topic": target.kafka.topics.dlq,
         "postgres_jdbc_url": jdbc,
         "postgres_user": user,
-        "postgres_password": password,
-        "redis_url": secrets(redis.secret_ref.name, redis.secret_ref.key),
+        "postgres_password_file": password_file,
+        "redis_url_file": redis_url_file,
         "parallelism": target.parallelism,
         "checkpoint_interval": flink_duration(target.checkpoint_interval),
         **settings.job_config_overrides,
@@ -212,7 +223,6 @@ class Actor:
             jar = Path(self.settings.flink_python_jar) if self.settings.flink_python_jar else None
             lifecycle.submit(rest, cfg, job_id, restore_path=action.restore_path,
                              allow_non_restored_state=action.allow_non_restored_state,
-                             include_secrets=self.settings.secrets_in_program_args,
                              entry=action.target.entry.driver_args(), jar=jar,
                              timeout=self.settings.submit_timeout_seconds)
             state = rest.job_state(job_id) or "CREATED"

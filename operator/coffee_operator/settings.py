@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from coffee_jobconfig.secrets import CLUSTER_SECRETS_DIR
 from coffee_settings.env import SettingsError as SettingsError  # raised by from_env
 from coffee_settings.env import settings_from_env
 
@@ -34,9 +35,10 @@ class OperatorSettings(BaseModel):
     submit_timeout_seconds: float = Field(300.0, gt=0)
     # Deleting: how many attempts to reach Flink before the resource is released anyway.
     delete_flink_attempts: int = Field(3, ge=1)
-    # Secrets (Postgres password, Redis URL) in the job's program arguments, which Flink shows in
-    # its UI. Off: the session cluster must provide COFFEE_JOB_POSTGRES_PASSWORD / COFFEE_JOB_REDIS_URL.
-    secrets_in_program_args: bool = False
+    # Where the Flink session cluster mounts the Secrets a pipeline's sinks name (one folder per
+    # Secret, one file per key): the job reads its credentials there, its program arguments name
+    # only the files (coffee_jobconfig.secrets).
+    secrets_dir: str = Field(CLUSTER_SECRETS_DIR, pattern=r"^/")
     # Extra JobConfig fields for every pipeline's job (e.g. {"state_backend": "rocksdb"}).
     job_config_overrides: dict[str, Any] = Field(default_factory=dict)
     # The flink-python jar uploaded to run PythonDriver; default: the one of the installed PyFlink.

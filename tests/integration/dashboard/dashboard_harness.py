@@ -29,6 +29,7 @@ from coffee_flink.rest import FlinkRest
 from coffee_flink.states import TERMINAL
 from coffee_jobconfig.model import JobConfig
 from coffee_rt.local.components.dashboard import Dashboard
+from coffee_rt.local.jobconfig import local_job_config, write_job_secrets
 from coffee_rt.local.stack import LocalStack
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "job"))
@@ -122,13 +123,10 @@ def start_fed_dashboard(stack: LocalStack, *, topic: str | None, overrides: dict
 
     now = datetime.now(UTC)
     zone = midday_zone(now)
-    cfg = JobConfig(
-        job_name=f"{JOB_PREFIX}{suffix}", kafka_bootstrap=settings.kafka_bootstrap, orders_topic=topic,
-        dlq_topic=dlq, group_id=group,
-        postgres_jdbc_url=f"jdbc:postgresql://{settings.host}:{settings.postgres_port}/{settings.postgres_db}",
-        postgres_user=settings.postgres_user, postgres_password=settings.postgres_password,
-        redis_url=settings.redis_url, checkpoint_interval=checkpoint_interval, restart_initial_backoff="1s",
-        default_timezone=zone,
+    write_job_secrets(settings)
+    cfg = local_job_config(
+        settings, job_name=f"{JOB_PREFIX}{suffix}", orders_topic=topic, dlq_topic=dlq, group_id=group,
+        checkpoint_interval=checkpoint_interval, restart_initial_backoff="1s", default_timezone=zone,
     )
     job_id = uuid.uuid4().hex
     try:

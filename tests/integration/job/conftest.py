@@ -12,8 +12,8 @@ from job_harness import RunningJob, fresh_topics_and_sinks, midday_zone
 
 from coffee_flink.lifecycle import submit
 from coffee_flink.rest import FlinkRest
-from coffee_jobconfig.model import JobConfig
 from coffee_orders.loadgen import Store
+from coffee_rt.local.jobconfig import local_job_config, write_job_secrets
 from coffee_rt.local.stack import LocalStack
 
 
@@ -25,14 +25,11 @@ def running_job(local_stack: LocalStack, kafka_bootstrap: str, postgres_dsn: str
 
     now = datetime.now(UTC)
     zone = midday_zone(now)
-    settings = local_stack.settings
-    cfg = JobConfig(
-        job_name=f"coffee-rt-test-{suffix}",
-        kafka_bootstrap=kafka_bootstrap, orders_topic=orders_topic, dlq_topic=dlq_topic,
-        group_id=f"coffee-rt-test-{suffix}",
-        postgres_jdbc_url=f"jdbc:postgresql://{settings.host}:{settings.postgres_port}/{settings.postgres_db}",
-        postgres_user=settings.postgres_user, postgres_password=settings.postgres_password,
-        redis_url=redis_url, checkpoint_interval="2s", restart_initial_backoff="1s", default_timezone=zone,
+    write_job_secrets(local_stack.settings)
+    cfg = local_job_config(
+        local_stack.settings, job_name=f"coffee-rt-test-{suffix}", orders_topic=orders_topic, dlq_topic=dlq_topic,
+        group_id=f"coffee-rt-test-{suffix}", checkpoint_interval="2s", restart_initial_backoff="1s",
+        default_timezone=zone,
     )
     rest = FlinkRest(flink_rest_url)
     job_id = uuid.uuid4().hex

@@ -19,9 +19,11 @@ from job_harness import fresh_topics_and_sinks, midday_zone
 from operator_harness import PG_SECRET, REDIS_SECRET, World
 
 from coffee_flink.rest import FlinkRest
+from coffee_jobconfig.secrets import POSTGRES_PASSWORD_KEY
 from coffee_orders.loadgen import Store
 from coffee_rt.k8s.kubectl import Kubectl
 from coffee_rt.local.components.job import ACTIVE
+from coffee_rt.local.secret_files import write_secret
 from coffee_rt.local.stack import LocalStack
 
 
@@ -59,10 +61,15 @@ def world(local_stack: LocalStack, kafka_bootstrap: str, postgres_dsn: str, redi
     now = datetime.now(UTC)
     zone = midday_zone(now)
     rest = FlinkRest(flink_rest_url)
+    # What the session cluster mounts in Kubernetes (infra): the Postgres Secret's password and the
+    # Redis Secret's URL, one file per key under a folder per Secret.
+    mounted = local_stack.settings.state_dir / "operator-tests" / "secrets"
+    write_secret(mounted / PG_SECRET[0] / POSTGRES_PASSWORD_KEY, local_stack.settings.postgres_password)
+    write_secret(mounted / REDIS_SECRET[0] / REDIS_SECRET[1], redis_url)
     world = World(local_stack, rest, suffix, orders_topic, dlq_topic, zone,
                   now.astimezone(ZoneInfo(zone)).date().isoformat(),
                   [Store(f"store-{n}", zone) for n in range(1, 5)],
-                  {PG_SECRET: postgres_dsn, REDIS_SECRET: redis_url})
+                  {PG_SECRET: postgres_dsn, REDIS_SECRET: redis_url}, mounted.resolve())
     started_ms = int(now.timestamp() * 1000)
     yield world
     # Leave the session cluster's slots free for later modules: cancel every job this module started.

@@ -128,6 +128,9 @@ class World:
     day: str
     stores: list[Store]
     secrets: dict[tuple[str, str], str]
+    # The Secrets as the Flink pods would have them mounted (<dir>/<secret>/<key>): the local Flink
+    # plays the session cluster, and the job reads its credentials there.
+    secrets_dir: Path
 
     def pipeline_spec(self, **job: Any) -> dict[str, Any]:
         """A CoffeePipeline spec as the API server stores it (defaults filled in)."""
@@ -147,7 +150,7 @@ class World:
     def settings(self, **overrides: Any) -> OperatorSettings:
         values: dict[str, Any] = {
             "upgrade_deadline_seconds": 40, "stable_seconds": 5, "submit_retry_seconds": 5,
-            "savepoint_retry_seconds": 5, "dispose_retry_seconds": 3600, "secrets_in_program_args": True,
+            "savepoint_retry_seconds": 5, "dispose_retry_seconds": 3600, "secrets_dir": str(self.secrets_dir),
             "metrics_port": 0,
             "job_config_overrides": {"default_timezone": self.zone, "restart_initial_backoff": "1s"},
         }

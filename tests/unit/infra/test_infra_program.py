@@ -235,11 +235,27 @@ def test_flink_prod_uses_s3_and_kubernetes_ha(prod: mockrun.Run) -> None:
     assert prod.object("Role", "flink-ha")["rules"][0]["resources"] == ["configmaps"]
 
 
-def test_flink_gets_job_secrets_from_secret_refs(dev: mockrun.Run) -> None:
-    for name, comp in (("flink-jobmanager", "jobmanager"), ("flink-taskmanager", "taskmanager")):
-        e = env(container(dev.object("Deployment", name), comp))
-        assert e["COFFEE_JOB_POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": POSTGRES_SECRET, "key": "password"}}
-        assert e["COFFEE_JOB_REDIS_URL"] == {"secretKeyRef": {"name": REDIS_SECRET, "key": "url"}}
+def test_flink_gets_job_secrets_as_mounted_files_only(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    for run in (dev, prod):
+        for name, comp in (("flink-jobmanager", "jobmanager"), ("flink-taskmanager", "taskmanager")):
+            deployment = run.object("Deployment", name)
+            volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+            assert volumes[POSTGRES_SECRET] == {"name": POSTGRES_SECRET, "secret": {
+                "secretName": POSTGRES_SECRET, "items": [{"key": "password", "path": "password"}],
+                "defaultMode": 0o440}}
+            assert volumes[REDIS_SECRET] == {"name": REDIS_SECRET, "secret": {
+                "secretName": REDIS_SECRET, "items": [{"key": "url", "path": "url"}], "defaultMode": 0o440}}
+            c = container(deployment, comp)
+            mounts = {m["name"]: m for m in c["volumeMounts"]}
+            assert mounts[POSTGRES_SECRET] == {"name": POSTGRES_SECRET, "readOnly": True,
+                                               "mountPath": "/etc/coffee-rt/secrets/coffee-rt-postgres"}
+            assert mounts[REDIS_SECRET] == {"name": REDIS_SECRET, "readOnly": True,
+                                            "mountPath": "/etc/coffee-rt/secrets/coffee-rt-redis"}
+            # PyFlink logs the environment of the Python processes it starts: no job credential there.
+            refs = {(v["secretKeyRef"]["name"], v["secretKeyRef"]["key"])
+                    for v in env(c).values() if isinstance(v, dict) and "secretKeyRef" in v}
+            assert not refs & {(POSTGRES_SECRET, "password"), (POSTGRES_SECRET, "dsn"), (REDIS_SECRET, "url"),
+                               (REDIS_SECRET, "password")}
 
 
 # -- Postgres, Redis ------------------------------------------------------------------------------

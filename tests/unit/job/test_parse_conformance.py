@@ -24,7 +24,7 @@ from coffee_job.records import DeadLetter, parse
 from coffee_orders.loadgen import Store, random_order
 from coffee_orders.schema import from_wire, to_wire
 from coffee_rt.local.components.flink import flink_dist
-from coffee_rt.local.installers import job_functions_jar, require_java
+from coffee_rt.local.installers import job_functions_jar, maven_jars, require_java
 from coffee_rt.paths import cache_dir
 
 
@@ -32,7 +32,7 @@ from coffee_rt.paths import cache_dir
 def java_parse() -> Iterator[Any]:
     require_java(17)
     lib = flink_dist() / "lib"
-    jar = job_functions_jar(cache_dir(), lib)
+    jar = job_functions_jar(cache_dir(), [lib, maven_jars("flink", cache_dir())])
 
     def run(records: list[bytes | None]) -> list[dict[str, Any]]:
         stdin = "".join("-\n" if r is None else base64.b64encode(r).decode() + "\n" for r in records)
@@ -204,7 +204,7 @@ def test_reasons_read_like_the_schemas(java_parse: Any) -> None:
 
 
 def test_the_jar_is_built_once_per_source(tmp_path: Path) -> None:
-    lib = flink_dist() / "lib"
-    first = job_functions_jar(tmp_path, lib)
+    classpath = [flink_dist() / "lib", maven_jars("flink", cache_dir())]
+    first = job_functions_jar(tmp_path, classpath)
     stamp = first.stat().st_mtime_ns
-    assert job_functions_jar(tmp_path, lib) == first and first.stat().st_mtime_ns == stamp
+    assert job_functions_jar(tmp_path, classpath) == first and first.stat().st_mtime_ns == stamp

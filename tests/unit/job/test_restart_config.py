@@ -10,7 +10,8 @@ from coffee_job.pipeline import UNLIMITED_ATTEMPTS, flink_configuration, restart
 from coffee_jobconfig.model import ConfigError, JobConfig, load
 
 BASE = {"kafka_bootstrap": "127.0.0.1:9092", "postgres_jdbc_url": "jdbc:postgresql://db:5432/coffee",
-        "postgres_user": "coffee", "postgres_password": "s3cret", "redis_url": "redis://r:6379/0"}
+        "postgres_user": "coffee", "postgres_password_file": "/run/secrets/postgres-password",
+        "redis_url_file": "/run/secrets/redis-url"}
 
 
 def test_defaults_back_off_exponentially_without_a_limit() -> None:
@@ -54,10 +55,10 @@ def test_every_setting_reaches_flink() -> None:
 ])
 def test_bad_restart_settings_are_refused_by_name(change: dict[str, object], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
-        load(["--config-json", json.dumps({**BASE, **change})], env={})
+        load(["--config-json", json.dumps({**BASE, **change})])
 
 
 def test_max_backoff_below_initial_is_refused() -> None:
     with pytest.raises(ConfigError, match="restart_max_backoff must be at least restart_initial_backoff"):
         load(["--config-json", json.dumps(
-            {**BASE, "restart_initial_backoff": "2min", "restart_max_backoff": "1min"})], env={})
+            {**BASE, "restart_initial_backoff": "2min", "restart_max_backoff": "1min"})])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from coffee_ledger.compare import Count, Row
@@ -20,7 +21,8 @@ from coffee_rt.local.settings import LocalSettings
 from coffee_rt.rebuild import check_live_day, live_agrees, replay_start
 
 BASE = {"kafka_bootstrap": "127.0.0.1:9092", "postgres_jdbc_url": "jdbc:postgresql://db:5432/coffee",
-        "postgres_user": "coffee", "postgres_password": "s3cret", "redis_url": "redis://r:6379/0"}
+        "postgres_user": "coffee", "postgres_password_file": "/run/secrets/postgres-password",
+        "redis_url_file": "/run/secrets/redis-url"}
 
 
 def test_replay_starts_five_minutes_before_the_day_in_its_earliest_zone() -> None:
@@ -56,8 +58,11 @@ def test_only_redis_decides_whether_the_live_numbers_agree() -> None:
     assert not live_agrees(report(ok, Row("s", "2026-03-05", Count(3, 300), Count(3, 300), Count(1, 100))))
 
 
-def test_the_startup_position_is_typed_and_reaches_the_source() -> None:
-    default = JobConfig(**BASE)  # type: ignore[arg-type]
+def test_the_startup_position_is_typed_and_reaches_the_source(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("s3cret")
+    (tmp_path / "url").write_text("redis://r:6379/0")
+    default = JobConfig(**{**BASE, "postgres_password_file": str(tmp_path / "pw"),  # type: ignore[arg-type]
+                           "redis_url_file": str(tmp_path / "url")})
     assert default.startup == GroupOffsets()
     assert "'scan.startup.mode' = 'group-offsets'" in sql.source_ddl(default)
     assert "scan.startup.timestamp-millis" not in sql.source_ddl(default)
@@ -67,7 +72,7 @@ def test_the_startup_position_is_typed_and_reaches_the_source() -> None:
     assert "'scan.startup.timestamp-millis' = '1772668500000'" in ddl
     assert "'properties.group.id' = 'coffee-rt-job'" in ddl  # offsets are committed to the same group
     # it travels to the job in the program arguments and comes back equal
-    assert load(program_args(replay, include_secrets=True)[2:], env={}) == replay
+    assert load(program_args(replay)[2:]) == replay
 
 
 @pytest.mark.parametrize(("startup", "message"), [
@@ -78,7 +83,7 @@ def test_the_startup_position_is_typed_and_reaches_the_source() -> None:
 ])
 def test_a_bad_startup_position_is_refused(startup: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        load(["--config-json", json.dumps({**BASE, "startup": startup})], env={})
+        load(["--config-json", json.dumps({**BASE, "startup": startup})])
 
 
 def test_the_orders_retention_comes_from_the_local_settings() -> None:

@@ -84,8 +84,8 @@ def test_settings_from_env() -> None:
     s = OperatorSettings.from_env({"COFFEE_OPERATOR_RECONCILE_INTERVAL": "2.5",
                                    "COFFEE_OPERATOR_JOB_CONFIG_OVERRIDES": '{"state_backend": "rocksdb"}',
                                    "PATH": "/bin"})
-    assert (s.reconcile_interval, s.job_config_overrides, s.secrets_in_program_args) == (
-        2.5, {"state_backend": "rocksdb"}, False)
+    assert (s.reconcile_interval, s.job_config_overrides, s.secrets_dir) == (
+        2.5, {"state_backend": "rocksdb"}, "/etc/coffee-rt/secrets")
 
 
 @pytest.mark.parametrize(("env", "message"), [
@@ -95,6 +95,9 @@ def test_settings_from_env() -> None:
     ({"COFFEE_OPERATOR_JOB_CONFIG_OVERRIDES": "{nope"}, "COFFEE_OPERATOR_JOB_CONFIG_OVERRIDES is not JSON"),
     ({"COFFEE_OPERATOR_METRICS_PORT": "70000"},
      "COFFEE_OPERATOR_METRICS_PORT: Input should be less than or equal to 65535"),
+    ({"COFFEE_OPERATOR_SECRETS_DIR": "secrets"}, "COFFEE_OPERATOR_SECRETS_DIR: String should match pattern '\\^/'"),
+    # the secrets travel as mounted files only: the program-arguments way is gone, not ignored
+    ({"COFFEE_OPERATOR_SECRETS_IN_PROGRAM_ARGS": "true"}, "unknown setting COFFEE_OPERATOR_SECRETS_IN_PROGRAM_ARGS"),
 ])
 def test_bad_settings_are_refused(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
@@ -107,10 +110,10 @@ def test_job_config_from_the_spec_and_its_secrets() -> None:
     cfg = job_config("coffee-rt", "roastery", target(checkpointInterval="1m"), lambda n, k: SECRETS[(n, k)],
                      OperatorSettings(job_config_overrides={"state_backend": "rocksdb"}))
     assert (cfg.job_name, cfg.group_id) == ("coffee-rt-coffee-rt-roastery", "coffee-rt-coffee-rt-roastery")
-    assert (cfg.postgres_jdbc_url, cfg.postgres_user, cfg.postgres_password.get_secret_value()) == (
-        "jdbc:postgresql://db.example:5432/coffee?sslmode=require", "coffee", "p@ss")
-    assert (cfg.redis_url.get_secret_value(), cfg.checkpoint_interval, cfg.state_backend) == (
-        "redis://redis:6379/0", "1min", "rocksdb")
+    assert (cfg.postgres_jdbc_url, cfg.postgres_user, cfg.postgres_password_file) == (
+        "jdbc:postgresql://db.example:5432/coffee?sslmode=require", "coffee", "/etc/coffee-rt/secrets/pg/password")
+    assert (cfg.redis_url_file, cfg.checkpoint_interval, cfg.state_backend) == (
+        "/etc/coffee-rt/secrets/rd/url", "1min", "rocksdb")
     assert (cfg.kafka_bootstrap, cfg.orders_topic, cfg.dlq_topic) == ("kafka:9092", "orders", "orders.dlq")
 
 
@@ -130,16 +133,31 @@ def test_bad_job_config_overrides_are_refused() -> None:
         job_config("ns", "p", target(), lambda n, k: SECRETS[(n, k)], OperatorSettings(job_config_overrides={"x": 1}))
 
 
-def test_program_args_keep_secrets_out_unless_asked() -> None:
-    cfg = job_config("ns", "p", target(), lambda n, k: SECRETS[(n, k)], OperatorSettings())
-    args = program_args(cfg, include_secrets=False, entry=Entry(module="coffee_job.main").driver_args())
+def test_program_args_name_the_mounted_files_and_hold_no_secret() -> None:
+    cfg = job_config("ns", "p", target(), lambda n, k: SECRETS[(n, k)], OperatorSettings(secrets_dir="/mnt/s/"))
+    args = program_args(cfg, entry=Entry(module="coffee_job.main").driver_args())
     assert args[:3] == ["-pym", "coffee_job.main", "--config-json"]
     values = json.loads(args[3])
-    assert "postgres_password" not in values and "redis_url" not in values
-    file_args = program_args(cfg, include_secrets=True, entry=Entry(file="/opt/job.py").driver_args())
-    with_secrets = json.loads(file_args[3])
-    assert (with_secrets["postgres_password"], with_secrets["redis_url"]) == ("p@ss", "redis://redis:6379/0")
+    assert (values["postgres_password_file"], values["redis_url_file"]) == ("/mnt/s/pg/password", "/mnt/s/rd/url")
+    assert "p@ss" not in args[3] and "p%40ss" not in args[3] and "redis://" not in args[3]
+    file_args = program_args(cfg, entry=Entry(file="/opt/job.py").driver_args())
     assert file_args[:2] == ["-py", "/opt/job.py"]
+
+
+@pytest.mark.parametrize(("name", "key", "message"), [
+    ("rd", "..", "secret key '..' cannot name a mounted file"),
+    ("rd", "a/b", "secret key 'a/b' cannot name a mounted file"),
+])
+def test_a_secret_ref_that_cannot_be_a_mounted_file_is_refused(name: str, key: str, message: str) -> None:
+    spec = target()
+    redis = spec.sinks.redis
+    assert redis is not None
+    sinks = spec.sinks.model_copy(update={"redis": redis.model_copy(update={
+        "secret_ref": redis.secret_ref.model_copy(update={"name": name, "key": key})})})
+    with pytest.raises(ActError) as caught:
+        job_config("ns", "p", spec.model_copy(update={"sinks": sinks}), lambda n, k: SECRETS[("pg", "dsn")],
+                   OperatorSettings())
+    assert str(caught.value) == message
 
 
 # ---- status patches -----------------------------------------------------------------------------------
@@ -190,7 +208,7 @@ def test_a_status_change_becomes_camel_case_json_only_when_dumped() -> None:
 def test_children_are_the_ingest_workload() -> None:
     raw = {**BASE, "ingest": {**BASE["ingest"], "authSecretRef": {"name": "coffee-rt-ingest-auth", "key": "tokens"},
                               "resources": {"limits": {"cpu": "1"}}}}
-    objects = children.render("roastery", parse_spec(raw))
+    objects = children.render("roastery", parse_spec(raw), {})
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
         ("ConfigMap", "roastery-ingest"), ("Deployment", "roastery-ingest"), ("Service", "roastery-ingest"),
         ("PodDisruptionBudget", "roastery-ingest")]

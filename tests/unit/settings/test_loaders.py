@@ -8,6 +8,7 @@ time-zone checks.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -136,37 +137,51 @@ def test_cli_turns_an_unknown_variable_into_exit_code_2(tmp_path: Path, monkeypa
     assert "Traceback" not in err
 
 
-# ---- the job's config (JSON program args + COFFEE_JOB_* secrets) --------------------------------
+# ---- the job's config (JSON program args naming the secret files) -------------------------------
 
 JOB = {"kafka_bootstrap": "k:9092", "postgres_jdbc_url": "jdbc:postgresql://p/c", "postgres_user": "u"}
-SECRETS = {"COFFEE_JOB_POSTGRES_PASSWORD": "p", "COFFEE_JOB_REDIS_URL": "redis://r"}
 
 
-def job(**extra: str) -> list[str]:
-    return ["--config-json", json.dumps({**JOB, **extra})]
+@pytest.fixture
+def job(tmp_path: Path) -> Callable[..., list[str]]:
+    (tmp_path / "pw").write_text("p")
+    (tmp_path / "url").write_text("redis://r")
+    files = {"postgres_password_file": str(tmp_path / "pw"), "redis_url_file": str(tmp_path / "url")}
+
+    def args(**extra: str) -> list[str]:
+        return ["--config-json", json.dumps({**JOB, **files, **extra})]
+
+    return args
 
 
-def test_job_bad_duration() -> None:
+def test_job_bad_duration(job: Callable[..., list[str]]) -> None:
     with pytest.raises(ConfigError) as caught:
-        load(job(checkpoint_interval="10 parsecs"), SECRETS)
+        load(job(checkpoint_interval="10 parsecs"))
     assert str(caught.value) == f"invalid job config: checkpoint_interval: Value error, '10 parsecs' {NOT_A_DURATION}"
 
 
-def test_job_bad_zone() -> None:
+def test_job_bad_zone(job: Callable[..., list[str]]) -> None:
     with pytest.raises(ConfigError) as caught:
-        load(job(default_timezone="Mars/Olympus"), SECRETS)
+        load(job(default_timezone="Mars/Olympus"))
     assert str(caught.value) == "invalid job config: default_timezone: Value error, unknown time zone 'Mars/Olympus'"
 
 
-def test_job_unknown_field() -> None:
+def test_job_unknown_field(job: Callable[..., list[str]]) -> None:
     with pytest.raises(ConfigError) as caught:
-        load(job(checkpoint_intervall="10s"), SECRETS)
+        load(job(checkpoint_intervall="10s"))
     assert str(caught.value) == "invalid job config: checkpoint_intervall: Extra inputs are not permitted"
 
 
-def test_job_takes_the_crd_units_too() -> None:
-    cfg = load(job(dedup_ttl="2d", checkpoint_interval="1m"), SECRETS)
+def test_job_takes_the_crd_units_too(job: Callable[..., list[str]]) -> None:
+    cfg = load(job(dedup_ttl="2d", checkpoint_interval="1m"))
     assert (cfg.dedup_ttl, cfg.checkpoint_interval) == ("2d", "1m")
+
+
+def test_job_secret_file_must_be_absolute(job: Callable[..., list[str]]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(job(redis_url_file="url"))
+    assert str(caught.value) == ("invalid job config: redis_url_file: Value error, must be an absolute path: "
+                                 "the job reads it in other processes than the one submitting it")
 
 
 # ---- the loader itself -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -142,8 +142,10 @@ JOB_FUNCTIONS_SRC = REPO_ROOT / "jobs" / "functions" / "src"
 JOB_FUNCTIONS_JAR = "coffee-rt-job-functions.jar"
 
 
-def job_functions_jar(cache: Path, flink_lib: Path, progress: Progress = _no_progress) -> Path:
-    """Compile the job's Java SQL functions (jobs/functions) against Flink's own jars, once per source.
+def job_functions_jar(cache: Path, classpath: Sequence[Path], progress: Progress = _no_progress) -> Path:
+    """Compile the job's Java code (jobs/functions: its SQL functions and the JDBC driver's
+    password plugin) against the jars in the ``classpath`` folders (Flink's lib/ and the
+    connectors), once per source.
 
     javac and jar only: no Maven plugins to fetch. The jar goes into Flink's lib/ next to the
     connectors, so every job on the cluster can call ``parse_order``.
@@ -153,8 +155,9 @@ def job_functions_jar(cache: Path, flink_lib: Path, progress: Progress = _no_pro
     for source in sources:
         digest.update(source.relative_to(JOB_FUNCTIONS_SRC).as_posix().encode())
         digest.update(source.read_bytes())
-    for jar in sorted(flink_lib.glob("flink-*.jar")):
-        digest.update(jar.name.encode())
+    for folder in classpath:
+        for jar in sorted(folder.glob("*.jar")):
+            digest.update(jar.name.encode())
     target = cache / "jars" / f"job-functions-{digest.hexdigest()[:12]}" / JOB_FUNCTIONS_JAR
     if target.exists():
         return target
@@ -169,7 +172,8 @@ def job_functions_jar(cache: Path, flink_lib: Path, progress: Progress = _no_pro
     classes = build / "classes"
     classes.mkdir(parents=True)
     for command in (
-        [javac, "--release", "17", "-nowarn", "-cp", f"{flink_lib}/*", "-d", str(classes), *map(str, sources)],
+        [javac, "--release", "17", "-nowarn", "-cp", ":".join(f"{folder}/*" for folder in classpath),
+         "-d", str(classes), *map(str, sources)],
         [str(Path(javac).resolve().parent / "jar"), "--create", "--file", str(build / JOB_FUNCTIONS_JAR),
          "-C", str(classes), "."],
     ):

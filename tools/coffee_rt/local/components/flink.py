@@ -123,7 +123,7 @@ class Flink(Component):
             folder.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.lib_dir, ignore_errors=True)
         self.lib_dir.mkdir(parents=True)
-        functions = job_functions_jar(self.settings.cache_dir, dist / "lib", progress)
+        functions = job_functions_jar(self.settings.cache_dir, [dist / "lib", connectors], progress)
         for jar in [*(dist / "lib").glob("*.jar"), flink_python_jar(), *connectors.glob("*.jar"), functions]:
             (self.lib_dir / jar.name).symlink_to(jar)
         for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties"):

@@ -9,6 +9,8 @@ orders of today, it replays today from the orders topic instead (``coffee_rt.reb
 ``coffee-rt rebuild --live`` does). Job ids are
 deterministic (the state folder and a submission number kept beside the savepoint), as in the
 operator: a retried ``up`` finds the job it already submitted instead of starting a second one.
+The job's credentials are files in its state folder (``job/secrets/``, mode 0600), written before
+each submission; its program arguments name them (coffee_jobconfig.model).
 """
 
 from __future__ import annotations
@@ -149,6 +151,9 @@ class FlinkJob(Component):
             return None
         self.home.mkdir(parents=True, exist_ok=True)
         restore = self.restore_point() if replay_from_ms is None else None
+        from coffee_rt.local.jobconfig import write_job_secrets
+
+        write_job_secrets(self.settings)  # the files the config names; read by the job, never passed to it
         cfg = self._config()
         if restore is None and replay_from_ms is None:
             from coffee_rt.rebuild import no_state_replay_from
