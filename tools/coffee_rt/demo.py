@@ -71,8 +71,8 @@ def run_demo(progress: Callable[[str], None]) -> int:
     print("Where to look:")
     for row in rows:
         print(f"  {row.name:<9} {row.address}")
-    print(f"  redis-cli -p {settings.redis_port} hgetall coffee:live:_all:{day}:summary")
-    print(f"  redis-cli -p {settings.redis_port} hgetall coffee:live:{store.store_id}:"
-          f"{now.astimezone(ZoneInfo(store.timezone)).date()}:products")
+    cli = f"REDISCLI_AUTH=$(cat {settings.secrets_dir / 'redis-password'}) redis-cli -p {settings.redis_port}"
+    print(f"  {cli} hgetall coffee:live:_all:{day}:summary")
+    print(f"  {cli} hgetall coffee:live:{store.store_id}:{now.astimezone(ZoneInfo(store.timezone)).date()}:products")
     print("  logs: coffee-rt local logs COMPONENT    stop: coffee-rt local down")
     return 0

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from coffee_orders.topics import MAX_ORDERS_RETENTION_DAYS, MIN_ORDERS_RETENTION_DAYS, ORDERS_RETENTION_DAYS
 from coffee_rt.errors import UsageError
+from coffee_rt.local.secret_files import generated_secret
 from coffee_rt.paths import cache_dir, default_state_dir
 from coffee_settings.env import SettingsError, settings_from_env
 
@@ -63,8 +65,8 @@ class LocalSettings(BaseModel):
     cluster_bridge: str = Field("coffeert0", pattern=r"^[a-z][a-z0-9]{1,14}$")
     cluster_pod_cidr: str = "172.31.0.0/24"
 
+    # The passwords are generated, one per state folder: properties below, files under secrets/.
     postgres_user: str = "coffee"
-    postgres_password: str = "coffee-local"
     postgres_db: str = "coffee"
 
     kafka_heap: str = "512m"
@@ -153,15 +155,39 @@ class LocalSettings(BaseModel):
     def flink_rest_url(self) -> str:
         return f"http://{self.host}:{self.flink_rest_port}"
 
+    # Secrets, generated on first use (coffee_rt.local.secret_files). Never print these: the
+    # addresses the stack shows are postgres_address and redis_address.
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state_dir / "secrets"
+
+    @property
+    def postgres_password(self) -> str:
+        return generated_secret(self.secrets_dir / "postgres-password")
+
+    @property
+    def redis_password(self) -> str:
+        return generated_secret(self.secrets_dir / "redis-password")
+
     @property
     def postgres_dsn(self) -> str:
         return (
-            f"postgresql://{self.postgres_user}:{self.postgres_password}"
+            f"postgresql://{quote(self.postgres_user, safe='')}:{quote(self.postgres_password, safe='')}"
             f"@{self.host}:{self.postgres_port}/{self.postgres_db}"
         )
 
     @property
     def redis_url(self) -> str:
+        return f"redis://:{quote(self.redis_password, safe='')}@{self.host}:{self.redis_port}/0"
+
+    @property
+    def postgres_address(self) -> str:
+        """The DSN without its password, to show."""
+        return f"postgresql://{self.postgres_user}@{self.host}:{self.postgres_port}/{self.postgres_db}"
+
+    @property
+    def redis_address(self) -> str:
+        """The URL without its password, to show."""
         return f"redis://{self.host}:{self.redis_port}/0"
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import json
 import shutil
 import subprocess
 import time
@@ -21,6 +22,7 @@ from coffee_rt.errors import PrerequisiteError
 from coffee_rt.k8s import goenv
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.process import ManagedProcess
+from coffee_rt.local.secret_files import write_secret
 from coffee_rt.paths import REPO_ROOT, TOOLS_DIR
 
 MODULE_DIR = TOOLS_DIR / "exporters"
@@ -106,13 +108,23 @@ class RedisExporter(Component):
     def address(self) -> str:
         return f"http://{self.settings.host}:{self.settings.redis_exporter_port}/metrics"
 
+    @property
+    def redis_addr(self) -> str:
+        return f"redis://{self.settings.host}:{self.settings.redis_port}"
+
+    @property
+    def password_file(self) -> Path:
+        """The exporter's password file (JSON: address -> password), mode 0600."""
+        return self.home / "passwords.json"
+
     def prepare(self, progress: Progress) -> None:
         bin_dir(self.settings.cache_dir, progress)
+        write_secret(self.password_file, json.dumps({self.redis_addr: self.settings.redis_password}))
 
     def processes(self) -> list[ManagedProcess]:
         binary = built_binary(self.settings.cache_dir, "redis_exporter")
         s = self.settings
-        argv = [str(binary), "--redis.addr", f"redis://{s.host}:{s.redis_port}",
+        argv = [str(binary), "--redis.addr", self.redis_addr, "--redis.password-file", str(self.password_file),
                 "--web.listen-address", f"{s.host}:{s.redis_exporter_port}",
                 "--script", str(FRESHNESS_SCRIPT)]
         return [self.process("", argv, niceness=self.settings.background_niceness)]
@@ -131,15 +143,22 @@ class PostgresExporter(Component):
     def address(self) -> str:
         return f"http://{self.settings.host}:{self.settings.postgres_exporter_port}/metrics"
 
+    @property
+    def password_file(self) -> Path:
+        return self.home / "postgres-password"
+
     def prepare(self, progress: Progress) -> None:
         bin_dir(self.settings.cache_dir, progress)
+        write_secret(self.password_file, self.settings.postgres_password)
 
     def processes(self) -> list[ManagedProcess]:
         binary = built_binary(self.settings.cache_dir, "postgres_exporter")
         s = self.settings
         argv = [str(binary), "--web.listen-address", f"{s.host}:{s.postgres_exporter_port}"]
-        return [self.process("", argv, env={"DATA_SOURCE_NAME": f"{s.postgres_dsn}?sslmode=disable"},
-                             niceness=s.background_niceness)]
+        # The password from a file (mode 0600), not in the DSN of its environment.
+        env = {"DATA_SOURCE_URI": f"{s.host}:{s.postgres_port}/{s.postgres_db}?sslmode=disable",
+               "DATA_SOURCE_USER": s.postgres_user, "DATA_SOURCE_PASS_FILE": str(self.password_file)}
+        return [self.process("", argv, env=env, niceness=s.background_niceness)]
 
     def health(self) -> Health:
         return _metrics_health(self.address(), "pg_up")

@@ -53,7 +53,7 @@ class Postgres(Component):
         return [self.settings.postgres_port]
 
     def address(self) -> str:
-        return self.settings.postgres_dsn
+        return self.settings.postgres_address
 
     def _bin(self, name: str) -> str:
         bin_dir = _bin_dir()
@@ -77,7 +77,9 @@ class Postgres(Component):
         progress("postgres: initdb")
         shutil.rmtree(self.data_dir, ignore_errors=True)
         pwfile = self.home / ".pwfile"
-        pwfile.write_text(self.settings.postgres_password + "\n")
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(self.settings.postgres_password + "\n")
         if self.run_as:
             self._chown(self.home)
         result = subprocess.run(
@@ -103,33 +105,42 @@ class Postgres(Component):
             "-p", str(self.settings.postgres_port),
             "-c", f"listen_addresses={self.settings.host}",
             "-c", f"unix_socket_directories={self.socket_dir}",
+            # Local connections are trusted (initdb --auth-local=trust): the socket is the owner's alone.
+            "-c", "unix_socket_permissions=0700",
             "-c", "max_connections=200",
             "-c", "shared_buffers=256MB",
             "-c", "synchronous_commit=on",
         ]
         return [self.process("", argv, user=self.run_as, niceness=self.settings.background_niceness)]
 
-    def _admin_dsn(self) -> str:
+    def _socket_connect(self, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
+        """The owner's connection through the Unix socket (trusted: the socket's folder is the
+        stack's own), which needs no password: the password is set through it."""
         s = self.settings
-        return f"postgresql://{s.postgres_user}:{s.postgres_password}@{s.host}:{s.postgres_port}/postgres"
+        return psycopg.connect(host=str(self.socket_dir), port=s.postgres_port, user=s.postgres_user,
+                               dbname="postgres", **kwargs)  # type: ignore[arg-type]
 
     def health(self) -> Health:
         try:
-            with psycopg.connect(self._admin_dsn(), connect_timeout=2) as conn:
+            with self._socket_connect(connect_timeout=2) as conn:
                 version = conn.execute("SHOW server_version").fetchone()
             return Health(True, f"postgres {version[0] if version else '?'}")
         except psycopg.Error as exc:
             return Health(False, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
 
     def after_start(self, progress: Progress) -> None:
-        with psycopg.connect(self._admin_dsn(), autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (self.settings.postgres_db,)
-            ).fetchone()
+        s = self.settings
+        with self._socket_connect(autocommit=True) as conn:
+            # The owner's password is the generated one of this state folder (secrets/), also for a
+            # cluster made before it was: sent as its SCRAM verifier, never as text.
+            verifier = conn.pgconn.encrypt_password(s.postgres_password.encode(), s.postgres_user.encode(),
+                                                    b"scram-sha-256")
+            conn.execute(psycopg.sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                psycopg.sql.Identifier(s.postgres_user), psycopg.sql.Literal(verifier.decode())))
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (s.postgres_db,)).fetchone()
             if not exists:
-                conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(
-                    psycopg.sql.Identifier(self.settings.postgres_db)))
-                progress(f"postgres: created database {self.settings.postgres_db}")
-        applied = migrate(self.address())
+                conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(s.postgres_db)))
+                progress(f"postgres: created database {s.postgres_db}")
+        applied = migrate(s.postgres_dsn)
         if applied:
             progress(f"postgres: applied migrations {', '.join(applied)}")

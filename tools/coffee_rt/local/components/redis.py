@@ -1,12 +1,19 @@
-"""Redis from Debian's redis-server, run as our own process with data under the state folder."""
+"""Redis from Debian's redis-server, run as our own process with data under the state folder.
+
+Its password is the stack's generated one (``secrets/redis-password``): it reaches the server in a
+config file of mode 0600 (``redis/auth.conf``), not on the command line, which every user can read.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import redis
 
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.installers import ensure_binary
 from coffee_rt.local.process import ManagedProcess
+from coffee_rt.local.secret_files import write_secret
 
 
 class Redis(Component):
@@ -17,15 +24,21 @@ class Redis(Component):
         return [self.settings.redis_port]
 
     def address(self) -> str:
-        return self.settings.redis_url
+        return self.settings.redis_address
+
+    @property
+    def auth_conf(self) -> Path:
+        return self.home / "auth.conf"
 
     def prepare(self, progress: Progress) -> None:
         ensure_binary("redis-server", "redis-server", progress)
         (self.home / "data").mkdir(parents=True, exist_ok=True)
+        write_secret(self.auth_conf, f"requirepass {self.settings.redis_password}\n")
 
     def processes(self) -> list[ManagedProcess]:
         argv = [
             "redis-server",
+            str(self.auth_conf),
             "--bind", self.settings.host,
             "--port", str(self.settings.redis_port),
             "--dir", str(self.home / "data"),
@@ -39,7 +52,7 @@ class Redis(Component):
 
     def health(self) -> Health:
         try:
-            client = redis.Redis.from_url(self.address(), socket_timeout=2, socket_connect_timeout=2)
+            client = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
             client.ping()
             info: dict[str, object] = client.info("server")  # type: ignore[assignment]
             return Health(True, f"redis {info['redis_version']}")
