@@ -68,8 +68,8 @@ def pod_servers(local_stack: LocalStack, cluster: Cluster) -> Iterator[LocalSett
     settings = local_stack.settings.model_copy(update={
         "host": cluster.node_ip, "state_dir": state.with_name(f"{state.name}-pod-servers")})
     stack = LocalStack(settings, progress=_say)
-    # Redis's protected mode refuses every address but loopback to a server without a password,
-    # which the stack's Redis is meant to be: this one, for pods, turns it off.
+    # Redis's protected mode refuses every address but loopback to a server without a password:
+    # this one, for pods, has none and turns it off.
     redis_server = ManagedProcess(
         name="pod-redis", argv=["redis-server", "--bind", cluster.node_ip, "--port", str(settings.redis_port),
                                 "--protected-mode", "no", "--save", "", "--appendonly", "no"],
@@ -79,7 +79,8 @@ def pod_servers(local_stack: LocalStack, cluster: Cluster) -> Iterator[LocalSett
     try:
         redis_server.start()
         stack.up(["kafka"])
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        # No password: the pods' Redis URL (test_cluster) has none, unlike the stack's own Redis.
+        client = redis.Redis(host=cluster.node_ip, port=settings.redis_port, socket_timeout=2, socket_connect_timeout=2)
         deadline = time.monotonic() + 60
         while not _pings(client) and time.monotonic() < deadline:
             time.sleep(0.5)
