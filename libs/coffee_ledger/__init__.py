@@ -3,5 +3,5 @@ source of truth) and compared with the Postgres history and the Redis live numbe
 
 Pure logic (no Kafka, Postgres or Redis clients): ``days`` assigns business days exactly as the job
 does, ``tally`` counts topic records incrementally with a bounded dedup memory, ``compare`` turns
-the three sources into differences. The I/O around it is ``coffee_rt.audit``.
+the three sources into differences. The I/O around it is ``coffee_auditor``.
 """

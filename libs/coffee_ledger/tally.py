@@ -7,6 +7,9 @@ dead-letters) and its ``message_id`` was not counted before. The job forgets a `
 timestamps, in hourly buckets dropped whole), so its memory is bounded by the orders of that
 window, not by the topic's length. Orders are counted under their store's business day and under
 ``_all`` in the default zone (``tz_of("_all")``), as the job's live metrics do.
+
+The tally also notes what changed since the last ``take_changes()`` (not part of its value), so that
+a store can save only that (``coffee_auditor.state``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,16 @@ def read(value: bytes | None) -> Counted | None:
 
 
 @dataclass
+class Changes:
+    """What changed in a tally since the last ``take_changes()``."""
+
+    cleared: bool = False  # reset(): everything saved before is void
+    remembered: dict[int, list[int]] = field(default_factory=dict)  # hour -> message_ids added to the memory
+    dropped_hours: set[int] = field(default_factory=set)  # hours the memory forgot (bounded as the memory is)
+    totals: set[Key] = field(default_factory=set)  # keys whose running totals moved
+
+
+@dataclass
 class Tally:
     dedup_ttl_ms: int
     topic: str = "orders"
@@ -61,6 +74,7 @@ class Tally:
     # Records older than this may be missing (deleted by retention before they were read).
     incomplete_before_ms: int = 0
     counts: dict[str, int] = field(default_factory=lambda: {"counted": 0, "duplicate": 0, "invalid": 0})
+    changes: Changes = field(default_factory=Changes, compare=False, repr=False)
 
     def add(self, partition: int, offset: int, timestamp_ms: int, value: bytes | None,
             tz_of: Callable[[str], str]) -> Outcome:
@@ -70,20 +84,30 @@ class Tally:
             return self._outcome("invalid")
         if any(order.message_id in ids for ids in self.buckets.values()):
             return self._outcome("duplicate")
-        self.buckets.setdefault(timestamp_ms // HOUR_MS, set()).add(order.message_id)
+        hour = timestamp_ms // HOUR_MS
+        self.buckets.setdefault(hour, set()).add(order.message_id)
+        self.changes.remembered.setdefault(hour, []).append(order.message_id)
         if timestamp_ms > self.newest_ms:
             self.newest_ms = timestamp_ms
             self._expire()
         for key in (order.store_id, ALL_STORES):
-            total = self.totals.setdefault((key, business_day(order.placed_at_ms, tz_of(key))), [0, 0])
+            day_key = (key, business_day(order.placed_at_ms, tz_of(key)))
+            total = self.totals.setdefault(day_key, [0, 0])
             total[0] += 1
             total[1] += order.total_cents
+            self.changes.totals.add(day_key)
         return self._outcome("counted")
 
     def reset(self) -> None:
         """Forget everything: the topic was recreated (a position beyond its end), so count it afresh."""
         fresh = Tally(dedup_ttl_ms=self.dedup_ttl_ms, topic=self.topic)
         self.__dict__.update(fresh.__dict__)
+        self.changes.cleared = True
+
+    def take_changes(self) -> Changes:
+        """What changed since the last call (or since the tally was made), and start noting afresh."""
+        changes, self.changes = self.changes, Changes()
+        return changes
 
     def _outcome(self, outcome: Outcome) -> Outcome:
         self.counts[outcome] += 1
@@ -94,6 +118,8 @@ class Tally:
         cutoff = self.newest_ms - self.dedup_ttl_ms
         for hour in [h for h in self.buckets if (h + 1) * HOUR_MS <= cutoff]:
             del self.buckets[hour]
+            self.changes.remembered.pop(hour, None)
+            self.changes.dropped_hours.add(hour)
 
     def remembered(self) -> int:
         return sum(len(ids) for ids in self.buckets.values())

@@ -17,6 +17,7 @@ REQUIREMENTS = {
     "operator/requirements.txt": "operator",
     "services/coffee_ingest/requirements.txt": "services",
     "services/coffee_dashboard/requirements.txt": "services",
+    "services/coffee_auditor/requirements.txt": "services",
     "jobs/requirements.txt": "jobs",
 }
 

@@ -40,7 +40,9 @@ LIBS = frozenset(
         "coffee_ledger",
     }
 )
-DEPLOYABLES = frozenset({"coffee_ingest", "coffee_dashboard", "coffee_job", "coffee_operator", "infra"})
+DEPLOYABLES = frozenset(
+    {"coffee_ingest", "coffee_dashboard", "coffee_auditor", "coffee_job", "coffee_operator", "infra"}
+)
 TOOLS = frozenset({"coffee_rt", "benchmarks"})
 
 # The one table: package -> the other first-party packages it may import (itself is always allowed).
@@ -59,6 +61,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "coffee_dashboard": frozenset(
         {"coffee_flink", "coffee_live", "coffee_orders", "coffee_service", "coffee_settings"}
     ),
+    "coffee_auditor": frozenset({"coffee_ledger", "coffee_live", "coffee_orders", "coffee_settings"}),
     "coffee_job": frozenset({"coffee_jobconfig", "coffee_live", "coffee_orders"}),
     "coffee_operator": frozenset({"coffee_flink", "coffee_jobconfig", "coffee_settings"}),
     "infra": frozenset({"coffee_db", "coffee_jobconfig", "coffee_orders"}),
@@ -72,6 +75,7 @@ FOLDERS: dict[str, str] = {
     **{name: f"libs/{name}" for name in LIBS},
     "coffee_ingest": "services/coffee_ingest",
     "coffee_dashboard": "services/coffee_dashboard",
+    "coffee_auditor": "services/coffee_auditor",
     "coffee_job": "jobs/coffee_job",
     "coffee_operator": "operator/coffee_operator",
     "infra": "infra",
@@ -233,6 +237,7 @@ def test_architecture_doc_draws_the_table() -> None:
 IMAGES = {
     "coffee_ingest": "services/coffee_ingest/Dockerfile",
     "coffee_dashboard": "services/coffee_dashboard/Dockerfile",
+    "coffee_auditor": "services/coffee_auditor/Dockerfile",
     "coffee_job": "jobs/Dockerfile",
     "coffee_operator": "operator/Dockerfile",
 }

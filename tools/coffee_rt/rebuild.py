@@ -45,7 +45,7 @@ from coffee_rt.errors import CoffeeRtError, StartupError, UsageError
 from coffee_rt.local.settings import LocalSettings
 
 if TYPE_CHECKING:
-    from coffee_rt.audit import Report
+    from coffee_auditor.engine import Report
     from coffee_rt.local.components.job import FlinkJob
 
 Progress = Callable[[str], None]

@@ -1,7 +1,7 @@
 """The Ledger row through the real dashboard process.
 
-The dashboard scrapes an auditor's ``/metrics``: the auditor's own metrics class, served the way
-``python -m coffee_rt.audit`` serves it (``start_http_server`` on its registry), with rounds whose
+The dashboard scrapes an auditor's ``/metrics``: the auditor's own metrics class, served from its
+registry as ``python -m coffee_auditor`` serves it (here by ``start_http_server``), with rounds whose
 results the test chooses, so every verdict and its words are exact. No job, Kafka or Postgres is
 needed; ``tests/unit/dashboard/test_ledger_row.py`` covers the verdict rule case by case.
 """
@@ -18,8 +18,8 @@ import pytest
 from coffee_ledger.compare import Count, Row
 from prometheus_client import start_http_server
 
-from coffee_rt.audit import Report
-from coffee_rt.audit_metrics import LedgerMetrics
+from coffee_auditor.engine import Report
+from coffee_auditor.metrics import LedgerMetrics
 from coffee_rt.local.components.dashboard import Dashboard
 from coffee_rt.local.stack import LocalStack
 

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from job_harness import Expected
 from ledger_harness import forget_job_state
 
+from coffee_auditor.engine import Report
 from coffee_flink import lifecycle
 from coffee_flink.rest import FlinkRest
 from coffee_jobconfig.model import JobConfig
@@ -31,7 +32,7 @@ from coffee_live.days import business_day
 from coffee_orders import topics
 from coffee_orders.loadgen import DEFAULT_STORES, random_order
 from coffee_orders.schema import Order, to_wire
-from coffee_rt.audit import DISAGREE_EXIT, Report, audit, run_cli
+from coffee_rt.audit import DISAGREE_EXIT, audit, run_cli
 from coffee_rt.cli import main
 from coffee_rt.errors import UsageError
 from coffee_rt.local.components.auditor import Auditor

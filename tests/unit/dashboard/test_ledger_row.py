@@ -9,11 +9,11 @@ import pytest
 from coffee_ledger.compare import Count, Row
 from prometheus_client import generate_latest
 
+from coffee_auditor.engine import Report
+from coffee_auditor.metrics import LedgerMetrics
 from coffee_dashboard.ledger import Difference, Ledger, read, verdict
 from coffee_dashboard.ops import OpsMonitor
 from coffee_dashboard.settings import DashboardSettings, SettingsError
-from coffee_rt.audit import Report
-from coffee_rt.audit_metrics import LedgerMetrics
 
 ROUND_END = 1_800_000_000.0
 DAY, EARLIER = "2026-03-05", "2026-03-04"

@@ -284,7 +284,7 @@ def test_migrations_job_runs_psql_on_the_shipped_sql(dev: mockrun.Run) -> None:
     (cm,) = [m for m in dev.manifests()
              if m["kind"] == "ConfigMap" and m["metadata"]["name"].startswith("postgres-mig")]
     assert cm["data"] == configmap_data()
-    assert sorted(cm["data"]) == ["0001_orders.sql", "0002_rollups.sql", "migrate.psql"]
+    assert sorted(cm["data"]) == ["0001_orders.sql", "0002_rollups.sql", "0003_ledger.sql", "migrate.psql"]
     assert cm["immutable"] is True
     (job,) = [m for m in dev.manifests() if m["kind"] == "Job" and m["metadata"]["name"].startswith("postgres-migrate")]
     assert job["metadata"]["name"].removeprefix("postgres-migrate-") == \

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from coffee_ledger.compare import Count, Row
 
+from coffee_auditor.engine import Report
 from coffee_job import sql
 from coffee_jobconfig.args import program_args
 from coffee_jobconfig.model import ConfigError, FromTimestamp, GroupOffsets, JobConfig, load
 from coffee_orders import topics
-from coffee_rt.audit import Report
 from coffee_rt.errors import UsageError
 from coffee_rt.local.components.kafka import Kafka
 from coffee_rt.local.settings import LocalSettings

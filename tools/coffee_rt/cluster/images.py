@@ -108,6 +108,7 @@ IMAGES: dict[str, Image] = {
                                        "MAVEN_IMAGE": "maven"}),
     "order-ingest": Image("services/coffee_ingest/Dockerfile", {"PYTHON_IMAGE": "python"}),
     "dashboard": Image("services/coffee_dashboard/Dockerfile", {"PYTHON_IMAGE": "python", "NODE_IMAGE": "node"}),
+    "auditor": Image("services/coffee_auditor/Dockerfile", {"PYTHON_IMAGE": "python"}),
     "operator": Image("operator/Dockerfile", {"PYTHON_IMAGE": "python"}),
 }
 PAUSE = f"{REGISTRY}/pause:3.10"

@@ -1,20 +1,20 @@
-"""The ledger auditor (``python -m coffee_rt.audit``): a round every ``interval`` seconds comparing the
-orders topic with Postgres and Redis, its ``coffee_ledger_*`` metrics on ``auditor_port``.
+"""The ledger auditor (``python -m coffee_auditor``, the service Kubernetes runs): a round every
+``interval_seconds`` comparing the orders topic with Postgres and Redis, its ``coffee_ledger_*``
+metrics on ``auditor_port``.
 
-Its tally (topic positions, running totals, the dedup window's message_ids) is ``<home>/ledger.json``,
+Its tally (topic positions, running totals, the dedup window's message_ids) is kept in Postgres and
 shared with `coffee-rt audit` under a lock, so a restart resumes where the last round ended.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 import httpx
 
 from coffee_rt.local.components.base import Component, Health
 from coffee_rt.local.process import ManagedProcess
-
-SETTINGS_ENV = "COFFEE_LEDGER_AUDITOR_SETTINGS"  # the stack's LocalSettings as JSON, for the auditor process
 
 
 class Auditor(Component):
@@ -28,10 +28,29 @@ class Auditor(Component):
     def address(self) -> str:
         return f"http://{self.settings.host}:{self.settings.auditor_port}/metrics"
 
+    def environment(self) -> dict[str, str]:
+        """``AUDITOR_*``: the stack's servers, the job's topic, zones and dedup window (``coffee_rt.audit.targets``)."""
+        from coffee_rt.audit import targets
+        from coffee_rt.local.jobconfig import local_job_config
+
+        s = self.settings
+        t = targets(s, local_job_config(s))
+        return {
+            "AUDITOR_HOST": s.host,
+            "AUDITOR_PORT": str(s.auditor_port),
+            "AUDITOR_INTERVAL": f"{self.interval_seconds:g}s",
+            "AUDITOR_KAFKA_BOOTSTRAP": t.kafka_bootstrap,
+            "AUDITOR_TOPIC": t.topic,
+            "AUDITOR_POSTGRES_DSN": t.postgres_dsn,
+            "AUDITOR_REDIS_URL": t.redis_url,
+            "AUDITOR_DEFAULT_TIMEZONE": t.default_timezone,
+            "AUDITOR_STORE_TIMEZONES": json.dumps(dict(t.store_timezones)),
+            "AUDITOR_DEDUP_TTL": f"{t.dedup_ttl_ms}ms",
+        }
+
     def processes(self) -> list[ManagedProcess]:
-        # The settings (with the Postgres password) travel in the environment, not in argv that `ps` shows.
-        argv = [sys.executable, "-m", "coffee_rt.audit", "--interval", str(self.interval_seconds)]
-        return [self.process("", argv, env={SETTINGS_ENV: self.settings.model_dump_json()},
+        # The Postgres password travels in the environment, not in argv that `ps` shows.
+        return [self.process("", [sys.executable, "-m", "coffee_auditor"], env=self.environment(),
                              niceness=self.settings.background_niceness)]
 
     def health(self) -> Health:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from coffee_ledger.compare import VIEWS
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from coffee_rt.audit import Report
+from coffee_auditor.engine import Report
 
 
 class LedgerMetrics:
@@ -56,7 +56,7 @@ class LedgerMetrics:
                     self.orders_difference.labels(row.store, row.day, view).set(diff.orders)
                     self.revenue_difference.labels(row.store, row.day, view).set(diff.revenue_cents)
         for outcome, total in report.counts.items():
-            # The tally's counts survive restarts in its state file; the counter moves by what is new.
+            # The tally's counts survive restarts (saved with it in Postgres); the counter moves by what is new.
             if outcome in self._counted and total > self._counted[outcome]:
                 self.records.labels(outcome).inc(total - self._counted[outcome])
                 self._counted[outcome] = total
