@@ -25,7 +25,7 @@ class Dashboard(pulumi.ComponentResource):
     url: str
     deployment: k8s.apps.v1.Deployment
 
-    def __init__(self, ctx: Context, flink_rest_url: str, depends_on: list[pulumi.Resource],
+    def __init__(self, ctx: Context, flink_metrics_url: str, depends_on: list[pulumi.Resource],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("coffee-rt:infra:Dashboard", "dashboard", None, opts)
         cfg, ns = ctx.cfg, ctx.ns
@@ -45,7 +45,7 @@ class Dashboard(pulumi.ComponentResource):
                  h.secret_env("DASHBOARD_POSTGRES_DSN", POSTGRES_SECRET, "dsn"),
                  {"name": "DASHBOARD_AUTH", "value": "token"},
                  h.secret_env("DASHBOARD_TOKENS_SHA256", DASHBOARD_AUTH_SECRET, "tokens-sha256"),
-                 {"name": "DASHBOARD_FLINK_REST_URL", "value": flink_rest_url},
+                 {"name": "DASHBOARD_FLINK_JOBMANAGER_METRICS_URL", "value": flink_metrics_url},
                  {"name": "DASHBOARD_DEFAULT_TIMEZONE", "value": cfg.dashboard.default_timezone}],
             readinessProbe=probe,
             livenessProbe={"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 15, "failureThreshold": 4},

@@ -73,6 +73,8 @@ def flink_config(ctx: Context) -> dict[str, Any]:
         # turns that watchdog off. (A sink whose close() throws still ends the TaskManager in
         # Flink 2.2; the supervisor or Kubernetes starts it again: docs/flink-job.md.)
         "task.cancellation.timeout": 0,
+        # The job's state as gauges (<state>State = 1): the dashboard reads it there, not from REST.
+        "metrics.job.status.enable": "STATE",
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": str(METRICS_PORT),
         "python.executable": PYTHON,
@@ -97,9 +99,11 @@ def flink_config(ctx: Context) -> dict[str, Any]:
 
 
 class Flink(pulumi.ComponentResource):
-    """``rest_url`` is the JobManager's REST endpoint (the operator's ``job.restUrl``, the Flink UI)."""
+    """``rest_url`` is the JobManager's REST endpoint (the operator's ``job.restUrl``, the Flink UI);
+    ``jobmanager_metrics_url`` its Prometheus metrics (the dashboard's view of the job)."""
 
     rest_url: str
+    jobmanager_metrics_url: str
     jobmanager: k8s.apps.v1.Deployment
     taskmanager: k8s.apps.v1.Deployment
     config_map: k8s.core.v1.ConfigMap
@@ -109,6 +113,7 @@ class Flink(pulumi.ComponentResource):
         super().__init__("coffee-rt:infra:Flink", "flink", None, opts)
         f, ns = ctx.cfg.flink, ctx.ns
         self.rest_url = f"http://{ctx.host(FLINK_JOBMANAGER)}:{REST_PORT}"
+        self.jobmanager_metrics_url = f"http://{ctx.host(FLINK_JOBMANAGER)}:{METRICS_PORT}/"
         opts_ = h.child(self, ctx.namespace)
         conf_text = yaml.safe_dump(flink_config(ctx), sort_keys=True)
         log4j = LOG4J_CONSOLE_PROPERTIES
@@ -201,7 +206,8 @@ class Flink(pulumi.ComponentResource):
         k8s.core.v1.Service(
             "flink-jobmanager", metadata=h.meta(FLINK_JOBMANAGER, ns, jm_lbls),
             spec={"selector": jm_sel, "ports": [{"name": "rpc", "port": RPC_PORT}, {"name": "blob", "port": BLOB_PORT},
-                                                {"name": "rest", "port": REST_PORT}]},
+                                                {"name": "rest", "port": REST_PORT},
+                                                {"name": "metrics", "port": METRICS_PORT}]},
             opts=opts_)
         tm_lbls, tm_sel = h.labels(APP_FLINK, "taskmanager"), h.selector(APP_FLINK, "taskmanager")
         self.taskmanager = k8s.apps.v1.Deployment(

@@ -1,5 +1,6 @@
 """The ops panel: ingest p99 latency, the job's Kafka consumer lag, Flink job state and last
-checkpoint age, DLQ count, the ledger audit's verdict (``ledger.py``) — each read from the
+checkpoint age (from the JobManager's Prometheus metrics: the dashboard needs no access to Flink's
+REST API, which can upload and run code), DLQ count, the ledger audit's verdict (``ledger.py``) — each read from the
 component that owns it, every ``ops_interval_s``.
 
 Each source fails on its own: an unreachable one shows its error on the panel, the rest still
@@ -104,13 +105,35 @@ def consumer_lag(committed: dict[int, int], end: dict[int, int], start: dict[int
     return sum(max(0, end[p] - (committed[p] if committed.get(p, -1) >= 0 else start.get(p, 0))) for p in end)
 
 
-def pick_job(jobs: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    """The job named ``name``: an active one (``coffee_flink.states.ACTIVE``) if any, else the most
-    recently started, which may be one Flink is cancelling or failing."""
-    mine = [j for j in jobs if j.get("name") == name]
-    active = [j for j in mine if j.get("state") in ACTIVE]
-    pool = active or mine
-    return max(pool, key=lambda j: j.get("start-time", 0)) if pool else None
+_JOB_STATE = re.compile(r"^flink_jobmanager_job_([a-z]+)State$")
+
+
+def job_states(text: str, name: str) -> dict[str, str]:
+    """job id -> state of every job named ``name`` the JobManager's metrics report. With
+    ``metrics.job.status.enable: STATE`` Flink keeps one ``<state>State`` gauge per job state, 1 for
+    the current one; a job that ended (FINISHED, FAILED, CANCELED) has no metrics any more."""
+    label = prometheus_label(name)
+    states: dict[str, str] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found = _JOB_STATE.match(sample.name)
+            if found and sample.value == 1 and sample.labels.get("job_name") == label and "job_id" in sample.labels:
+                states[sample.labels["job_id"]] = found.group(1).upper()
+    return states
+
+
+def pick_job(states: dict[str, str]) -> tuple[str, str] | None:
+    """(job id, state) of the job to show: the running one, else one Flink is bringing (back) up
+    (``coffee_flink.states.ACTIVE``), else one it is cancelling or failing; the lowest id on a tie."""
+    def rank(item: tuple[str, str]) -> tuple[int, str]:
+        job_id, state = item
+        return (0 if state == "RUNNING" else 1 if state in ACTIVE else 2, job_id)
+    return min(states.items(), key=rank) if states else None
+
+
+def job_gauge(text: str, name: str, job_id: str) -> float | None:
+    """The JobManager's gauge ``flink_jobmanager_job_<name>`` of one job, None if not reported."""
+    return metric_sum(text, f"flink_jobmanager_job_{name}", {"job_id": job_id})
 
 
 # -- sources --------------------------------------------------------------------------------
@@ -186,25 +209,23 @@ class OpsMonitor:
         return {"status": "ok", **await self.kafka.read()}
 
     async def _flink(self) -> dict[str, Any]:
-        if not self.s.flink_rest_url:
+        if not self.s.flink_jobmanager_metrics_url:
             return _off()
-        base = self.s.flink_rest_url.rstrip("/")
-        response = await self.http.get(f"{base}/jobs/overview")
+        response = await self.http.get(self.s.flink_jobmanager_metrics_url)
         response.raise_for_status()
-        job = pick_job(response.json().get("jobs", []), self.s.flink_job_name)
-        if job is None:
+        text = response.text
+        picked = pick_job(job_states(text, self.s.flink_job_name))
+        if picked is None:
             return {"status": "ok", "job_state": "MISSING", "job_severity": job_severity("MISSING"),
                     "job_name": self.s.flink_job_name}
-        checkpoints = await self.http.get(f"{base}/jobs/{job['jid']}/checkpoints")
-        checkpoints.raise_for_status()
-        body = checkpoints.json()
-        completed = (body.get("latest") or {}).get("completed") or {}
-        ack = completed.get("latest_ack_timestamp")
-        state = str(job.get("state"))
-        return {"status": "ok", "job_state": state, "job_severity": job_severity(state), "job_id": job.get("jid"),
+        job_id, state = picked
+        completed = job_gauge(text, "lastCheckpointCompletedTimestamp", job_id)  # ms; -1 before the first
+        failed = job_gauge(text, "numberOfFailedCheckpoints", job_id)
+        return {"status": "ok", "job_state": state, "job_severity": job_severity(state), "job_id": job_id,
                 "job_name": self.s.flink_job_name,
-                "last_checkpoint_age_s": round(max(0.0, time.time() - ack / 1000), 1) if ack else None,
-                "checkpoints_failed": (body.get("counts") or {}).get("failed")}
+                "last_checkpoint_age_s": round(max(0.0, time.time() - completed / 1000), 1)
+                if completed is not None and completed > 0 else None,
+                "checkpoints_failed": None if failed is None else int(failed)}
 
     async def _dlq(self) -> dict[str, Any]:
         if not self.s.flink_metrics_urls:

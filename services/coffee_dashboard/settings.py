@@ -59,7 +59,9 @@ class DashboardSettings(BaseModel):
     ingest_metrics_url: str | None = None
     ingest_route: str = "/v1/orders"
     p99_window_s: float = Field(300.0, ge=10, le=86_400)
-    flink_rest_url: str | None = None
+    # The JobManager's Prometheus endpoint (job state and checkpoints; Flink started with
+    # metrics.job.status.enable: STATE); the TaskManagers' (the DLQ count) in flink_metrics_urls.
+    flink_jobmanager_metrics_url: str | None = None
     flink_job_name: str = "coffee-rt-orders"
     flink_metrics_urls: list[str] = Field(default_factory=list)
     kafka_bootstrap: str | None = None

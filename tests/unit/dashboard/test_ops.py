@@ -6,7 +6,17 @@ import math
 
 import pytest
 
-from coffee_dashboard.ops import consumer_lag, delta, histogram, metric_sum, pick_job, prometheus_label, quantile
+from coffee_dashboard.ops import (
+    consumer_lag,
+    delta,
+    histogram,
+    job_gauge,
+    job_states,
+    metric_sum,
+    pick_job,
+    prometheus_label,
+    quantile,
+)
 
 INGEST = """# HELP coffee_ingest_request_duration_seconds Time.
 # TYPE coffee_ingest_request_duration_seconds histogram
@@ -74,24 +84,40 @@ def test_consumer_lag() -> None:
     assert consumer_lag({}, {0: 4}, {0: 0}) == 4
 
 
-def test_pick_job_prefers_the_active_one() -> None:
-    jobs = [{"jid": "a", "name": "coffee-rt-orders", "state": "CANCELED", "start-time": 3},
-            {"jid": "b", "name": "coffee-rt-orders", "state": "RUNNING", "start-time": 2},
-            {"jid": "c", "name": "other", "state": "RUNNING", "start-time": 5}]
-    assert pick_job(jobs, "coffee-rt-orders")["jid"] == "b"  # type: ignore[index]
-    assert pick_job(jobs[:1], "coffee-rt-orders")["jid"] == "a"  # type: ignore[index]
-    assert pick_job(jobs, "nope") is None
+JOBMANAGER = """# HELP flink_jobmanager_job_runningState runningState (scope: jobmanager_job)
+# TYPE flink_jobmanager_job_runningState gauge
+flink_jobmanager_job_runningState{job_id="aa",host="h",job_name="coffee_rt_orders",} 1.0
+flink_jobmanager_job_runningState{job_id="bb",host="h",job_name="coffee_rt_orders",} 0.0
+flink_jobmanager_job_runningState{job_id="cc",host="h",job_name="other",} 1.0
+# HELP flink_jobmanager_job_cancellingState cancellingState (scope: jobmanager_job)
+# TYPE flink_jobmanager_job_cancellingState gauge
+flink_jobmanager_job_cancellingState{job_id="aa",host="h",job_name="coffee_rt_orders",} 0.0
+flink_jobmanager_job_cancellingState{job_id="bb",host="h",job_name="coffee_rt_orders",} 1.0
+# HELP flink_jobmanager_job_lastCheckpointCompletedTimestamp lastCheckpointCompletedTimestamp (scope: jobmanager_job)
+# TYPE flink_jobmanager_job_lastCheckpointCompletedTimestamp gauge
+flink_jobmanager_job_lastCheckpointCompletedTimestamp{job_id="aa",host="h",job_name="coffee_rt_orders",} 1.7e12
+flink_jobmanager_job_lastCheckpointCompletedTimestamp{job_id="bb",host="h",job_name="coffee_rt_orders",} -1.0
+"""
+
+
+def test_job_states_reads_the_jobmanagers_state_gauges_of_the_named_job() -> None:
+    assert job_states(JOBMANAGER, "coffee-rt-orders") == {"aa": "RUNNING", "bb": "CANCELLING"}
+    assert job_states(JOBMANAGER, "other") == {"cc": "RUNNING"}
+    assert job_states(JOBMANAGER, "nope") == {}
+    assert job_gauge(JOBMANAGER, "lastCheckpointCompletedTimestamp", "aa") == 1.7e12
+    assert job_gauge(JOBMANAGER, "lastCheckpointCompletedTimestamp", "bb") == -1.0
+    assert job_gauge(JOBMANAGER, "numberOfFailedCheckpoints", "aa") is None
 
 
 @pytest.mark.parametrize(("states", "shown"), [
-    # An active job wins over a newer one Flink is failing or cancelling ...
-    ((("RUNNING", 1), ("FAILING", 2)), "RUNNING"),
-    ((("RESTARTING", 1), ("CANCELLING", 2)), "RESTARTING"),
-    # ... and a failing or cancelling job is shown when it is the newest and none is active.
-    ((("FINISHED", 1), ("FAILING", 2)), "FAILING"),
-    ((("CANCELLING", 1), ("FINISHED", 2)), "FINISHED"),
+    # The running job wins, then one on its way (back) up, over one Flink is failing or cancelling ...
+    ({"b": "FAILING", "a": "RUNNING"}, ("a", "RUNNING")),
+    ({"a": "CANCELLING", "b": "RESTARTING"}, ("b", "RESTARTING")),
+    ({"a": "INITIALIZING", "b": "RUNNING"}, ("b", "RUNNING")),
+    # ... one failing or cancelling is shown when none is active; the lowest id on a tie.
+    ({"b": "FAILING", "a": "CANCELLING"}, ("a", "CANCELLING")),
+    ({}, None),
 ])
-def test_pick_job_counts_only_the_lifecycles_active_states_as_active(states: tuple[tuple[str, int], ...],
-                                                                      shown: str) -> None:
-    jobs = [{"jid": state, "name": "coffee-rt-orders", "state": state, "start-time": start} for state, start in states]
-    assert pick_job(jobs, "coffee-rt-orders")["state"] == shown  # type: ignore[index]
+def test_pick_job_counts_only_the_lifecycles_active_states_as_active(
+        states: dict[str, str], shown: tuple[str, str] | None) -> None:
+    assert pick_job(states) == shown

@@ -76,7 +76,7 @@ class Dashboard(Component):
             "DASHBOARD_AUTH": "token",
             "DASHBOARD_TOKENS_SHA256": digest(self.dev_token()).hex(),
             "DASHBOARD_INGEST_METRICS_URL": f"{s.ingest_url}/metrics",
-            "DASHBOARD_FLINK_REST_URL": s.flink_rest_url,
+            "DASHBOARD_FLINK_JOBMANAGER_METRICS_URL": f"http://{s.host}:{p['flink_jobmanager_metrics_port']}/",
             "DASHBOARD_FLINK_JOB_NAME": job.job_name,
             "DASHBOARD_FLINK_METRICS_URLS": ",".join(
                 f"http://{s.host}:{p[name]}/" for name in ("flink_jobmanager_metrics_port",

@@ -102,7 +102,11 @@ class Flink(Component):
             # turns that watchdog off. (A sink whose close() throws still ends the TaskManager in
             # Flink 2.2; the supervisor or Kubernetes starts it again: docs/flink-job.md.)
             "task.cancellation.timeout": 0,
+            # The job's state as gauges (<state>State = 1): the dashboard reads it there, not from REST.
+            "metrics.job.status.enable": "STATE",
             "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+            # The range is the default; each process is given its own port below (-D), so that the
+            # JobManager's metrics (the job's state, read by the dashboard) are always on its port.
             "metrics.reporter.prom.port": f"{p['flink_jobmanager_metrics_port']}-{p['flink_taskmanager_metrics_port']}",
             "metrics.reporter.prom.host": s.host,
             "python.executable": sys.executable,
@@ -142,10 +146,13 @@ class Flink(Component):
         # Niced: on a small machine the ingest's request path (and Kafka behind it) should get a core
         # the moment it needs one; the job has a latency budget of tens of ms, not single ms.
         nice = self.settings.flink_niceness
+        p = self.settings.ports()
         return [
-            self.process("jobmanager", ["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env=self._env(),
-                         niceness=nice),
-            self.process("taskmanager", ["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"],
+            self.process("jobmanager", ["bash", str(bin_dir / "jobmanager.sh"), "start-foreground",
+                                        "-D", f"metrics.reporter.prom.port={p['flink_jobmanager_metrics_port']}"],
+                         env=self._env(), niceness=nice),
+            self.process("taskmanager", ["bash", str(bin_dir / "taskmanager.sh"), "start-foreground",
+                                         "-D", f"metrics.reporter.prom.port={p['flink_taskmanager_metrics_port']}"],
                          env=self._env(), niceness=nice),
         ]
 
