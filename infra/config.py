@@ -62,6 +62,18 @@ def _image(value: str) -> str:
 Image = Annotated[str, AfterValidator(_image)]
 Quantity = Annotated[str, Field(pattern=_QUANTITY)]
 
+# The runbook folder alerts/*.rules.yaml link to; the default of monitoring.runbookBaseUrl.
+RUNBOOK_BASE = "https://github.com/coffee-rt/coffee-rt/blob/main/runbooks"
+
+
+def _runbook_base(value: str) -> str:
+    """The http(s) folder the alerts' runbook links point into; returned without a trailing slash."""
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment or re.search(r"\s", value):
+        raise ValueError("must be the http(s) URL of the folder holding the runbooks, without query or fragment "
+                         f"(e.g. {RUNBOOK_BASE}), got {value!r}")
+    return value.rstrip("/")
+
 
 class Model(BaseModel):
     """camelCase keys as written in the stack file, snake_case attributes in Python; no unknown keys."""
@@ -174,6 +186,8 @@ class MonitoringConfig(Model):
     prometheus_operator: bool = False
     exporters: bool = True
     slack_channel: str = Field(default="#coffee-rt-alerts", pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+    # Where the runbooks are published: every alert's runbook_url becomes <this>/<AlertName>.md.
+    runbook_base_url: Annotated[str, AfterValidator(_runbook_base)] = RUNBOOK_BASE
     # Labels your Prometheus / Alertmanager select rules and configs by (e.g. release: kube-prometheus-stack).
     rule_labels: dict[str, str] = Field(default_factory=dict)
     prometheus_namespace: str = Field(default="monitoring", pattern=_DNS_LABEL)

@@ -3,11 +3,13 @@ Prometheus Operator's CRDs are installed (``monitoring.prometheusOperator``), on
 rule file in alerts/, Pod/Service monitors, and an AlertmanagerConfig routing to Slack.
 
 Rule files are read at `pulumi up` time (every ``alerts/*.rules.yaml`` / ``*.rules.yml``; zero is
-fine), never copied; a malformed file stops the program with the file named.
+fine), never copied; a malformed file stops the program with the file named. Each alert's
+``runbook_url`` is rendered under ``monitoring.runbookBaseUrl``.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra import hardening as h
+from infra.config import RUNBOOK_BASE
 from infra.context import (
     APP_FLINK,
     APP_INGEST,
@@ -76,6 +79,19 @@ def rule_files(directory: Path | None = None) -> list[tuple[str, list[dict[str, 
         stem = path.name.split(".rules.")[0]
         name = "coffee-rt-" + re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")
         out.append((name, groups))
+    return out
+
+
+def rendered_groups(groups: list[dict[str, Any]], runbook_base: str) -> list[dict[str, Any]]:
+    """A rule file's groups as the PrometheusRule carries them: each alert's runbook_url under
+    ``runbook_base`` instead of the committed folder (RUNBOOK_BASE); everything else as committed."""
+    out = copy.deepcopy(groups)
+    for group in out:
+        for rule in group["rules"]:
+            notes = rule.get("annotations") or {}
+            url = notes.get("runbook_url")
+            if "alert" in rule and isinstance(url, str) and url.startswith(RUNBOOK_BASE + "/"):
+                notes["runbook_url"] = runbook_base + url[len(RUNBOOK_BASE):]
     return out
 
 
@@ -142,7 +158,8 @@ class Monitoring(pulumi.ComponentResource):
         for name, groups in rule_files():
             self.rules.append(k8s.apiextensions.CustomResource(
                 name, api_version=MONITORING_API, kind="PrometheusRule",
-                metadata=h.meta(name, ns, lbls), spec={"groups": groups}, opts=opts))
+                metadata=h.meta(name, ns, lbls), spec={"groups": rendered_groups(groups, cfg.runbook_base_url)},
+                opts=opts))
         pod_monitors = {
             "coffee-rt-flink": (APP_FLINK, "metrics", "/"),
             "coffee-rt-ingest": (APP_INGEST, "http", "/metrics"),

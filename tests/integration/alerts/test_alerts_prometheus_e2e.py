@@ -1,6 +1,7 @@
 """A real Prometheus scraping the running local stack with the project's rules (test copies whose
-``for:`` is 3 s; scrape and evaluation every second): every metric the rules use is really exported;
-the runbooks' Flink REST calls work; stopping the Flink job or the ingest service brings its alert to
+``for:`` is 3 s and whose runbook links point under another folder; scrape and evaluation every
+second): every metric the rules use is really exported; the runbooks' Flink REST calls work;
+stopping the Flink job or the ingest service brings its alert, with the configured runbook link, to
 the fake Slack, and starting it again brings the resolve."""
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import pytest
 from alerts_fake_slack import FakeSlack, is_message
 from alerts_traffic import post_orders, send_poison, wait_port_free
 
-from coffee_rt.alerts.rules import load_rules, metric_names, rule_files, with_short_for
+from coffee_rt.alerts.rules import RUNBOOK_BASE, copy_rules, load_rules, metric_names, rule_files
 from coffee_rt.alerts.runbooks import commands
 from coffee_rt.local.components.alertmanager import Alertmanager
 from coffee_rt.local.components.prometheus import Prometheus
 from coffee_rt.local.stack import LocalStack
 
 PIPELINE = ["postgres", "redis", "kafka", "ingest", "flink", "job", "auditor", "redis-exporter", "postgres-exporter"]
+RUNBOOKS = "http://runbooks.coffee-rt.test/ops/runbooks"  # not the committed folder: the setting is applied
 OPERATOR_METRICS = {"coffee_operator_job_state", "coffee_operator_last_savepoint_age_seconds",
                     "coffee_operator_reconcile_errors_total", "coffee_operator_rollbacks_total"}
 
@@ -34,7 +36,8 @@ def prometheus(local_stack: LocalStack, alertmanager: Alertmanager, ingest_token
     local_stack.down(["prometheus"])
     wait_port_free(local_stack, local_stack.settings.prometheus_port)
     component.scrape_interval = component.scrape_timeout = component.evaluation_interval = "1s"
-    component.rule_files = with_short_for(rule_files(), component.home / "test-rules", "3s")
+    component.rule_files = copy_rules(rule_files(), component.home / "test-rules", runbook_base=RUNBOOKS,
+                                      alert_for="3s")
     local_stack.up(["prometheus"])
     post_orders(local_stack.settings.ingest_url, ingest_tokens, 12)
     send_poison(local_stack.settings.kafka_bootstrap)
@@ -143,6 +146,11 @@ def test_stopping_the_job_alerts_and_starting_it_resolves(local_stack: LocalStac
     start = len(fake_slack.snapshot())
     local_stack.down(["job"])
     since(fake_slack, start, "firing CoffeeRtFlinkJobNotRunning", "FIRING", "CoffeeRtFlinkJobNotRunning")
+    message = next(p for p in fake_slack.snapshot()[start:] if is_message(p, "FIRING", "CoffeeRtFlinkJobNotRunning"))
+    (attachment,) = message["attachments"]
+    runbook = f"{RUNBOOKS}/CoffeeRtFlinkJobNotRunning.md"
+    assert {a["text"]: a["url"] for a in attachment["actions"]}["Runbook"] == runbook
+    assert f"*Runbook:* <{runbook}|CoffeeRtFlinkJobNotRunning.md>" in attachment["text"]
     start = len(fake_slack.snapshot())
     local_stack.up(["job"])
     since(fake_slack, start, "resolved CoffeeRtFlinkJobNotRunning", "RESOLVED", "CoffeeRtFlinkJobNotRunning")
@@ -159,13 +167,22 @@ def test_stopping_ingest_alerts_and_starting_it_resolves(local_stack: LocalStack
     since(fake_slack, start, "resolved CoffeeRtIngestDown", "RESOLVED", "CoffeeRtIngestDown")
 
 
-def test_test_rule_copies_differ_only_in_for(prometheus: str, local_stack: LocalStack) -> None:
+def test_test_rule_copies_differ_only_in_for_and_runbook_folder(prometheus: str, local_stack: LocalStack) -> None:
     copies = sorted((local_stack["prometheus"].home / "test-rules").glob("*.rules.yaml"))
     assert [p.name for p in copies] == [p.name for p in rule_files()]
+
+    def committed(rule: dict[str, object]) -> dict[str, object]:
+        data = {k: v for k, v in rule.items() if k != "for"}
+        if "annotations" in data:
+            notes = dict(data["annotations"])  # type: ignore[call-overload]
+            notes["runbook_url"] = notes["runbook_url"].replace(RUNBOOKS, RUNBOOK_BASE)
+            data["annotations"] = notes
+        return data
+
     for copy, real in zip(copies, rule_files(), strict=True):
         a, b = load_rules([copy]), load_rules([real])
         assert [r.expr for r in a] == [r.expr for r in b]
-        assert [{k: v for k, v in r.data.items() if k != "for"} for r in a] == [
-            {k: v for k, v in r.data.items() if k != "for"} for r in b]
+        assert [committed(r.data) for r in a] == [{k: v for k, v in r.data.items() if k != "for"} for r in b]
         assert all(r.data.get("for") in (None, "3s") for r in a)
+        assert all(r.data["annotations"]["runbook_url"].startswith(RUNBOOKS + "/") for r in a if r.alert)
     assert isinstance(copies[0], Path)

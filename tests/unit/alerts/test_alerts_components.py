@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coffee_rt.alerts.rules import rule_files
-from coffee_rt.errors import PrerequisiteError
+from coffee_rt.alerts.rules import RUNBOOK_BASE, load_rules, rule_files
+from coffee_rt.errors import PrerequisiteError, UsageError
 from coffee_rt.local.components.alertmanager import CONFIG, Alertmanager
 from coffee_rt.local.components.exporters import built_binary
 from coffee_rt.local.components.prometheus import Prometheus
@@ -52,9 +52,39 @@ def test_prometheus_scrapes_the_stack_with_operator_job_names(settings: LocalSet
         "postgres-exporter": ("/metrics", ["127.0.0.1:21187"]),
         "coffee-rt-auditor": ("/metrics", ["127.0.0.1:19195"]),
     }
-    assert config["rule_files"] == [str(p) for p in rule_files()]
+    assert config["rule_files"] == [str(settings.state_dir / "prometheus" / "rules" / p.name) for p in rule_files()]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:21193"]
     assert config["global"] == {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"}
+
+
+def test_prometheus_loads_the_rules_with_the_runbook_setting(tmp_path: Path) -> None:
+    base = "https://wiki.roastery.example/ops/runbooks"
+    settings = LocalSettings.from_env({"COFFEE_RT_RUNBOOK_BASE_URL": base + "/"}, state_dir=tmp_path / "state")
+    assert settings.runbook_base_url == base
+    component = Prometheus(settings)
+    written = component.write_rules()
+    assert [str(p) for p in written] == component.config()["rule_files"]
+    copies, committed = load_rules(written), load_rules(rule_files())
+    assert len(copies) == len(committed) > 20
+    for copy, real in zip(copies, committed, strict=True):
+        if real.alert:
+            assert real.data["annotations"]["runbook_url"] == f"{RUNBOOK_BASE}/{real.alert}.md"
+            assert copy.data["annotations"]["runbook_url"] == f"{base}/{real.alert}.md"
+            real.data["annotations"]["runbook_url"] = copy.data["annotations"]["runbook_url"]
+        assert copy.data == real.data
+    assert LocalSettings.from_env({}).runbook_base_url == RUNBOOK_BASE
+
+
+@pytest.mark.parametrize("bad", [
+    "ftp://wiki.example/runbooks", "wiki.example/runbooks", "https://", "https://wiki.example/r?page=1",
+    "https://wiki.example/r#top", "https://wiki.example/run books",
+])
+def test_a_bad_runbook_setting_is_refused_naming_the_variable(bad: str) -> None:
+    with pytest.raises(UsageError) as info:
+        LocalSettings.from_env({"COFFEE_RT_RUNBOOK_BASE_URL": bad})
+    assert str(info.value) == (
+        "invalid local stack settings: COFFEE_RT_RUNBOOK_BASE_URL: Value error, must be the http(s) URL of the "
+        f"folder holding the runbooks, without query or fragment (e.g. {RUNBOOK_BASE}), got {bad!r}")
 
 
 def test_exporter_not_built_is_a_clear_error(tmp_path: Path) -> None:

@@ -59,6 +59,25 @@ def test_one_prometheus_rule_per_file_with_the_files_groups(monkeypatch: pytest.
     assert pipeline["spec"] == yaml.safe_load((FIXTURE_ALERTS / "pipeline.rules.yaml").read_text())
 
 
+def test_every_alert_links_its_runbook_under_the_configured_folder() -> None:
+    base = "https://git.roastery.example/ops/coffee-rt/-/blob/main/runbooks"
+    monitoring_cfg = json.loads(mockrun.stack_values("prod")["coffee-rt:monitoring"])
+    run = run_stack("prod", PROD_SECRETS, {"coffee-rt:monitoring": json.dumps({**monitoring_cfg,
+                                                                                "runbookBaseUrl": base + "/"})})
+    rules = {m["metadata"]["name"]: m for m in run.manifests() if m["kind"] == "PrometheusRule"}
+    alerts = [(rule, committed) for name, groups in monitoring.rule_files()
+              for group, committed_group in zip(rules[name]["spec"]["groups"], groups, strict=True)
+              for rule, committed in zip(group["rules"], committed_group["rules"], strict=True) if "alert" in rule]
+    assert len(alerts) == 20
+    for rule, committed in alerts:
+        assert rule["annotations"]["runbook_url"] == f"{base}/{rule['alert']}.md"
+        assert committed["annotations"]["runbook_url"] == f"{monitoring.RUNBOOK_BASE}/{rule['alert']}.md"
+        assert {k: v for k, v in rule.items() if k != "annotations"} == \
+            {k: v for k, v in committed.items() if k != "annotations"}
+        assert {k: v for k, v in rule["annotations"].items() if k != "runbook_url"} == \
+            {k: v for k, v in committed["annotations"].items() if k != "runbook_url"}
+
+
 def test_no_rule_files_means_no_prometheus_rules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(monitoring, "ALERTS_DIR", tmp_path)
     run = run_stack("prod", PROD_SECRETS)

@@ -143,3 +143,27 @@ def test_a_failed_config_registers_nothing() -> None:
     assert result.resources == []
     mockrun.run(*mockrun.with_placeholder_secrets(values, DEV_SECRETS), "dev", into=result)
     assert len(result.kubernetes()) >= 48  # the same recorder sees a good run's registrations
+
+
+def monitoring(stack: str, **changes: object) -> str:
+    values = json.loads(mockrun.stack_values(stack)["coffee-rt:monitoring"])
+    values.update(changes)
+    return json.dumps(values)
+
+
+@pytest.mark.parametrize("bad", [
+    "ftp://git.example.com/runbooks", "git.example.com/runbooks", "https://", "https://git.example.com/r?x=1",
+    "https://git.example.com/r#top", "https://git.example.com/run books", "",
+])
+def test_runbook_base_url_must_be_an_http_folder(bad: str) -> None:
+    message = error_of("prod", PROD_SECRETS, {"coffee-rt:monitoring": monitoring("prod", runbookBaseUrl=bad)})
+    assert message == ("invalid stack config:\n  coffee-rt:monitoring.runbookBaseUrl: must be the http(s) URL of the "
+                       "folder holding the runbooks, without query or fragment (e.g. "
+                       f"https://github.com/coffee-rt/coffee-rt/blob/main/runbooks), got {bad!r}")
+
+
+def test_runbook_base_url_default_and_trailing_slash() -> None:
+    values, secrets = mockrun.with_placeholder_secrets(mockrun.stack_values("prod"), PROD_SECRETS)
+    assert config.parse(values, secrets).monitoring.runbook_base_url == config.RUNBOOK_BASE
+    values["coffee-rt:monitoring"] = monitoring("prod", runbookBaseUrl="http://wiki.roastery.internal/ops/runbooks/")
+    assert config.parse(values, secrets).monitoring.runbook_base_url == "http://wiki.roastery.internal/ops/runbooks"

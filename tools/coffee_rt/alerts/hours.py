@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from coffee_rt.alerts.rules import RUNBOOK_BASE
 from coffee_rt.errors import UsageError
 
 DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")  # PromQL day_of_week()
@@ -24,7 +25,6 @@ OFFSET_RECORD = "coffee_rt:shop_utc_offset_seconds"
 LOCAL_TIME_RECORD = "coffee_rt:shop_local_time_seconds"
 EXPECTED_RECORD = "coffee_rt:orders_expected"
 ALERT = "CoffeeRtOrdersStopped"
-RUNBOOK_BASE = "https://github.com/coffee-rt/coffee-rt/blob/main/runbooks"
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 _OFFSET = re.compile(r"^([+-])(\d\d):([0-5]\d)$")
 

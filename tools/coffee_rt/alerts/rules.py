@@ -1,5 +1,6 @@
 """Reading the project's Prometheus rule files: the alerts, the metric names their expressions use,
-and test copies with short ``for:`` durations (expressions untouched) for end-to-end runs.
+and the copies Prometheus loads: each alert's ``runbook_url`` under the configured runbook folder
+(and, for end-to-end tests only, a short ``for:``; expressions untouched).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -15,6 +17,8 @@ from coffee_rt.paths import REPO_ROOT
 
 ALERTS_DIR = REPO_ROOT / "alerts"
 RUNBOOKS_DIR = REPO_ROOT / "runbooks"
+# The runbook folder the committed rule files link to (and the default of every runbook-URL setting:
+# COFFEE_RT_RUNBOOK_BASE_URL locally, the stack config's monitoring.runbookBaseUrl in Kubernetes).
 RUNBOOK_BASE = "https://github.com/coffee-rt/coffee-rt/blob/main/runbooks"
 
 # PromQL words that look like metric names: functions, aggregations, keywords.
@@ -84,11 +88,28 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-def with_short_for(files: list[Path], target_dir: Path, duration: str) -> list[Path]:
-    """Copies of ``files`` in ``target_dir`` whose alerts wait ``duration`` instead of their ``for:``.
+def check_runbook_base(value: str) -> str:
+    """A runbook folder URL: http(s), a host, no query or fragment; returned without a trailing slash."""
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment or any(
+            c.isspace() for c in value):
+        raise ValueError(f"must be the http(s) URL of the folder holding the runbooks, without query or fragment "
+                         f"(e.g. {RUNBOOK_BASE}), got {value!r}")
+    return value.rstrip("/")
 
-    Only for end-to-end tests that cannot wait production durations; every expression, label and
-    annotation stays as committed.
+
+def runbook_url(url: str, base: str) -> str:
+    """``url`` (a committed runbook_url) under ``base`` instead of :data:`RUNBOOK_BASE`."""
+    prefix = RUNBOOK_BASE + "/"
+    return base + url[len(RUNBOOK_BASE):] if url.startswith(prefix) else url
+
+
+def copy_rules(files: list[Path], target_dir: Path, runbook_base: str = RUNBOOK_BASE,
+               alert_for: str | None = None) -> list[Path]:
+    """Copies of ``files`` in ``target_dir`` whose alerts link to their runbooks under ``runbook_base``.
+
+    ``alert_for`` replaces every alert's ``for:``; only for end-to-end tests that cannot wait
+    production durations. Every expression, every label and every other annotation stays as committed.
     """
     target_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -96,8 +117,13 @@ def with_short_for(files: list[Path], target_dir: Path, duration: str) -> list[P
         doc = yaml.safe_load(path.read_text())
         for group in doc["groups"]:
             for rule in group["rules"]:
-                if "alert" in rule and "for" in rule:
-                    rule["for"] = duration
+                if "alert" not in rule:
+                    continue
+                if alert_for is not None and "for" in rule:
+                    rule["for"] = alert_for
+                notes = rule.get("annotations", {})
+                if "runbook_url" in notes:
+                    notes["runbook_url"] = runbook_url(notes["runbook_url"], runbook_base)
         out = target_dir / path.name
         out.write_text(yaml.safe_dump(doc, sort_keys=False))
         written.append(out)

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from coffee_orders.topics import MAX_ORDERS_RETENTION_DAYS, MIN_ORDERS_RETENTION_DAYS, ORDERS_RETENTION_DAYS
+from coffee_rt.alerts.rules import RUNBOOK_BASE, check_runbook_base
 from coffee_rt.errors import UsageError
 from coffee_rt.local.secret_files import generated_secret
 from coffee_rt.paths import cache_dir, default_state_dir
@@ -89,10 +90,19 @@ class LocalSettings(BaseModel):
         description="weight: the servers with a niceness above 0 also run in a cgroup weighted as one ordinary "
                     "process (coffee_rt.local.cpu), where the machine allows one; idle: in an idle cgroup instead "
                     "(starved by any other busy process); nice: niceness only")
+    runbook_base_url: str = Field(
+        RUNBOOK_BASE,
+        description="the http(s) folder the alerts' runbook_url links point into (<folder>/<AlertName>.md); "
+                    "the local Prometheus loads the rules with it")
     order_path_cpus: Literal["split", "shared"] = Field(
         "split",
         description="split: on two or more CPUs the ingest service runs on the first CPU and Kafka on the others "
                     "(coffee_rt.local.cpu.order_path_cpus); shared: both may run anywhere")
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _runbook_base(cls, value: str) -> str:
+        return check_runbook_base(value)
 
     @model_validator(mode="after")
     def _ports_distinct(self) -> LocalSettings:

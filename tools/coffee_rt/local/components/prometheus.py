@@ -2,7 +2,8 @@
 
 Scrape job names are the ones the Prometheus Operator gives infra's monitors (a PodMonitor's job is
 ``<namespace>/<name>``, a ServiceMonitor's the Service's name), so alerts/*.rules.yaml select the
-same series here and in the cluster. Alerts go to the local alertmanager component.
+same series here and in the cluster. Prometheus loads copies of the rule files whose runbook links
+point under ``COFFEE_RT_RUNBOOK_BASE_URL``. Alerts go to the local alertmanager component.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from typing import Any
 import httpx
 import yaml
 
+from coffee_rt.alerts import rules as alert_rules
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.installers import ensure_binary
 from coffee_rt.local.process import ManagedProcess
-from coffee_rt.paths import REPO_ROOT
-
-ALERTS_DIR = REPO_ROOT / "alerts"
 
 # Prometheus Operator job label of each local server's metrics, as infra's monitors name them.
 INGEST_JOB = "coffee-rt/coffee-rt-ingest"
@@ -28,10 +27,6 @@ POSTGRES_EXPORTER_JOB = "postgres-exporter"
 AUDITOR_JOB = "coffee-rt-auditor"
 
 
-def project_rule_files() -> list[Path]:
-    return sorted(ALERTS_DIR.glob("*.rules.yaml"))
-
-
 class Prometheus(Component):
     name = "prometheus"
     start_timeout = 60.0
@@ -39,11 +34,15 @@ class Prometheus(Component):
     scrape_interval = "15s"
     scrape_timeout = "10s"
     evaluation_interval = "15s"
-    rule_files: list[Path] | None = None  # None: the project's alerts/*.rules.yaml
+    rule_files: list[Path] | None = None  # None: copies of the project's alerts/*.rules.yaml (rules_dir)
 
     @property
     def config_file(self) -> Path:
         return self.home / "prometheus.yml"
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.home / "rules"
 
     def ports(self) -> list[int]:
         return [self.settings.prometheus_port]
@@ -64,7 +63,9 @@ class Prometheus(Component):
         }
 
     def config(self) -> dict[str, Any]:
-        rules = self.rule_files if self.rule_files is not None else project_rule_files()
+        rules = self.rule_files
+        if rules is None:
+            rules = [self.rules_dir / path.name for path in alert_rules.rule_files()]
         return {
             "global": {"scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_timeout,
                        "evaluation_interval": self.evaluation_interval},
@@ -81,7 +82,16 @@ class Prometheus(Component):
     def prepare(self, progress: Progress) -> None:
         ensure_binary("prometheus", "prometheus", progress)
         (self.home / "data").mkdir(parents=True, exist_ok=True)
+        if self.rule_files is None:
+            self.write_rules()
         self.config_file.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+
+    def write_rules(self) -> list[Path]:
+        """The project's rule files as this Prometheus loads them: runbook links under the setting."""
+        for stale in self.rules_dir.glob("*.rules.yaml"):
+            stale.unlink()
+        return alert_rules.copy_rules(alert_rules.rule_files(), self.rules_dir,
+                                      runbook_base=self.settings.runbook_base_url)
 
     def processes(self) -> list[ManagedProcess]:
         s = self.settings
