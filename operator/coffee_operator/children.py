@@ -1,39 +1,57 @@
-"""The ingest workload of a pipeline as plain Kubernetes objects (Deployment, Service, ConfigMap, PDB).
+"""The workloads of a pipeline as plain Kubernetes objects: the ingest API (Deployment, Service,
+ConfigMap, PDB) and, when ``spec.audit`` asks for it, the ledger auditor (Deployment, Service).
 
 Pure rendering, no API calls: handlers adopt these (ownerReferences) and server-side apply them.
 The order-ingest container is configured only through ``INGEST_*`` variables (docs/ingest.md);
-the token file comes from the Secret the pipeline names, mounted read-only.
+the token file comes from the Secret the pipeline names, mounted read-only. The auditor is
+configured only through ``AUDITOR_*`` variables (docs/ledger.md): the pipeline's Kafka topic, its
+sinks' Secrets as environment variables, and the job's time zones and dedup window, which are the
+operator-wide job config overrides over ``JobConfig``'s defaults (as ``act.job_config`` builds the
+job's), so the audit files every order under the day the job does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from coffee_operator.spec import PipelineSpec
+from coffee_jobconfig.model import JobConfig
+from coffee_operator.spec import PipelineSpec, SecretKeyRef
 
+INGEST_APP = "coffee-ingest"
 INGEST_PORT = 8080
 TOKENS_DIR = "/etc/coffee-ingest"
 TOKENS_FILE = "tokens.json"
-RUN_AS = 10001  # the ingest image's non-root user
+RUN_AS = 10001  # the ingest and auditor images' non-root user
+AUDITOR_APP = "coffee-auditor"
+AUDITOR_PORT = 9195  # /metrics and /healthz
+JOB_CALENDAR = ("default_timezone", "store_timezones", "dedup_ttl")  # the JobConfig fields the audit shares
+SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
 
 
 def ingest_name(pipeline: str) -> str:
     return f"{pipeline}-ingest"
 
 
-def labels(pipeline: str) -> dict[str, str]:
+def auditor_name(pipeline: str) -> str:
+    return f"{pipeline}-auditor"
+
+
+def labels(pipeline: str, app: str) -> dict[str, str]:
     return {
-        "app.kubernetes.io/name": "coffee-ingest",
+        "app.kubernetes.io/name": app,
         "app.kubernetes.io/instance": pipeline,
         "app.kubernetes.io/part-of": "coffee-rt",
         "app.kubernetes.io/managed-by": "coffee-rt-operator",
     }
 
 
-def selector(pipeline: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": "coffee-ingest", "app.kubernetes.io/instance": pipeline}
+def selector(pipeline: str, app: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": pipeline}
 
 
 def config_map(pipeline: str, spec: PipelineSpec) -> dict[str, Any]:
@@ -46,7 +64,7 @@ def config_map(pipeline: str, spec: PipelineSpec) -> dict[str, Any]:
     if spec.ingest.auth_secret_ref is not None:
         data["INGEST_TOKENS_FILE"] = f"{TOKENS_DIR}/{TOKENS_FILE}"
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": ingest_name(pipeline), "labels": labels(pipeline)}, "data": data}
+            "metadata": {"name": ingest_name(pipeline), "labels": labels(pipeline, INGEST_APP)}, "data": data}
 
 
 def _config_hash(obj: dict[str, Any]) -> str:
@@ -64,9 +82,7 @@ def deployment(pipeline: str, spec: PipelineSpec) -> dict[str, Any]:
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10,
                           "failureThreshold": 3},
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS,
-                            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]}},
+        "securityContext": SECURITY_CONTEXT,
     }
     if spec.ingest.resources:
         container["resources"] = spec.ingest.resources
@@ -78,13 +94,13 @@ def deployment(pipeline: str, spec: PipelineSpec) -> dict[str, Any]:
                                                          "items": [{"key": ref.key, "path": TOKENS_FILE}]}}]
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels(pipeline)},
+        "metadata": {"name": name, "labels": labels(pipeline, INGEST_APP)},
         "spec": {
             "replicas": spec.ingest.replicas,
-            "selector": {"matchLabels": selector(pipeline)},
+            "selector": {"matchLabels": selector(pipeline, INGEST_APP)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": labels(pipeline),
+                "metadata": {"labels": labels(pipeline, INGEST_APP),
                              "annotations": {"coffee-rt.dev/config-hash": _config_hash(config_map(pipeline, spec))}},
                 "spec": pod,
             },
@@ -94,18 +110,91 @@ def deployment(pipeline: str, spec: PipelineSpec) -> dict[str, Any]:
 
 def service(pipeline: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": ingest_name(pipeline), "labels": labels(pipeline)},
-            "spec": {"type": "ClusterIP", "selector": selector(pipeline),
+            "metadata": {"name": ingest_name(pipeline), "labels": labels(pipeline, INGEST_APP)},
+            "spec": {"type": "ClusterIP", "selector": selector(pipeline, INGEST_APP),
                      "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}
 
 
 def pod_disruption_budget(pipeline: str) -> dict[str, Any]:
     # maxUnavailable (not minAvailable): a one-replica pipeline must not block node drains forever.
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"name": ingest_name(pipeline), "labels": labels(pipeline)},
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(pipeline)}}}
+            "metadata": {"name": ingest_name(pipeline), "labels": labels(pipeline, INGEST_APP)},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(pipeline, INGEST_APP)}}}
 
 
-def render(pipeline: str, spec: PipelineSpec) -> list[dict[str, Any]]:
+def job_calendar(job_config_overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's time zones and dedup window: ``JobConfig``'s defaults, as the overrides change them."""
+    fields = JobConfig.model_fields
+    return {name: job_config_overrides.get(name, fields[name].get_default(call_default_factory=True))
+            for name in JOB_CALENDAR}
+
+
+def _secret_env(name: str, ref: SecretKeyRef) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+
+
+def auditor_deployment(pipeline: str, spec: PipelineSpec, job_config_overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """One auditor Pod (none while ``enabled`` is false); its tally lives in Postgres, so a new Pod resumes."""
+    audit, postgres, redis = spec.audit, spec.sinks.postgres, spec.sinks.redis
+    if audit is None:
+        raise ValueError("the pipeline has no spec.audit")
+    if postgres is None or redis is None:
+        raise ValueError("spec.audit needs spec.sinks.postgres.secretRef and spec.sinks.redis.secretRef: "
+                         "the views it audits")
+    calendar = job_calendar(job_config_overrides)
+    env: list[dict[str, Any]] = [
+        {"name": "AUDITOR_HOST", "value": "0.0.0.0"},  # noqa: S104 - inside the Pod, behind the Service
+        {"name": "AUDITOR_PORT", "value": str(AUDITOR_PORT)},
+        {"name": "AUDITOR_INTERVAL", "value": audit.interval},
+        {"name": "AUDITOR_KAFKA_BOOTSTRAP", "value": spec.kafka.bootstrap},
+        {"name": "AUDITOR_TOPIC", "value": spec.kafka.topics.orders},
+        {"name": "AUDITOR_DEFAULT_TIMEZONE", "value": str(calendar["default_timezone"])},
+        {"name": "AUDITOR_STORE_TIMEZONES", "value": json.dumps(calendar["store_timezones"], sort_keys=True)},
+        {"name": "AUDITOR_DEDUP_TTL", "value": str(calendar["dedup_ttl"])},
+        _secret_env("AUDITOR_POSTGRES_DSN", postgres.secret_ref),
+        _secret_env("AUDITOR_REDIS_URL", redis.secret_ref),
+    ]
+    probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10}
+    container: dict[str, Any] = {
+        "name": "auditor",
+        "image": audit.image,
+        "ports": [{"name": "metrics", "containerPort": AUDITOR_PORT}],
+        "env": env,
+        "readinessProbe": probe,
+        "livenessProbe": {**probe, "failureThreshold": 3},
+        "securityContext": SECURITY_CONTEXT,
+    }
+    if audit.resources:
+        container["resources"] = audit.resources
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": auditor_name(pipeline), "labels": labels(pipeline, AUDITOR_APP)},
+        "spec": {
+            "replicas": 1 if audit.enabled else 0,
+            "selector": {"matchLabels": selector(pipeline, AUDITOR_APP)},
+            # One round at a time (a second Pod would only wait for the tally's lock in Postgres).
+            "strategy": {"type": "Recreate"},
+            "template": {
+                "metadata": {"labels": labels(pipeline, AUDITOR_APP)},
+                "spec": {"containers": [container], "automountServiceAccountToken": False},
+            },
+        },
+    }
+
+
+def auditor_service(pipeline: str) -> dict[str, Any]:
+    """Where Prometheus and the dashboard read the verdict: ``http://<pipeline>-auditor:9195/metrics``."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": auditor_name(pipeline), "labels": labels(pipeline, AUDITOR_APP)},
+            "spec": {"type": "ClusterIP", "selector": selector(pipeline, AUDITOR_APP),
+                     "ports": [{"name": "metrics", "port": AUDITOR_PORT, "targetPort": "metrics",
+                                "protocol": "TCP"}]}}
+
+
+def render(pipeline: str, spec: PipelineSpec, job_config_overrides: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every child, in the order they are applied (config before the Pods that read it)."""
-    return [config_map(pipeline, spec), deployment(pipeline, spec), service(pipeline), pod_disruption_budget(pipeline)]
+    objects = [config_map(pipeline, spec), deployment(pipeline, spec), service(pipeline),
+               pod_disruption_budget(pipeline)]
+    if spec.audit is not None:
+        objects += [auditor_deployment(pipeline, spec, job_config_overrides), auditor_service(pipeline)]
+    return objects

@@ -2,7 +2,7 @@
 
 Run: ``kopf run -m coffee_operator.handlers --standalone -n coffee-rt --liveness=http://0.0.0.0:8080/healthz``.
 
-- create / update / resume: server-side apply the ingest children, owned by the pipeline.
+- create / update / resume: server-side apply the children (ingest, auditor), owned by the pipeline.
 - a timer per pipeline: observe the Flink job and take the next lifecycle step (all Flink
   actions happen here, so they never race each other).
 - delete (kopf's finalizer): a final savepoint if the job runs, then let the resource go;
@@ -95,7 +95,7 @@ def apply_children(spec: kopf.Spec, name: str, namespace: str | None, body: kopf
     namespace = namespace or "default"
     metrics.RECONCILES.labels("children").inc()
     try:
-        objects = children.render(name, parse_spec(dict(spec)))
+        objects = children.render(name, parse_spec(dict(spec)), SETTINGS.job_config_overrides)
         kopf.adopt(objects, owner=body)
         for obj in objects:
             memo.kube.apply(namespace, obj)

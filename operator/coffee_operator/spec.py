@@ -94,11 +94,21 @@ class Sinks(_Model):
     redis: SecretHolder | None = None
 
 
+class AuditSpec(_Model):
+    """The ledger auditor of the pipeline (absent: none); ``enabled: false`` scales it to zero."""
+
+    image: str
+    enabled: bool = True
+    interval: str = "30s"
+    resources: dict[str, Any] | None = None
+
+
 class PipelineSpec(_Model):
     ingest: IngestSpec
     job: JobSpec
     kafka: KafkaSpec
     sinks: Sinks = Field(default_factory=Sinks)
+    audit: AuditSpec | None = None
 
 
 class SpecError(ValueError):

@@ -1,6 +1,6 @@
 """The project's images on a real node: each starts in a pod and passes its readiness probe, the
-operator runs in the cluster and its ingest pods take orders through their Service, a deleted
-ingest pod is replaced, and kubectl logs / exec / port-forward work against the node."""
+operator runs in the cluster and its ingest pods take orders through their Service (its auditor pod
+runs too), a deleted ingest pod is replaced, and kubectl logs / exec / port-forward work against the node."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ MANIFESTS = REPO_ROOT / "operator" / "manifests"
 EXAMPLE = REPO_ROOT / "operator" / "examples" / "coffeepipeline.yaml"
 PIPELINE = "demo"
 INGEST_SELECTOR = f"app.kubernetes.io/name=coffee-ingest,app.kubernetes.io/instance={PIPELINE}"
+AUDITOR_SELECTOR = f"app.kubernetes.io/name=coffee-auditor,app.kubernetes.io/instance={PIPELINE}"
 OPERATOR_SELECTOR = "app.kubernetes.io/name=coffee-rt-operator"  # operator/manifests/deployment.yaml
 STORE = DEFAULT_STORES[0].store_id
 FLINK_UID = 9999  # the official Flink image's user
@@ -95,9 +96,10 @@ def deployed(cluster: Cluster, kubectl: Kubectl, images: dict[str, str], pod_ser
     apply(kubectl, objects)
     pipeline = yaml.safe_load(EXAMPLE.read_text())
     pipeline["spec"]["ingest"]["image"] = images["order-ingest"]
+    pipeline["spec"]["audit"]["image"] = images["auditor"]  # its rounds fail here (no Postgres); it serves anyway
     kubectl.apply(json.dumps(pipeline))
     return {"operator": "coffee-rt-operator", "dashboard": "coffee-dashboard", "flink": "coffee-flink",
-            "order-ingest": f"{PIPELINE}-ingest"}
+            "order-ingest": f"{PIPELINE}-ingest", "auditor": f"{PIPELINE}-auditor"}
 
 
 def _pods(kubectl: Kubectl, selector: str) -> list[dict[str, Any]]:
@@ -149,10 +151,11 @@ def test_node_runs_the_built_kubelet_on_containerd(cluster: Cluster, kubectl: Ku
     assert addresses["InternalIP"] == cluster.node_ip
 
 
-@pytest.mark.parametrize("image", ["operator", "dashboard", "flink", "order-ingest"])
+@pytest.mark.parametrize("image", ["operator", "dashboard", "flink", "order-ingest", "auditor"])
 def test_each_image_starts_non_root_and_passes_readiness(image: str, kubectl: Kubectl, images: dict[str, str],
                                                          deployed: dict[str, str]) -> None:
-    selector = {"order-ingest": INGEST_SELECTOR, "operator": OPERATOR_SELECTOR}.get(image, f"app={deployed[image]}")
+    selector = {"order-ingest": INGEST_SELECTOR, "operator": OPERATOR_SELECTOR,
+                "auditor": AUDITOR_SELECTOR}.get(image, f"app={deployed[image]}")
     pods = _wait_ready_pods(kubectl, selector, 2 if image == "order-ingest" else 1)
     for pod in pods:
         assert pod["status"]["phase"] == "Running"

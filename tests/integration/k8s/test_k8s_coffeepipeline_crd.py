@@ -81,6 +81,20 @@ def test_api_server_fills_in_the_defaults(kubectl: Kubectl, scratch: str) -> Non
     }
 
 
+SINKS = {"postgres": {"secretRef": {"name": "coffee-rt-postgres", "key": "dsn"}},
+         "redis": {"secretRef": {"name": "coffee-rt-redis", "key": "url"}}}
+
+
+def test_api_server_fills_in_the_audit_defaults(kubectl: Kubectl, scratch: str) -> None:
+    resource = copy.deepcopy(MINIMAL)
+    resource["metadata"]["name"] = "audited"
+    resource["spec"].update(sinks=SINKS, audit={"image": "coffee-rt/auditor:0.1.0"})
+    out = kubectl.apply(yaml.safe_dump(resource), "-n", scratch)
+    assert out.strip() == "coffeepipeline.coffee-rt.dev/audited created"
+    spec = json.loads(kubectl("get", "cp", "audited", "-n", scratch, "-o", "json"))["spec"]
+    assert spec["audit"] == {"image": "coffee-rt/auditor:0.1.0", "enabled": True, "interval": "30s"}
+
+
 def test_example_applies_and_get_cp_shows_the_printer_columns(kubectl: Kubectl, crd: str, namespace: str) -> None:
     out = kubectl.apply(EXAMPLE)
     assert re.fullmatch(r"coffeepipeline\.coffee-rt\.dev/demo (created|unchanged|configured)\n", out)
@@ -167,6 +181,17 @@ INVALID = [
      "should match"),
     ("unknown field", _invalid(spec__ingest__imag="typo:1"),
      'strict decoding error: unknown field "spec.ingest.imag"'),
+    ("audit without the sinks it audits", _invalid(spec__audit={"image": "coffee-rt/auditor:0.1.0"}),
+     "spec: Invalid value: spec.audit needs spec.sinks.postgres and spec.sinks.redis (the views it audits)"),
+    ("audit with one sink", _invalid(spec__audit={"image": "coffee-rt/auditor:0.1.0"},
+                                     spec__sinks={"postgres": SINKS["postgres"]}),
+     "spec.audit needs spec.sinks.postgres and spec.sinks.redis (the views it audits)"),
+    ("missing audit.image", _invalid(spec__audit={"enabled": True}, spec__sinks=SINKS),
+     "spec.audit.image: Required value"),
+    ("audit interval without unit", _invalid(spec__audit={"image": "a:1", "interval": "30"}, spec__sinks=SINKS),
+     'spec.audit.interval: Invalid value: "30": spec.audit.interval in body should match'),
+    ("audit enabled not a boolean", _invalid(spec__audit={"image": "a:1", "enabled": "yes"}, spec__sinks=SINKS),
+     'spec.audit.enabled: Invalid value: "string": spec.audit.enabled in body must be of type boolean'),
 ]
 
 
