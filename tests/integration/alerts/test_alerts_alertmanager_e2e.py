@@ -45,7 +45,7 @@ def namespace() -> str:
 
 def test_job_down_reaches_slack_inhibits_lag_and_resolves(alertmanager: Alertmanager, fake_slack: FakeSlack,
                                                           namespace: str) -> None:
-    down = "Flink job coffee_rt_orders is in Flink's job list but not RUNNING (runningTime 0)."
+    down = "Flink job coffee_rt_orders is in Flink's job list but not RUNNING (runningState 0)."
     lag = "Flink job coffee_rt_orders has at least 420 orders it has not committed."
     post(alertmanager, alert("CoffeeRtFlinkJobNotRunning", namespace, down, job_name="coffee_rt_orders"))
     firing = fake_slack.wait_for("firing CoffeeRtFlinkJobNotRunning", lambda p: is_message(
@@ -118,6 +118,27 @@ def test_warning_goes_to_the_channel_without_a_mention(alertmanager: Alertmanage
     fake_slack.wait_for("resolved CoffeeRtDeadLetters", lambda p: is_message(
         p, "RESOLVED", "CoffeeRtDeadLetters", namespace=namespace))
     assert titles(message) == ["[FIRING:1] CoffeeRtDeadLetters (warning)"]
+
+
+def test_a_critical_alert_does_not_inhibit_the_heartbeat(alertmanager: Alertmanager, fake_slack: FakeSlack,
+                                                          namespace: str) -> None:
+    down = "0 coffee-ingest instances answer Prometheus' scrape of /metrics."
+    post(alertmanager, alert("CoffeeRtIngestDown", namespace, down))
+    fake_slack.wait_for("firing CoffeeRtIngestDown", lambda p: is_message(
+        p, "FIRING", "CoffeeRtIngestDown", namespace=namespace))
+    post(alertmanager, alert("CoffeeRtWatchdog", namespace, "Always firing (value 1)."))
+    time.sleep(5)  # more than group_wait + group_interval: a Slack message would have been sent by now
+    found = httpx.get(f"{alertmanager.address()}/api/v2/alerts", params={"filter": f'namespace="{namespace}"'},
+                      timeout=10).json()
+    states = {a["labels"]["alertname"]: (a["status"]["state"], a["status"]["inhibitedBy"],
+                                         [r["name"] for r in a["receivers"]]) for a in found}
+    assert states == {"CoffeeRtIngestDown": ("active", [], ["slack-critical"]),
+                      "CoffeeRtWatchdog": ("active", [], ["watchdog"])}
+    assert not any("CoffeeRtWatchdog" in str(p) for p in fake_slack.snapshot())
+    post(alertmanager, alert("CoffeeRtWatchdog", namespace, "Always firing (value 1).", ends=datetime.now(UTC)))
+    post(alertmanager, alert("CoffeeRtIngestDown", namespace, down, ends=datetime.now(UTC)))
+    fake_slack.wait_for("resolved CoffeeRtIngestDown", lambda p: is_message(
+        p, "RESOLVED", "CoffeeRtIngestDown", namespace=namespace))
 
 
 def test_bad_alert_is_refused_and_changes_nothing(alertmanager: Alertmanager, fake_slack: FakeSlack,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def route(amtool: str, *labels: str) -> str:
 def test_check_config(amtool: str) -> None:
     result = subprocess.run([amtool, "check-config", str(CONFIG)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 inhibit rules" in result.stdout and "2 receivers" in result.stdout
+    assert "7 inhibit rules" in result.stdout and "3 receivers" in result.stdout
 
 
 def test_check_config_rejects_an_unknown_receiver(amtool: str, tmp_path: Path) -> None:
@@ -48,10 +49,26 @@ def test_routes_by_severity(amtool: str) -> None:
     assert route(amtool, "alertname=SomethingElse") == "slack-warning"
 
 
-def test_every_project_alert_reaches_slack(amtool: str) -> None:
+def test_every_project_alert_reaches_slack_and_the_heartbeat_only_the_watchdog(amtool: str) -> None:
     for rule in alerts():
         severity = rule.data["labels"]["severity"]
-        assert route(amtool, f"alertname={rule.alert}", f"severity={severity}") == f"slack-{severity}"
+        expected = "watchdog" if rule.alert == "CoffeeRtWatchdog" else f"slack-{severity}"
+        assert route(amtool, f"alertname={rule.alert}", f"severity={severity}") == expected
+
+
+def test_the_watchdog_receiver_is_not_slack_and_nothing_inhibits_the_heartbeat() -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert receivers["watchdog"] == {"name": "watchdog"}
+    assert config["route"]["routes"][0] == {"receiver": "watchdog", "matchers": ['alertname="CoffeeRtWatchdog"'],
+                                            "group_interval": "1m", "repeat_interval": "5m"}
+    heartbeat = next(a for a in alerts() if a.alert == "CoffeeRtWatchdog").data["labels"]
+    for rule in config["inhibit_rules"]:
+        for matcher in rule["target_matchers"]:
+            name, value = matcher.split("=", 1)
+            value = value.lstrip("~").strip('"')
+            label = {"alertname": "CoffeeRtWatchdog", **heartbeat}.get(name.rstrip("!"))
+            assert label is None or not re.fullmatch(value, label), rule
 
 
 def test_slack_receivers_and_no_secret() -> None:
@@ -59,7 +76,8 @@ def test_slack_receivers_and_no_secret() -> None:
     config = yaml.safe_load(text)
     assert "hooks.slack.com" not in text and "api_url:" not in text
     assert config["global"]["slack_api_url_file"].startswith("/")
-    for receiver in config["receivers"]:
+    assert [r["name"] for r in config["receivers"]] == ["watchdog", "slack-critical", "slack-warning"]
+    for receiver in config["receivers"][1:]:
         (slack,) = receiver["slack_configs"]
         assert slack["channel"] == "#coffee-rt-alerts"
         assert slack["send_resolved"] is True

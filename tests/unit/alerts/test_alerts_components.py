@@ -36,7 +36,9 @@ def test_alertmanager_test_timings_touch_only_timings(settings: LocalSettings) -
     component.route_timings = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"}
     route = component.config()["route"]
     assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("1s", "2s", "1h")
-    critical, warning = route["routes"]
+    watchdog, critical, warning = route["routes"]
+    assert watchdog == {"receiver": "watchdog", "matchers": ['alertname="CoffeeRtWatchdog"'], "group_interval": "2s",
+                        "repeat_interval": "1h"}
     assert critical == {"receiver": "slack-critical", "matchers": ['severity="critical"'], "repeat_interval": "1h"}
     assert warning == {"receiver": "slack-warning", "matchers": ['severity="warning"']}
     assert Alertmanager(settings).config()["route"]["group_wait"] == "30s"  # the class default is untouched

@@ -57,5 +57,5 @@ def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
                     assert "exp_annotations" in alert, f"{path.name}: {case['alertname']} without annotations"
     names = {a.alert for a in alerts()}
     assert names - firing == set()
-    assert names - quiet == set()
+    assert names - quiet == {"CoffeeRtWatchdog"}  # the heartbeat is never quiet
     assert covered_files == {p.name for p in rule_files()}

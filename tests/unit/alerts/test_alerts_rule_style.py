@@ -9,8 +9,10 @@ import pytest
 from coffee_rt.alerts.rules import RUNBOOK_BASE, RUNBOOKS_DIR, alerts, load_rules, metric_names, rule_files
 
 ALERTS = alerts()
-# Events rather than states: they fire on the first occurrence and resolve when the window passes.
-NO_FOR = {"CoffeeRtDeadLetters", "CoffeeRtPipelineRolledBack"}
+# Events rather than states: they fire on the first occurrence and resolve when the window passes;
+# and the heartbeat, which fires from the first evaluation on.
+NO_FOR = {"CoffeeRtDeadLetters", "CoffeeRtPipelineRolledBack", "CoffeeRtWatchdog"}
+HEARTBEAT = "CoffeeRtWatchdog"
 SECTIONS = ["## Meaning", "## Impact", "## Diagnosis", "## Mitigation", "## Escalation"]
 # What the issue asks to be covered, by alert.
 REQUIRED = {
@@ -19,14 +21,15 @@ REQUIRED = {
     "CoffeeRtCheckpointTooOld", "CoffeeRtSavepointFailed", "CoffeeRtDeadLetters", "CoffeeRtLiveDataStale",
     "CoffeeRtPostgresDown", "CoffeeRtPostgresNearCapacity", "CoffeeRtRedisDown", "CoffeeRtRedisNearCapacity",
     "CoffeeRtOperatorReconcileErrors", "CoffeeRtPipelineRolledBack", "CoffeeRtLedgerMismatch",
+    "CoffeeRtWatchdog", "CoffeeRtKafkaBrokerDown", "CoffeeRtKafkaUnderReplicatedPartitions",
 }
 
 
 def test_rule_files_are_found() -> None:
     assert [p.name for p in rule_files()] == [
-        "business-hours.rules.yaml", "data.rules.yaml", "flink.rules.yaml", "ingest.rules.yaml", "ledger.rules.yaml",
-        "operator.rules.yaml"]
-    assert len(ALERTS) == 20
+        "business-hours.rules.yaml", "data.rules.yaml", "flink.rules.yaml", "ingest.rules.yaml", "kafka.rules.yaml",
+        "ledger.rules.yaml", "operator.rules.yaml", "watchdog.rules.yaml"]
+    assert len(ALERTS) == 24
     assert REQUIRED <= {a.alert for a in ALERTS}
 
 
@@ -41,8 +44,9 @@ def test_alert_names_are_unique_camel_case_with_the_prefix() -> None:
 def test_alert_style(rule) -> None:  # type: ignore[no-untyped-def]
     data = rule.data
     assert set(data) <= {"alert", "expr", "for", "labels", "annotations"}
-    assert data["labels"]["severity"] in ("critical", "warning")
-    assert data["labels"]["component"] in ("ingest", "flink", "dashboard", "redis", "postgres", "operator")
+    assert data["labels"]["severity"] in (("none",) if rule.alert == HEARTBEAT else ("critical", "warning"))
+    assert data["labels"]["component"] in ("ingest", "flink", "kafka", "dashboard", "redis", "postgres", "operator",
+                                           "monitoring")
     if rule.alert in NO_FOR:
         assert "for" not in data
     else:
@@ -53,7 +57,7 @@ def test_alert_style(rule) -> None:  # type: ignore[no-untyped-def]
     assert notes["summary"].endswith(".") and "{{" not in notes["summary"]
     assert "$value" in notes["description"], "the description must say the actual value"
     assert notes["runbook_url"] == f"{RUNBOOK_BASE}/{rule.alert}.md"
-    assert metric_names(rule.expr) or ":" in rule.expr
+    assert metric_names(rule.expr) or ":" in rule.expr or (rule.alert == HEARTBEAT and rule.expr == "vector(1)")
 
 
 def test_every_alert_has_a_runbook_and_every_runbook_an_alert() -> None:

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from coffee_rt.alerts.rules import rule_files
 from coffee_rt.alerts.runbooks import Command, commands
 from coffee_rt.cli import build_parser
 from coffee_rt.errors import UsageError
@@ -23,14 +24,18 @@ NAMESPACE = "coffee-rt"  # operator/manifests/namespace.yaml
 NAMES = {
     "APP_INGEST": "coffee-ingest", "APP_OPERATOR": "coffee-rt-operator", "APP_FLINK": "flink", "APP_KAFKA": "kafka",
     "APP_REDIS": "redis", "APP_POSTGRES": "postgres", "APP_REDIS_EXPORTER": "redis-exporter",
-    "APP_POSTGRES_EXPORTER": "postgres-exporter", "FLINK_JOBMANAGER": "flink-jobmanager",
+    "APP_POSTGRES_EXPORTER": "postgres-exporter", "APP_KAFKA_EXPORTER": "kafka-exporter",
+    "FLINK_JOBMANAGER": "flink-jobmanager",
 }
 OBJECTS = {
     "cp": {PIPELINE}, "coffeepipeline": {PIPELINE},
     "deploy": {f"{PIPELINE}-ingest", NAMES["APP_OPERATOR"], NAMES["FLINK_JOBMANAGER"], "flink-taskmanager",
-               NAMES["APP_REDIS_EXPORTER"], NAMES["APP_POSTGRES_EXPORTER"]},
+               NAMES["APP_REDIS_EXPORTER"], NAMES["APP_POSTGRES_EXPORTER"], NAMES["APP_KAFKA_EXPORTER"]},
     "statefulset": {"postgres", "redis", "kafka"},
     "svc": {NAMES["FLINK_JOBMANAGER"]},
+    # infra/components/monitoring.py: one PrometheusRule per alerts/<name>.rules.yaml, the AlertmanagerConfig.
+    "prometheusrule": {f"coffee-rt-{p.name.split('.rules.')[0]}" for p in rule_files()},
+    "alertmanagerconfig": {"coffee-rt-slack"},
 }
 APPS = {v for k, v in NAMES.items() if k.startswith("APP_")}
 
@@ -63,6 +68,8 @@ def test_infra_and_operator_names_the_runbooks_rely_on() -> None:
         assert f'{constant} = "{value}"' in text, constant
     assert 'return f"{pipeline}-ingest"' in children.read_text()
     assert 'name: str = Field(default="roastery"' in config.read_text()
+    monitoring = (REPO_ROOT / "infra" / "components" / "monitoring.py").read_text()
+    assert 'name = "coffee-rt-" + ' in monitoring and '"coffee-rt-slack", api_version=' in monitoring
     for statefulset in OBJECTS["statefulset"]:
         component = (REPO_ROOT / "infra" / "components" / f"{statefulset}.py").read_text()
         assert "StatefulSet(" in component and f'h.meta("{statefulset}", ns' in component, statefulset

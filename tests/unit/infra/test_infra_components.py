@@ -68,7 +68,7 @@ def test_every_alert_links_its_runbook_under_the_configured_folder() -> None:
     alerts = [(rule, committed) for name, groups in monitoring.rule_files()
               for group, committed_group in zip(rules[name]["spec"]["groups"], groups, strict=True)
               for rule, committed in zip(group["rules"], committed_group["rules"], strict=True) if "alert" in rule]
-    assert len(alerts) == 20
+    assert len(alerts) == 24
     for rule, committed in alerts:
         assert rule["annotations"]["runbook_url"] == f"{base}/{rule['alert']}.md"
         assert committed["annotations"]["runbook_url"] == f"{monitoring.RUNBOOK_BASE}/{rule['alert']}.md"
