@@ -1,10 +1,19 @@
-"""Monitoring: exporters the alerts need (Kafka consumer lag, Postgres, Redis) and, when the
-Prometheus Operator's CRDs are installed (``monitoring.prometheusOperator``), one PrometheusRule per
-rule file in alerts/, Pod/Service monitors, and an AlertmanagerConfig routing to Slack.
+"""Monitoring: exporters the alerts need (Kafka, Postgres, Redis) and, when the Prometheus
+Operator's CRDs are installed (``monitoring.prometheusOperator``), one PrometheusRule per rule file in
+alerts/, Pod/Service monitors, and the AlertmanagerConfig rendered from alerts/alertmanager.yaml.
 
 Rule files are read at `pulumi up` time (every ``alerts/*.rules.yaml`` / ``*.rules.yml``; zero is
 fine), never copied; a malformed file stops the program with the file named. Each alert's
-``runbook_url`` is rendered under ``monitoring.runbookBaseUrl``.
+``runbook_url`` is rendered under ``monitoring.runbookBaseUrl``, and each alert carries the label
+``namespace=<the stack's namespace>``: the Prometheus Operator adds a ``namespace=<its namespace>``
+matcher to the routes and inhibition rules of an AlertmanagerConfig (its default matcher strategy,
+``OnNamespace``), so an alert without it would never reach our receivers (docs/alerts.md).
+
+The AlertmanagerConfig is alerts/alertmanager.yaml, the file the local stack's Alertmanager runs,
+converted to the v1alpha1 schema: the same routes, receivers and inhibition rules; the Slack
+webhook from the Secret instead of a file; alerts/templates/*.tmpl inlined into each templated
+field (an AlertmanagerConfig cannot ship template files). A key the conversion does not know stops
+the program with the key named, so the file and the cluster cannot drift apart silently.
 """
 
 from __future__ import annotations
@@ -82,17 +91,142 @@ def rule_files(directory: Path | None = None) -> list[tuple[str, list[dict[str, 
     return out
 
 
-def rendered_groups(groups: list[dict[str, Any]], runbook_base: str) -> list[dict[str, Any]]:
+def rendered_groups(groups: list[dict[str, Any]], runbook_base: str, namespace: str) -> list[dict[str, Any]]:
     """A rule file's groups as the PrometheusRule carries them: each alert's runbook_url under
-    ``runbook_base`` instead of the committed folder (RUNBOOK_BASE); everything else as committed."""
+    ``runbook_base`` instead of the committed folder (RUNBOOK_BASE) and its ``namespace`` label set to
+    ``namespace`` (what the operator's enforcedNamespaceLabel would add); everything else as committed."""
     out = copy.deepcopy(groups)
     for group in out:
         for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            rule["labels"] = {**(rule.get("labels") or {}), "namespace": namespace}
             notes = rule.get("annotations") or {}
             url = notes.get("runbook_url")
-            if "alert" in rule and isinstance(url, str) and url.startswith(RUNBOOK_BASE + "/"):
+            if isinstance(url, str) and url.startswith(RUNBOOK_BASE + "/"):
                 notes["runbook_url"] = runbook_base + url[len(RUNBOOK_BASE):]
     return out
+
+
+# -- alerts/alertmanager.yaml as an AlertmanagerConfig (monitoring.coreos.com/v1alpha1) ------------
+
+ALERTMANAGER_FILE = "alertmanager.yaml"
+AMC_NAME = "coffee-rt-slack"
+
+
+class AlertmanagerFileError(ValueError):
+    pass
+
+
+_MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|([^"\s]+))\s*$')
+_ROUTE_KEYS = {"receiver": "receiver", "group_by": "groupBy", "group_wait": "groupWait",
+               "group_interval": "groupInterval", "repeat_interval": "repeatInterval", "continue": "continue"}
+_SLACK_KEYS = {"channel": "channel", "send_resolved": "sendResolved", "username": "username", "color": "color",
+               "title": "title", "title_link": "titleLink", "pretext": "pretext", "text": "text",
+               "fallback": "fallback", "footer": "footer", "mrkdwn_in": "mrkdwnIn", "icon_emoji": "iconEmoji",
+               "icon_url": "iconURL", "image_url": "imageURL", "thumb_url": "thumbURL", "link_names": "linkNames",
+               "short_fields": "shortFields", "callback_id": "callbackId", "actions": "actions"}
+_ACTION_KEYS = {"type", "text", "url", "style", "name", "value"}
+_TEMPLATE_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
+
+
+def _unknown(where: str, data: dict[str, Any], known: set[str] | dict[str, str]) -> None:
+    extra = sorted(set(data) - set(known))
+    if extra:
+        raise AlertmanagerFileError(f"{where}: {', '.join(extra)} not supported in the AlertmanagerConfig "
+                                    f"conversion (known: {', '.join(sorted(known))})")
+
+
+def matcher(text: str) -> dict[str, str]:
+    """An Alertmanager matcher string (``severity="critical"``, ``alertname=~"A|B"``) as a v1alpha1 Matcher."""
+    found = _MATCHER.match(text)
+    if not found:
+        raise AlertmanagerFileError(f"matcher {text!r}: expected name, one of = != =~ !~, and a value")
+    name, op, quoted, bare = found.groups()
+    value = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1), quoted) if quoted is not None \
+        else bare
+    return {"name": name, "value": value, "matchType": op}
+
+
+def template_definitions(directory: Path) -> str:
+    """Every ``{{ define }}`` block of the template files in ``directory`` (sorted by name), back to back:
+    prepended to a field, it makes the field's ``{{ template "..." }}`` calls resolve and prints nothing."""
+    blocks = []
+    for path in sorted(directory.glob("*.tmpl")):
+        text, depth, start = path.read_text(), 0, -1
+        for action in _TEMPLATE_ACTION.finditer(text):
+            body = action.group(1)
+            word = "" if body.startswith("/*") else (body.split() or [""])[0]
+            if word in ("if", "range", "with", "define", "block"):
+                if depth == 0:
+                    if word != "define":
+                        raise AlertmanagerFileError(f"{path}: only define blocks may be at the top level")
+                    start = action.start()
+                depth += 1
+            elif word == "end":
+                depth -= 1
+                if depth == 0:
+                    blocks.append(text[start:action.end()])
+        if depth != 0:
+            raise AlertmanagerFileError(f"{path}: unbalanced {{{{ end }}}}")
+    return "".join(blocks)
+
+
+def _route(route: dict[str, Any], where: str) -> dict[str, Any]:
+    _unknown(where, route, {*_ROUTE_KEYS, "matchers", "routes"})
+    out: dict[str, Any] = {camel: route[key] for key, camel in _ROUTE_KEYS.items() if key in route}
+    if "matchers" in route:
+        out["matchers"] = [matcher(m) for m in route["matchers"]]
+    if "routes" in route:
+        out["routes"] = [_route(child, f"{where}.routes[{i}]") for i, child in enumerate(route["routes"])]
+    return out
+
+
+def _templated(value: Any, definitions: str) -> Any:
+    return definitions + value if isinstance(value, str) and "{{" in value else value
+
+
+def alertmanager_config_spec(directory: Path, slack_secret: str, slack_channel: str) -> dict[str, Any]:
+    """The AlertmanagerConfig spec of ``directory``/alertmanager.yaml and its templates."""
+    path = directory / ALERTMANAGER_FILE
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise AlertmanagerFileError(f"{path}: {exc}") from None
+    _unknown(f"{path}", config, {"global", "templates", "route", "inhibit_rules", "receivers"})
+    _unknown(f"{path}: global", config.get("global") or {}, {"resolve_timeout", "slack_api_url_file"})
+    if config.get("templates", ["templates/*.tmpl"]) != ["templates/*.tmpl"]:
+        raise AlertmanagerFileError(f"{path}: templates must be [templates/*.tmpl] (they are inlined from there)")
+    definitions = template_definitions(directory / "templates")
+    receivers = []
+    for r in config["receivers"]:
+        _unknown(f"{path}: receiver {r['name']}", r, {"name", "slack_configs"})
+        out: dict[str, Any] = {"name": r["name"]}
+        slacks = []
+        for slack in r.get("slack_configs") or []:
+            _unknown(f"{path}: receiver {r['name']}", slack, _SLACK_KEYS)
+            converted: dict[str, Any] = {"apiURL": {"name": slack_secret, "key": "url"}}  # the webhook stays secret
+            for key, camel in _SLACK_KEYS.items():
+                if key == "actions" and key in slack:
+                    for action in slack[key]:
+                        _unknown(f"{path}: receiver {r['name']} action", action, _ACTION_KEYS)
+                    converted[camel] = [{k: _templated(v, definitions) for k, v in a.items()} for a in slack[key]]
+                elif key in slack:
+                    converted[camel] = _templated(slack[key], definitions)
+            converted["channel"] = slack_channel
+            slacks.append(converted)
+        if slacks:
+            out["slackConfigs"] = slacks
+        receivers.append(out)
+    inhibit = []
+    for i, rule in enumerate(config.get("inhibit_rules") or []):
+        _unknown(f"{path}: inhibit_rules[{i}]", rule, {"source_matchers", "target_matchers", "equal"})
+        converted = {"sourceMatch": [matcher(m) for m in rule["source_matchers"]],
+                     "targetMatch": [matcher(m) for m in rule["target_matchers"]]}
+        if "equal" in rule:
+            converted["equal"] = rule["equal"]
+        inhibit.append(converted)
+    return {"route": _route(config["route"], f"{path}: route"), "receivers": receivers, "inhibitRules": inhibit}
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -158,8 +292,8 @@ class Monitoring(pulumi.ComponentResource):
         for name, groups in rule_files():
             self.rules.append(k8s.apiextensions.CustomResource(
                 name, api_version=MONITORING_API, kind="PrometheusRule",
-                metadata=h.meta(name, ns, lbls), spec={"groups": rendered_groups(groups, cfg.runbook_base_url)},
-                opts=opts))
+                metadata=h.meta(name, ns, lbls),
+                spec={"groups": rendered_groups(groups, cfg.runbook_base_url, ns)}, opts=opts))
         pod_monitors = {
             "coffee-rt-flink": (APP_FLINK, "metrics", "/"),
             "coffee-rt-ingest": (APP_INGEST, "http", "/metrics"),
@@ -184,16 +318,7 @@ class Monitoring(pulumi.ComponentResource):
             "alertmanager-slack", metadata=h.meta(SLACK_SECRET, ns, lbls), type="Opaque",
             string_data=pulumi.Output.secret({"url": webhook.get_secret_value()}), opts=opts)
         k8s.apiextensions.CustomResource(
-            "coffee-rt-slack", api_version="monitoring.coreos.com/v1alpha1", kind="AlertmanagerConfig",
-            metadata=h.meta("coffee-rt-slack", ns, lbls),
-            spec={
-                "route": {"receiver": "slack", "groupBy": ["alertname", "severity"], "groupWait": "30s",
-                          "groupInterval": "5m", "repeatInterval": "4h"},
-                "receivers": [{"name": "slack", "slackConfigs": [{
-                    "apiURL": {"name": SLACK_SECRET, "key": "url"},  # the webhook stays in the Secret
-                    "channel": cfg.slack_channel, "sendResolved": True,
-                    "title": '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}',
-                    "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.runbook_url }}\n{{ end }}",
-                }]}],
-            },
+            AMC_NAME, api_version="monitoring.coreos.com/v1alpha1", kind="AlertmanagerConfig",
+            metadata=h.meta(AMC_NAME, ns, lbls),
+            spec=alertmanager_config_spec(ALERTS_DIR, SLACK_SECRET, cfg.slack_channel),
             opts=h.child(self, ctx.namespace, slack))

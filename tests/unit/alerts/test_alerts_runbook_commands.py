@@ -69,7 +69,7 @@ def test_infra_and_operator_names_the_runbooks_rely_on() -> None:
     assert 'return f"{pipeline}-ingest"' in children.read_text()
     assert 'name: str = Field(default="roastery"' in config.read_text()
     monitoring = (REPO_ROOT / "infra" / "components" / "monitoring.py").read_text()
-    assert 'name = "coffee-rt-" + ' in monitoring and '"coffee-rt-slack", api_version=' in monitoring
+    assert 'name = "coffee-rt-" + ' in monitoring and 'AMC_NAME = "coffee-rt-slack"' in monitoring
     for statefulset in OBJECTS["statefulset"]:
         component = (REPO_ROOT / "infra" / "components" / f"{statefulset}.py").read_text()
         assert "StatefulSet(" in component and f'h.meta("{statefulset}", ns' in component, statefulset

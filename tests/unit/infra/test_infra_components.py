@@ -4,6 +4,9 @@ and offline schema validation of everything the program creates."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +50,18 @@ def test_a_malformed_rule_file_is_named(tmp_path: Path, text: str, problem: str)
     assert problem in str(info.value)
 
 
-def test_one_prometheus_rule_per_file_with_the_files_groups(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitoring, "ALERTS_DIR", FIXTURE_ALERTS)
+def alerts_dir(tmp_path: Path, rules: Path | None) -> Path:
+    """A folder with ``rules``' files (none: no rule file) and the project's Alertmanager config."""
+    folder = tmp_path / "alerts"
+    if rules is not None:
+        shutil.copytree(rules, folder)
+    shutil.copytree(monitoring.ALERTS_DIR / "templates", folder / "templates")
+    shutil.copy(monitoring.ALERTS_DIR / "alertmanager.yaml", folder)
+    return folder
+
+
+def test_one_prometheus_rule_per_file_with_the_files_groups(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(monitoring, "ALERTS_DIR", alerts_dir(tmp_path, FIXTURE_ALERTS))
     run = run_stack("prod", PROD_SECRETS)
     rules = {m["metadata"]["name"]: m for m in run.manifests() if m["kind"] == "PrometheusRule"}
     assert sorted(rules) == ["coffee-rt-ops", "coffee-rt-pipeline"]
@@ -56,7 +69,9 @@ def test_one_prometheus_rule_per_file_with_the_files_groups(monkeypatch: pytest.
     assert pipeline["apiVersion"] == "monitoring.coreos.com/v1"
     assert pipeline["metadata"]["namespace"] == "coffee-rt"
     assert pipeline["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert pipeline["spec"] == yaml.safe_load((FIXTURE_ALERTS / "pipeline.rules.yaml").read_text())
+    committed = yaml.safe_load((FIXTURE_ALERTS / "pipeline.rules.yaml").read_text())
+    committed["groups"][0]["rules"][0]["labels"]["namespace"] = "coffee-rt"  # the alert; not the recording rule
+    assert pipeline["spec"] == committed
 
 
 def test_every_alert_links_its_runbook_under_the_configured_folder() -> None:
@@ -72,14 +87,15 @@ def test_every_alert_links_its_runbook_under_the_configured_folder() -> None:
     for rule, committed in alerts:
         assert rule["annotations"]["runbook_url"] == f"{base}/{rule['alert']}.md"
         assert committed["annotations"]["runbook_url"] == f"{monitoring.RUNBOOK_BASE}/{rule['alert']}.md"
-        assert {k: v for k, v in rule.items() if k != "annotations"} == \
-            {k: v for k, v in committed.items() if k != "annotations"}
+        assert rule["labels"] == {**committed["labels"], "namespace": "coffee-rt"}
+        assert {k: v for k, v in rule.items() if k not in ("annotations", "labels")} == \
+            {k: v for k, v in committed.items() if k not in ("annotations", "labels")}
         assert {k: v for k, v in rule["annotations"].items() if k != "runbook_url"} == \
             {k: v for k, v in committed["annotations"].items() if k != "runbook_url"}
 
 
 def test_no_rule_files_means_no_prometheus_rules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(monitoring, "ALERTS_DIR", tmp_path)
+    monkeypatch.setattr(monitoring, "ALERTS_DIR", alerts_dir(tmp_path, None))
     run = run_stack("prod", PROD_SECRETS)
     assert [m for m in run.manifests() if m["kind"] == "PrometheusRule"] == []
     assert len([m for m in run.manifests() if m["kind"] == "AlertmanagerConfig"]) == 1
@@ -100,14 +116,174 @@ def test_redis_exporter_runs_the_lua_scripts_of_alerts_exporters(monkeypatch: py
 def test_alertmanager_routes_to_slack_with_the_webhook_in_a_secret(prod: mockrun.Run) -> None:
     amc = prod.object("AlertmanagerConfig", "coffee-rt-slack")
     assert amc["apiVersion"] == "monitoring.coreos.com/v1alpha1"
-    (receiver,) = amc["spec"]["receivers"]
-    (slack,) = receiver["slackConfigs"]
-    assert (slack["channel"], slack["apiURL"], slack["sendResolved"]) == \
-        ("#coffee-rt-alerts", {"name": "coffee-rt-alertmanager-slack", "key": "url"}, True)
-    assert amc["spec"]["route"]["receiver"] == receiver["name"] == "slack"
+    watchdog, critical, warning = amc["spec"]["receivers"]
+    assert watchdog == {"name": "watchdog"}
+    for receiver in (critical, warning):
+        (slack,) = receiver["slackConfigs"]
+        assert (slack["channel"], slack["apiURL"], slack["sendResolved"]) == \
+            ("#coffee-rt-alerts", {"name": "coffee-rt-alertmanager-slack", "key": "url"}, True)
+    assert (critical["name"], warning["name"]) == ("slack-critical", "slack-warning")
     secret = prod.find("kubernetes:core/v1:Secret", "alertmanager-slack")
     assert secret.secret_inputs() == {"stringData"}
     assert secret.manifest["stringData"]["url"] == mockrun.PLACEHOLDER_SECRETS["slackWebhookUrl"]
+
+
+def _file_matcher(m: dict[str, str]) -> str:
+    return f'{m["name"]}{m["matchType"]}"{m["value"]}"'
+
+
+def _file_route(route: dict[str, Any]) -> dict[str, Any]:
+    """An AlertmanagerConfig route back in alertmanager.yaml's schema (written here, not by the program)."""
+    names = {"receiver": "receiver", "groupBy": "group_by", "groupWait": "group_wait",
+             "groupInterval": "group_interval", "repeatInterval": "repeat_interval"}
+    out: dict[str, Any] = {names[k]: v for k, v in route.items() if k in names}
+    assert set(route) - set(names) <= {"matchers", "routes"}, route
+    if "matchers" in route:
+        out["matchers"] = [_file_matcher(m) for m in route["matchers"]]
+    if "routes" in route:
+        out["routes"] = [_file_route(r) for r in route["routes"]]
+    return out
+
+
+def test_the_alertmanager_config_is_the_tested_file_tree(prod: mockrun.Run) -> None:
+    """Routes, receivers and inhibitions: alerts/alertmanager.yaml, the file the local Alertmanager runs
+    and tests/unit/alerts checks with amtool, converted key by key; only where the webhook comes from differs."""
+    spec = prod.object("AlertmanagerConfig", "coffee-rt-slack")["spec"]
+    file = yaml.safe_load((monitoring.ALERTS_DIR / "alertmanager.yaml").read_text())
+    assert _file_route(spec["route"]) == file["route"]
+    assert [{"source_matchers": [_file_matcher(m) for m in r["sourceMatch"]],
+             "target_matchers": [_file_matcher(m) for m in r["targetMatch"]],
+             **({"equal": r["equal"]} if "equal" in r else {})} for r in spec["inhibitRules"]] == file["inhibit_rules"]
+    definitions = monitoring.template_definitions(monitoring.ALERTS_DIR / "templates")
+    assert definitions.count("{{ define ") == 8
+    snake = {"sendResolved": "send_resolved", "titleLink": "title_link", "mrkdwnIn": "mrkdwn_in"}
+    receivers = []
+    for receiver in spec["receivers"]:
+        back: dict[str, Any] = {"name": receiver["name"]}
+        if "slackConfigs" in receiver:
+            back["slack_configs"] = []
+            for slack in receiver["slackConfigs"]:
+                assert slack.pop("apiURL") == {"name": "coffee-rt-alertmanager-slack", "key": "url"}
+                back["slack_configs"].append({snake.get(k, k): v.removeprefix(definitions) if isinstance(v, str) else v
+                                              for k, v in slack.items() if k != "actions"})
+                back["slack_configs"][-1]["actions"] = [{k: v.removeprefix(definitions) for k, v in a.items()}
+                                                        for a in slack["actions"]]
+        receivers.append(back)
+    for receiver in file["receivers"]:
+        for slack in receiver.get("slack_configs", []):
+            slack["actions"] = [dict(a) for a in slack["actions"]]
+    assert receivers == file["receivers"]
+    assert file["global"] == {"resolve_timeout": "5m",
+                              "slack_api_url_file": "/etc/alertmanager/secrets/slack-webhook-url"}
+
+
+def test_the_routing_tree_as_the_operator_reads_it(prod: mockrun.Run) -> None:
+    route = prod.object("AlertmanagerConfig", "coffee-rt-slack")["spec"]["route"]
+    assert route == {
+        "receiver": "slack-warning", "groupBy": ["alertname", "job_name", "namespace", "name"], "groupWait": "30s",
+        "groupInterval": "5m", "repeatInterval": "12h",
+        "routes": [
+            {"receiver": "watchdog", "matchers": [{"name": "alertname", "value": "CoffeeRtWatchdog", "matchType": "="}],
+             "groupInterval": "1m", "repeatInterval": "5m"},
+            {"receiver": "slack-critical", "matchers": [{"name": "severity", "value": "critical", "matchType": "="}],
+             "repeatInterval": "1h"},
+            {"receiver": "slack-warning", "matchers": [{"name": "severity", "value": "warning", "matchType": "="}]},
+        ]}
+    inhibit = prod.object("AlertmanagerConfig", "coffee-rt-slack")["spec"]["inhibitRules"]
+    assert inhibit[0] == {
+        "sourceMatch": [{"name": "alertname", "value": "CoffeeRtFlinkJobNotRunning", "matchType": "="}],
+        "targetMatch": [{"name": "alertname", "matchType": "=~", "value": "CoffeeRtKafkaLagHigh|CoffeeRtLiveDataStale|"
+                                                                       "CoffeeRtCheckpointTooOld|CoffeeRtCheckpointsFailing"}]}
+    assert inhibit[-1] == {"sourceMatch": [{"name": "severity", "value": "critical", "matchType": "="}],
+                           "targetMatch": [{"name": "severity", "value": "warning", "matchType": "="}],
+                           "equal": ["alertname", "job_name", "namespace", "name"]}
+
+
+def _render(amtool: str, text: str, glob: str, data: Path) -> str:
+    result = subprocess.run([amtool, "template", "render", f"--template.glob={glob}", f"--template.text={text}",
+                             f"--template.data={data}"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("status", ["firing", "resolved"])
+def test_inlined_templates_render_the_slack_message_of_the_template_files(prod: mockrun.Run, tmp_path: Path,
+                                                                          status: str) -> None:
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.skip("amtool (Debian prometheus-alertmanager) is not installed")
+    alert = {"status": status, "labels": {"alertname": "CoffeeRtIngestDown", "severity": "critical",
+                                          "component": "ingest", "namespace": "coffee-rt"},
+             "annotations": {"summary": "The order-ingest API is down.", "description": "0 instances answer.",
+                             "runbook_url": "https://runbooks.example/CoffeeRtIngestDown.md"},
+             "startsAt": "2026-03-01T10:00:00Z", "endsAt": "2026-03-01T10:05:00Z",
+             "generatorURL": "http://prometheus.example/graph", "fingerprint": "1"}
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({
+        "receiver": "slack-critical", "status": status, "alerts": [alert],
+        "groupLabels": {"alertname": "CoffeeRtIngestDown", "namespace": "coffee-rt"},
+        "commonLabels": alert["labels"], "commonAnnotations": alert["annotations"],
+        "externalURL": "http://alertmanager.example"}))
+    (tmp_path / "none.tmpl").write_text("")
+    file = yaml.safe_load((monitoring.ALERTS_DIR / "alertmanager.yaml").read_text())
+    (file_slack,) = file["receivers"][1]["slack_configs"]
+    (slack,) = prod.object("AlertmanagerConfig", "coffee-rt-slack")["spec"]["receivers"][1]["slackConfigs"]
+    fields = [("color", "color"), ("title", "title"), ("pretext", "pretext"), ("text", "text"),
+              ("title_link", "titleLink"), ("fallback", "fallback")]
+    rendered = {}
+    for key, camel in fields:
+        expected = _render(amtool, file_slack[key], str(monitoring.ALERTS_DIR / "templates" / "*.tmpl"), data)
+        assert _render(amtool, slack[camel], str(tmp_path / "none.tmpl"), data) == expected
+        rendered[key] = expected.strip()
+    for file_action, action in zip(file_slack["actions"], slack["actions"], strict=True):
+        expected = _render(amtool, file_action["url"], str(monitoring.ALERTS_DIR / "templates" / "*.tmpl"), data)
+        assert _render(amtool, action["url"], str(tmp_path / "none.tmpl"), data) == expected
+    assert rendered["title"] == ("[FIRING:1] CoffeeRtIngestDown (critical)" if status == "firing"
+                                 else "[RESOLVED] CoffeeRtIngestDown (critical)")
+    assert rendered["color"] == ("danger" if status == "firing" else "good")
+    assert "*What:* 0 instances answer." in rendered["text"]
+
+
+def test_every_alert_carries_the_stacks_namespace(prod: mockrun.Run) -> None:
+    """The operator routes an AlertmanagerConfig's alerts only when namespace=<its namespace>."""
+    alerts = [rule for m in prod.manifests() if m["kind"] == "PrometheusRule"
+              for group in m["spec"]["groups"] for rule in group["rules"] if "alert" in rule]
+    assert len(alerts) == 24
+    assert {rule["labels"]["namespace"] for rule in alerts} == {"coffee-rt"}
+    records = [rule for m in prod.manifests() if m["kind"] == "PrometheusRule"
+               for group in m["spec"]["groups"] for rule in group["rules"] if "record" in rule]
+    assert records and all("labels" not in rule for rule in records)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('severity="critical"', {"name": "severity", "value": "critical", "matchType": "="}),
+    ('alertname =~ "A|B"', {"name": "alertname", "value": "A|B", "matchType": "=~"}),
+    ("severity!=none", {"name": "severity", "value": "none", "matchType": "!="}),
+    (r'summary!~"say \"hi\""', {"name": "summary", "value": 'say "hi"', "matchType": "!~"}),
+])
+def test_matchers_convert(text: str, expected: dict[str, str]) -> None:
+    assert monitoring.matcher(text) == expected
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda c: c["route"]["routes"][0].update(mute_time_intervals=["closed"]) or c,
+     "route.routes[0]: mute_time_intervals not supported in the AlertmanagerConfig conversion"),
+    (lambda c: c.update(templates=["other/*.tmpl"]) or c, "templates must be [templates/*.tmpl]"),
+    (lambda c: c["route"].update(group_byy=["x"]) or c,
+     "route: group_byy not supported in the AlertmanagerConfig conversion"),
+    (lambda c: c["receivers"].append({"name": "pager", "pagerduty_configs": [{}]}) or c,
+     "receiver pager: pagerduty_configs not supported"),
+    (lambda c: c["global"].update(smtp_from="a@b") or c, "global: smtp_from not supported"),
+    (lambda c: c["inhibit_rules"][0].update(source_matchers=["severity critical"]) or c,
+     "matcher 'severity critical': expected name, one of = != =~ !~, and a value"),
+    (lambda c: c.update(time_intervals=[]) or c, "time_intervals not supported"),
+])
+def test_what_the_conversion_does_not_know_stops_it(tmp_path: Path, change: Any, problem: str) -> None:
+    shutil.copytree(monitoring.ALERTS_DIR / "templates", tmp_path / "templates")
+    config = change(yaml.safe_load((monitoring.ALERTS_DIR / "alertmanager.yaml").read_text()))
+    (tmp_path / "alertmanager.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(monitoring.AlertmanagerFileError, match=re.escape(problem)):
+        monitoring.alertmanager_config_spec(tmp_path, "s", "#c")
 
 
 def test_exporters_scrape_what_the_alerts_need(dev: mockrun.Run) -> None:
@@ -274,7 +450,7 @@ def test_migrations_configmap_holds_the_sql_unchanged_and_the_script() -> None:
         assert f"\\ir {m.path.name}" in data[SCRIPT_NAME]
         assert f"VALUES ('{m.version}', '{m.checksum}')" in data[SCRIPT_NAME]
     assert data[SCRIPT_NAME] == psql_script(discover())
-    assert data[SCRIPT_NAME].count("BEGIN;") == len(discover()) == 2
+    assert data[SCRIPT_NAME].count("BEGIN;") == len(discover()) == 4
 
 
 # -- Offline schema validation ---------------------------------------------------------------------
