@@ -105,6 +105,7 @@ class Images(Model):
     flink: Image
     operator: Image
     dashboard: Image | None = None
+    auditor: Image | None = None  # set: the pipeline runs the ledger auditor (docs/ledger.md)
     # Official images, pinned by version tag (pin a digest in the stack file where you can).
     kafka: Image = "apache/kafka:4.1.1"
     postgres: Image = "postgres:15.14-bookworm"
@@ -179,6 +180,7 @@ class PipelineConfig(Model):
     checkpoint_interval: str = Field(default="10s", pattern=_DURATION)
     periodic_savepoint_interval: str | None = Field(default="1h", pattern=_DURATION)
     savepoint_max_count: int = Field(default=5, ge=1, le=100)
+    audit_interval: str = Field(default="30s", pattern=_DURATION)  # the ledger auditor's round
 
 
 class MonitoringConfig(Model):

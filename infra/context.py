@@ -36,6 +36,7 @@ APP_REDIS = "redis"
 APP_INGEST = "coffee-ingest"  # set by the operator on the ingest Pods (coffee_operator.children)
 APP_OPERATOR = "coffee-rt-operator"
 APP_DASHBOARD = "coffee-dashboard"
+APP_AUDITOR = "coffee-auditor"  # set by the operator on the auditor Pods (coffee_operator.children)
 APP_TOPICS = "kafka-topics"
 APP_MIGRATE = "postgres-migrate"
 APP_KAFKA_EXPORTER = "kafka-exporter"

@@ -94,7 +94,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     operator = PipelineOperator(ctx, kafka.bootstrap, flink.rest_url, depends_on=ready)
     dashboard_url: str | None = None
     if cfg.dashboard.enabled:
-        dashboard_url = Dashboard(ctx, flink.jobmanager_metrics_url, depends_on=[postgres.migrations, redis.secret]).url
+        dashboard_url = Dashboard(ctx, flink.jobmanager_metrics_url, operator.auditor_metrics_url,
+                                  depends_on=[postgres.migrations, redis.secret]).url
     Monitoring(ctx, kafka.bootstrap, redis.host, redis.port, depends_on=[postgres.secret, redis.secret])
     if cfg.network.policies:
         NetworkPolicies(ctx)

@@ -25,8 +25,8 @@ class Dashboard(pulumi.ComponentResource):
     url: str
     deployment: k8s.apps.v1.Deployment
 
-    def __init__(self, ctx: Context, flink_metrics_url: str, depends_on: list[pulumi.Resource],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, ctx: Context, flink_metrics_url: str, auditor_metrics_url: str | None,
+                 depends_on: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("coffee-rt:infra:Dashboard", "dashboard", None, opts)
         cfg, ns = ctx.cfg, ctx.ns
         assert cfg.images.dashboard is not None and cfg.secrets.dashboard_tokens_sha256 is not None
@@ -46,7 +46,9 @@ class Dashboard(pulumi.ComponentResource):
                  {"name": "DASHBOARD_AUTH", "value": "token"},
                  h.secret_env("DASHBOARD_TOKENS_SHA256", DASHBOARD_AUTH_SECRET, "tokens-sha256"),
                  {"name": "DASHBOARD_FLINK_JOBMANAGER_METRICS_URL", "value": flink_metrics_url},
-                 {"name": "DASHBOARD_DEFAULT_TIMEZONE", "value": cfg.dashboard.default_timezone}],
+                 {"name": "DASHBOARD_DEFAULT_TIMEZONE", "value": cfg.dashboard.default_timezone},
+                 *([{"name": "DASHBOARD_AUDITOR_METRICS_URL", "value": auditor_metrics_url}]
+                   if auditor_metrics_url else [])],
             readinessProbe=probe,
             livenessProbe={"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 15, "failureThreshold": 4},
             volumeMounts=[{"name": "tmp", "mountPath": "/tmp"}])

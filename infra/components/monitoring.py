@@ -30,6 +30,7 @@ import yaml
 from infra import hardening as h
 from infra.config import RUNBOOK_BASE
 from infra.context import (
+    APP_AUDITOR,
     APP_FLINK,
     APP_INGEST,
     APP_KAFKA_EXPORTER,
@@ -299,6 +300,8 @@ class Monitoring(pulumi.ComponentResource):
             "coffee-rt-ingest": (APP_INGEST, "http", "/metrics"),
             "coffee-rt-operator": (APP_OPERATOR, "metrics", "/metrics"),
         }
+        if ctx.cfg.images.auditor is not None:
+            pod_monitors["coffee-rt-auditor"] = (APP_AUDITOR, "metrics", "/metrics")
         for name, (app, port, path) in pod_monitors.items():
             k8s.apiextensions.CustomResource(
                 name, api_version=MONITORING_API, kind="PodMonitor", metadata=h.meta(name, ns, lbls),

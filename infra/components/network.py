@@ -1,6 +1,7 @@
 """NetworkPolicies: deny everything in the namespace, then allow exactly the flows the pipeline needs.
 
-ingest -> Kafka; job (Flink) -> Kafka/Postgres/Redis; dashboard -> Redis/Postgres/Flink REST;
+ingest -> Kafka; job (Flink) -> Kafka/Postgres/Redis; dashboard -> Redis/Postgres/the JobManager's
+metrics/the auditor's metrics; auditor -> Kafka/Postgres/Redis;
 operator -> API server/Flink REST; plus the setup Jobs and exporters to what they serve, Kafka
 and Flink among their own Pods, DNS for everyone, and Prometheus (its namespace) to metrics ports.
 Each flow is declared once as (source, destination, ports) and becomes the source's egress rule
@@ -23,6 +24,7 @@ from infra.components import monitoring as mon
 from infra.components import pipeline_operator as op
 from infra.components.dashboard import PORT as DASHBOARD_PORT
 from infra.context import (
+    APP_AUDITOR,
     APP_DASHBOARD,
     APP_FLINK,
     APP_INGEST,
@@ -100,9 +102,10 @@ def flows(ctx: Context) -> Flows:
     api_server = Cidrs(tuple(net.api_server_cidrs))
     kafka, flink, postgres, redis = Pods(APP_KAFKA), Pods(APP_FLINK), Pods(APP_POSTGRES), Pods(APP_REDIS)
     ingest, operator, dashboard = Pods(APP_INGEST), Pods(APP_OPERATOR), Pods(APP_DASHBOARD)
+    auditor = Pods(APP_AUDITOR) if cfg.images.auditor is not None else None
 
     # Kafka and its clients.
-    kafka_clients = [ingest, flink, Pods(APP_TOPICS)]
+    kafka_clients = [ingest, flink, Pods(APP_TOPICS), *([auditor] if auditor else [])]
     if cfg.monitoring.exporters:
         kafka_clients.append(Pods(APP_KAFKA_EXPORTER))
     if cfg.kafka.mode == "in-cluster":
@@ -116,8 +119,8 @@ def flows(ctx: Context) -> Flows:
             f.allow(client, external, ports)
 
     # Postgres and Redis and their clients.
-    pg_clients = [flink, dashboard, Pods(APP_MIGRATE)]
-    redis_clients = [flink, dashboard]
+    pg_clients = [flink, dashboard, Pods(APP_MIGRATE), *([auditor] if auditor else [])]
+    redis_clients = [flink, dashboard, *([auditor] if auditor else [])]
     if cfg.monitoring.exporters:
         pg_clients.append(Pods(APP_POSTGRES_EXPORTER))
         redis_clients.append(Pods(APP_REDIS_EXPORTER))
@@ -138,10 +141,13 @@ def flows(ctx: Context) -> Flows:
     for client in redis_clients:
         f.allow(client, redis_target, [redis_port])
 
-    # Flink among itself, its REST API for the operator and the dashboard.
+    # Flink among itself, its REST API for the operator; the dashboard reads the job's state from
+    # the JobManager's metrics (no access to the REST API, which can upload and run code).
     f.allow(flink, flink, [fl.RPC_PORT, fl.BLOB_PORT, fl.TM_RPC_PORT, fl.TM_DATA_PORT])
     f.allow(operator, flink, [fl.REST_PORT])
-    f.allow(dashboard, flink, [fl.REST_PORT])
+    f.allow(dashboard, flink, [fl.METRICS_PORT])
+    if auditor:
+        f.allow(dashboard, auditor, [op.AUDITOR_PORT])
     if cfg.flink.high_availability:
         f.allow(flink, api_server, net.api_server_ports)
     if cfg.flink.state_uri:
@@ -159,6 +165,8 @@ def flows(ctx: Context) -> Flows:
     prometheus = Namespace(cfg.monitoring.prometheus_namespace)
     f.allow(prometheus, flink, [fl.METRICS_PORT])
     f.allow(prometheus, operator, [op.METRICS_PORT])
+    if auditor:
+        f.allow(prometheus, auditor, [op.AUDITOR_PORT])
     if cfg.monitoring.exporters:
         f.allow(prometheus, Pods(APP_KAFKA_EXPORTER), [mon.KAFKA_EXPORTER_PORT])
         f.allow(prometheus, Pods(APP_POSTGRES_EXPORTER), [mon.POSTGRES_EXPORTER_PORT])

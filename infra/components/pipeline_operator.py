@@ -40,6 +40,7 @@ def _shipped_port(name: str) -> int:
 
 
 METRICS_PORT = _shipped_port("metrics")
+AUDITOR_PORT = 9195  # coffee_operator.children.AUDITOR_PORT: the auditor's /metrics
 
 
 def load_manifests(path: Path, namespace: str) -> list[dict[str, Any]]:
@@ -85,7 +86,7 @@ def pipeline_spec(ctx: Context, kafka_bootstrap: str, flink_rest_url: str) -> di
     }
     if p.periodic_savepoint_interval:
         job["periodicSavepointInterval"] = p.periodic_savepoint_interval
-    return {
+    spec: dict[str, Any] = {
         "ingest": {"image": images.ingest, "replicas": p.ingest_replicas, "resources": p.ingest_resources.manifest(),
                    "authSecretRef": {"name": INGEST_AUTH_SECRET, "key": INGEST_TOKENS_KEY}},
         "job": job,
@@ -94,15 +95,20 @@ def pipeline_spec(ctx: Context, kafka_bootstrap: str, flink_rest_url: str) -> di
         "sinks": {"postgres": {"secretRef": {"name": POSTGRES_SECRET, "key": "dsn"}},
                   "redis": {"secretRef": {"name": REDIS_SECRET, "key": "url"}}},
     }
+    if images.auditor is not None:
+        spec["audit"] = {"enabled": True, "image": images.auditor, "interval": p.audit_interval}
+    return spec
 
 
 class PipelineOperator(pulumi.ComponentResource):
-    """``ingest_url`` is the in-cluster URL of the pipeline's ingest Service (made by the operator)."""
+    """``ingest_url`` is the in-cluster URL of the pipeline's ingest Service (made by the operator);
+    ``auditor_metrics_url`` its ledger auditor's metrics (None without ``images.auditor``)."""
 
     crd: k8s.apiextensions.v1.CustomResourceDefinition
     deployment: k8s.apps.v1.Deployment
     pipeline: k8s.apiextensions.CustomResource
     ingest_url: str
+    auditor_metrics_url: str | None
 
     def __init__(self, ctx: Context, kafka_bootstrap: str, flink_rest_url: str, depends_on: list[pulumi.Resource],
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -140,6 +146,9 @@ class PipelineOperator(pulumi.ComponentResource):
 
         name = cfg.pipeline.name
         self.ingest_url = f"http://{ctx.host(f'{name}-ingest')}"  # port 80
+        # The auditor the operator runs for the pipeline when an auditor image is configured.
+        self.auditor_metrics_url = (f"http://{ctx.host(f'{name}-auditor')}:{AUDITOR_PORT}/metrics"
+                                    if cfg.images.auditor is not None else None)
         self.pipeline = k8s.apiextensions.CustomResource(
             "coffeepipeline", api_version="coffee-rt.dev/v1alpha1", kind="CoffeePipeline",
             metadata={"name": name, "namespace": ns, "labels": h.labels("coffee-rt-pipeline", "pipeline")},

@@ -37,7 +37,8 @@ from coffee_rt.paths import REPO_ROOT, TOOLS_DIR
 Progress = Callable[[str], None]
 PROJECT = "coffee-rt"
 # Stack config image key -> the image's name in coffee_rt.cluster.images.IMAGES.
-IMAGE_NAMES = {"ingest": "order-ingest", "flink": "flink", "operator": "operator", "dashboard": "dashboard"}
+IMAGE_NAMES = {"ingest": "order-ingest", "flink": "flink", "operator": "operator", "dashboard": "dashboard",
+               "auditor": "auditor"}
 STORES = ("store-01", "store-02")
 
 

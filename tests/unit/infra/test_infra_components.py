@@ -336,7 +336,7 @@ def test_ingest_talks_only_to_kafka(dev: mockrun.Run) -> None:
 def test_kafka_accepts_its_clients_and_itself(dev: mockrun.Run) -> None:
     spec = policy(dev, "allow-kafka")
     assert spec["ingress"] == [{"ports": tcp(9092), "from": [pods(a)]} for a in
-                               ("coffee-ingest", "flink", "kafka-topics", "kafka-exporter")] + \
+                               ("coffee-ingest", "flink", "kafka-topics", "coffee-auditor", "kafka-exporter")] + \
         [{"ports": tcp(9092, 9093), "from": [pods("kafka")]}]
 
 
@@ -350,12 +350,25 @@ def test_job_reaches_kafka_postgres_redis_and_its_own_pods(dev: mockrun.Run) -> 
 def test_dashboard_and_operator_egress(dev: mockrun.Run) -> None:
     assert policy(dev, "allow-coffee-dashboard")["egress"] == [
         {"to": [pods("postgres")], "ports": tcp(5432)}, {"to": [pods("redis")], "ports": tcp(6379)},
-        {"to": [pods("flink")], "ports": tcp(8081)}]
+        {"to": [pods("flink")], "ports": tcp(9249)}, {"to": [pods("coffee-auditor")], "ports": tcp(9195)}]
     assert policy(dev, "allow-coffee-rt-operator")["egress"] == [
         {"to": [pods("flink")], "ports": tcp(8081)},
         {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp(443, 6443)}]
     flink_rest = [r for r in policy(dev, "allow-flink")["ingress"] if r["ports"] == tcp(8081)]
-    assert [r["from"] for r in flink_rest] == [[pods("coffee-rt-operator")], [pods("coffee-dashboard")]]
+    assert [r["from"] for r in flink_rest] == [[pods("coffee-rt-operator")]]  # the dashboard reads metrics only
+
+
+def test_the_auditor_reaches_the_three_stores_and_is_scraped(dev: mockrun.Run) -> None:
+    auditor = policy(dev, "allow-coffee-auditor")
+    assert auditor["egress"] == [{"to": [pods("kafka")], "ports": tcp(9092)},
+                                 {"to": [pods("postgres")], "ports": tcp(5432)},
+                                 {"to": [pods("redis")], "ports": tcp(6379)}]
+    scrape = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert auditor["ingress"] == [{"ports": tcp(9195), "from": [pods("coffee-dashboard")]},
+                                  {"ports": tcp(9195), "from": [scrape]}]
+    dashboard = dev.object("Deployment", "coffee-dashboard")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "DASHBOARD_AUDITOR_METRICS_URL",
+            "value": "http://roastery-auditor.coffee-rt.svc:9195/metrics"} in dashboard["env"]
 
 
 def test_prometheus_namespace_may_scrape_metrics_ports(dev: mockrun.Run) -> None:
@@ -468,7 +481,7 @@ def test_every_core_object_validates_against_the_kubernetes_schemas(stack: str, 
         kubernetes_validate.validate(m, version, strict=True)
         checked += 1
     scripts = 1 if monitoring.exporter_scripts() else 0
-    assert checked == {"dev": 47, "prod": 54}[stack] + scripts
+    assert checked == {"dev": 48, "prod": 55}[stack] + scripts
     assert version == "1.37.0"
 
 

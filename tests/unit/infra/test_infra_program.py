@@ -38,13 +38,15 @@ DEV_OBJECTS = {
     *{("NetworkPolicy", n) for n in (
         "default-deny", "allow-dns", "allow-kafka", "allow-flink", "allow-postgres", "allow-redis",
         "allow-coffee-ingest", "allow-coffee-dashboard", "allow-coffee-rt-operator", "allow-kafka-topics",
-        "allow-postgres-migrate", "allow-kafka-exporter", "allow-postgres-exporter", "allow-redis-exporter")},
+        "allow-postgres-migrate", "allow-kafka-exporter", "allow-postgres-exporter", "allow-redis-exporter",
+        "allow-coffee-auditor")},
 }
 PROD_EXTRA = {
     ("PodDisruptionBudget", "kafka"), ("PodDisruptionBudget", "flink-taskmanager"),
     ("PodDisruptionBudget", "coffee-dashboard"),
     ("ServiceAccount", "flink"), ("Role", "flink-ha"), ("RoleBinding", "flink-ha"), ("Secret", "coffee-rt-flink-s3"),
     ("PodMonitor", "coffee-rt-flink"), ("PodMonitor", "coffee-rt-ingest"), ("PodMonitor", "coffee-rt-operator"),
+    ("PodMonitor", "coffee-rt-auditor"),
     ("ServiceMonitor", "coffee-rt-exporters"), ("Secret", "coffee-rt-alertmanager-slack"),
     ("AlertmanagerConfig", "coffee-rt-slack"),
 }
@@ -82,7 +84,7 @@ def exporter_scripts() -> set[tuple[str, str]]:
 
 def test_dev_creates_exactly_these_objects(dev: mockrun.Run) -> None:
     assert objects(dev) == Counter(DEV_OBJECTS | exporter_scripts())
-    assert len(DEV_OBJECTS) == 48
+    assert len(DEV_OBJECTS) == 49
 
 
 def test_prod_adds_pdbs_ha_s3_and_prometheus_objects_and_drops_the_state_pvc(prod: mockrun.Run) -> None:
@@ -284,7 +286,8 @@ def test_migrations_job_runs_psql_on_the_shipped_sql(dev: mockrun.Run) -> None:
     (cm,) = [m for m in dev.manifests()
              if m["kind"] == "ConfigMap" and m["metadata"]["name"].startswith("postgres-mig")]
     assert cm["data"] == configmap_data()
-    assert sorted(cm["data"]) == ["0001_orders.sql", "0002_rollups.sql", "0003_ledger.sql", "migrate.psql"]
+    assert sorted(cm["data"]) == ["0001_orders.sql", "0002_rollups.sql", "0003_ledger.sql", "0004_roles.sql",
+                                  "migrate.psql"]
     assert cm["immutable"] is True
     (job,) = [m for m in dev.manifests() if m["kind"] == "Job" and m["metadata"]["name"].startswith("postgres-migrate")]
     assert job["metadata"]["name"].removeprefix("postgres-migrate-") == \
@@ -435,6 +438,7 @@ def test_coffeepipeline_is_wired_to_everything_and_valid_for_the_crd(dev: mockru
         assert (spec["ingest"]["image"], spec["ingest"]["replicas"], spec["job"]["parallelism"]) == \
             (image, replicas, parallelism)
         assert spec["ingest"]["authSecretRef"] == {"name": INGEST_AUTH_SECRET, "key": "tokens.json"}
+        assert spec["audit"] == {"enabled": True, "image": image.replace("order-ingest", "auditor"), "interval": "30s"}
 
 
 # -- Policies (the same rules the PulumiPolicy pack runs) ---------------------------------------
