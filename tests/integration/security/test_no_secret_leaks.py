@@ -36,22 +36,27 @@ from coffee_orders import topics
 from coffee_orders.loadgen import DEFAULT_STORES, random_order
 from coffee_orders.schema import Order, to_wire
 from coffee_rt.local.components.dashboard import Dashboard
+from coffee_rt.local.components.exporters import PostgresExporter, RedisExporter
 from coffee_rt.local.components.ingest import Ingest
 from coffee_rt.local.components.job import FlinkJob
 from coffee_rt.local.jobconfig import job_secret_files, local_job_config
 from coffee_rt.local.stack import LocalStack
 
-STACK = ["postgres", "redis", "kafka", "ingest", "flink", "job", "dashboard", "redis-exporter", "postgres-exporter"]
+STACK = ["postgres", "redis", "kafka", "ingest", "flink", "job", "dashboard", "auditor", "redis-exporter",
+         "postgres-exporter"]
 ORDERS = 60
 
 
 def canaries(stack: LocalStack) -> dict[str, str]:
-    """Every secret of the stack, by name: the generated passwords, the URL holding one, the tokens."""
+    """Every secret of the stack, by name: the generated passwords, the URLs holding one, the tokens."""
     s = stack.settings
     ingest, dashboard = stack["ingest"], stack["dashboard"]
     assert isinstance(ingest, Ingest) and isinstance(dashboard, Dashboard)
-    found = {"postgres password": s.postgres_password, "redis password": s.redis_password,
-             "redis URL": s.redis_url, "dashboard token": dashboard.dev_token()}
+    # every generated password: the owner's and each role's in Postgres, Redis's and its dashboard user's
+    found = {f"secret {path.name}": path.read_text().strip() for path in sorted(s.secrets_dir.iterdir())}
+    assert len(found) == 6, sorted(found)
+    found.update({"redis URL": s.redis_url, "dashboard redis URL": s.redis_dashboard_url,
+                  "dashboard token": dashboard.dev_token()})
     found.update({f"ingest token of {store}": token for store, token in ingest.dev_tokens().items()})
     return found
 
@@ -75,8 +80,10 @@ def meant_to_hold_secrets(stack: LocalStack) -> set[Path]:
     s = stack.settings
     folders = [s.secrets_dir, job_secret_files(s)[0].parent]
     files = {p.resolve() for folder in folders if folder.exists() for p in folder.iterdir()}
-    files |= {(s.state_dir / "redis" / "auth.conf").resolve(),
-              (s.state_dir / "ingest" / "dev-tokens.json").resolve(),
+    redis_exporter, postgres_exporter = stack["redis-exporter"], stack["postgres-exporter"]
+    assert isinstance(redis_exporter, RedisExporter) and isinstance(postgres_exporter, PostgresExporter)
+    files |= {(s.state_dir / "redis" / "auth.conf").resolve(), redis_exporter.password_file.resolve(),
+              postgres_exporter.password_file.resolve(), (s.state_dir / "ingest" / "dev-tokens.json").resolve(),
               (s.state_dir / "dashboard" / "dev-token").resolve()}
     return files
 
@@ -132,6 +139,8 @@ def counted(local_stack: LocalStack) -> Iterator[RunningJob]:
     finally:
         rest.close()
         running.producer.flush(10)
+        # What only this module started: later modules start them with settings of their own.
+        local_stack.down(["auditor", "redis-exporter", "postgres-exporter", "dashboard", "job"])
 
 
 def _post(ingest_url: str, tokens: dict[str, str], orders: list[Order]) -> None:
@@ -225,6 +234,9 @@ def test_no_secret_in_any_log_status_or_rest_visible_config(counted: RunningJob)
             assert response.status_code == 200, (path, response.text)
             places[f"dashboard {path}"] = response.content
         places["dashboard /readyz"] = client.get("/readyz").content
+    # a browser's login, as the README shows it: the token in the query once (then a cookie)
+    login = httpx.get(f"{settings.dashboard_url}/", params={"token": dashboard.dev_token()}, timeout=30)
+    assert login.status_code in (302, 303, 307), login.status_code
 
     # Where the credentials used to show: the job's program arguments, logged by the JobManager and
     # shown by its REST API. They are searched, and name only the files.

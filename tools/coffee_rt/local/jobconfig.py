@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from coffee_db import roles
 from coffee_jobconfig.model import JobConfig
 from coffee_orders import topics
 from coffee_rt.local.secret_files import write_secret
@@ -23,9 +24,9 @@ def job_secret_files(settings: LocalSettings) -> tuple[Path, Path]:
 
 
 def write_job_secrets(settings: LocalSettings) -> None:
-    """(Re)write the job's secret files from the stack's secrets."""
+    """(Re)write the job's secret files from the stack's secrets: its own Postgres role's password."""
     password_file, redis_url_file = job_secret_files(settings)
-    write_secret(password_file, settings.postgres_password)
+    write_secret(password_file, settings.postgres_role_password(roles.JOB))
     write_secret(redis_url_file, settings.redis_url)
 
 
@@ -36,7 +37,7 @@ def local_job_config(settings: LocalSettings, **overrides: object) -> JobConfig:
         "orders_topic": topics.ORDERS.name,
         "dlq_topic": topics.ORDERS_DLQ.name,
         "postgres_jdbc_url": f"jdbc:postgresql://{settings.host}:{settings.postgres_port}/{settings.postgres_db}",
-        "postgres_user": settings.postgres_user,
+        "postgres_user": roles.JOB,  # writes only the job's tables (coffee_db/migrations/0004_roles.sql)
         "postgres_password_file": str(password_file),
         "redis_url_file": str(redis_url_file),
     }

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from coffee_db import roles
 from coffee_orders.topics import MAX_ORDERS_RETENTION_DAYS, MIN_ORDERS_RETENTION_DAYS, ORDERS_RETENTION_DAYS
 from coffee_rt.alerts.rules import RUNBOOK_BASE, check_runbook_base
 from coffee_rt.errors import UsageError
@@ -26,6 +27,7 @@ READ_ELSEWHERE = frozenset({"COFFEE_RT_CACHE", "COFFEE_RT_STATE", "COFFEE_RT_TES
                             "COFFEE_RT_TEST_KEEP", "COFFEE_RT_AWAIT_READY_TIMEOUT"})
 
 Port = int
+REDIS_DASHBOARD_USER = "coffee-dashboard"  # the dashboard's Redis ACL user (the job uses the default user)
 
 
 class LocalSettings(BaseModel):
@@ -178,6 +180,27 @@ class LocalSettings(BaseModel):
     @property
     def redis_password(self) -> str:
         return generated_secret(self.secrets_dir / "redis-password")
+
+    @property
+    def redis_dashboard_password(self) -> str:
+        return generated_secret(self.secrets_dir / "redis-dashboard-password")
+
+    @property
+    def redis_dashboard_url(self) -> str:
+        """The dashboard's Redis user: reads and subscribes, nothing else (coffee_rt.local.components.redis)."""
+        return (f"redis://{REDIS_DASHBOARD_USER}:{quote(self.redis_dashboard_password, safe='')}"
+                f"@{self.host}:{self.redis_port}/0")
+
+    def postgres_role_password(self, role: str) -> str:
+        """The password of one of the database's roles (coffee_db.roles), set at every Postgres start."""
+        if role not in roles.ROLES:
+            raise ValueError(f"{role!r} is not one of the database's roles {roles.ROLES}")
+        return generated_secret(self.secrets_dir / f"postgres-{role}-password")
+
+    def postgres_dsn_of(self, role: str) -> str:
+        """The DSN of one of the database's roles (the owner's is ``postgres_dsn``)."""
+        return (f"postgresql://{role}:{quote(self.postgres_role_password(role), safe='')}"
+                f"@{self.host}:{self.postgres_port}/{self.postgres_db}")
 
     @property
     def postgres_dsn(self) -> str:

@@ -16,6 +16,7 @@ import sys
 
 import httpx
 
+from coffee_db import roles
 from coffee_rt.errors import StartupError
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.process import ManagedProcess
@@ -67,8 +68,8 @@ class Dashboard(Component):
         env = {
             "DASHBOARD_HOST": s.host,
             "DASHBOARD_PORT": str(s.dashboard_port),
-            "DASHBOARD_REDIS_URL": s.redis_url,
-            "DASHBOARD_POSTGRES_DSN": s.postgres_dsn,
+            "DASHBOARD_REDIS_URL": s.redis_dashboard_url,  # read and subscribe only (components/redis.py)
+            "DASHBOARD_POSTGRES_DSN": s.postgres_dsn_of(roles.DASHBOARD),  # read-only (0004_roles.sql)
             "DASHBOARD_DEFAULT_TIMEZONE": job.default_timezone,
             "DASHBOARD_STORE_TIMEZONES": json.dumps(job.store_timezones),
             "DASHBOARD_STORES": ",".join(store.store_id for store in DEFAULT_STORES),

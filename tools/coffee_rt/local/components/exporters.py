@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from coffee_db import roles
 from coffee_rt.errors import PrerequisiteError
 from coffee_rt.k8s import goenv
 from coffee_rt.local.components.base import Component, Health, Progress
@@ -149,7 +150,7 @@ class PostgresExporter(Component):
 
     def prepare(self, progress: Progress) -> None:
         bin_dir(self.settings.cache_dir, progress)
-        write_secret(self.password_file, self.settings.postgres_password)
+        write_secret(self.password_file, self.settings.postgres_role_password(roles.MONITOR))
 
     def processes(self) -> list[ManagedProcess]:
         binary = built_binary(self.settings.cache_dir, "postgres_exporter")
@@ -157,7 +158,7 @@ class PostgresExporter(Component):
         argv = [str(binary), "--web.listen-address", f"{s.host}:{s.postgres_exporter_port}"]
         # The password from a file (mode 0600), not in the DSN of its environment.
         env = {"DATA_SOURCE_URI": f"{s.host}:{s.postgres_port}/{s.postgres_db}?sslmode=disable",
-               "DATA_SOURCE_USER": s.postgres_user, "DATA_SOURCE_PASS_FILE": str(self.password_file)}
+               "DATA_SOURCE_USER": roles.MONITOR, "DATA_SOURCE_PASS_FILE": str(self.password_file)}
         return [self.process("", argv, env=env, niceness=s.background_niceness)]
 
     def health(self) -> Health:

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import psycopg.sql
 
+from coffee_db import roles
 from coffee_db.migrate import migrate
 from coffee_rt.errors import PrerequisiteError
 from coffee_rt.local.components.base import Component, Health, Progress
@@ -132,11 +133,8 @@ class Postgres(Component):
         s = self.settings
         with self._socket_connect(autocommit=True) as conn:
             # The owner's password is the generated one of this state folder (secrets/), also for a
-            # cluster made before it was: sent as its SCRAM verifier, never as text.
-            verifier = conn.pgconn.encrypt_password(s.postgres_password.encode(), s.postgres_user.encode(),
-                                                    b"scram-sha-256")
-            conn.execute(psycopg.sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                psycopg.sql.Identifier(s.postgres_user), psycopg.sql.Literal(verifier.decode())))
+            # cluster made before it was.
+            _set_password(conn, s.postgres_user, s.postgres_password)
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (s.postgres_db,)).fetchone()
             if not exists:
                 conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(s.postgres_db)))
@@ -144,3 +142,13 @@ class Postgres(Component):
         applied = migrate(s.postgres_dsn)
         if applied:
             progress(f"postgres: applied migrations {', '.join(applied)}")
+        with self._socket_connect(autocommit=True) as conn:
+            for role in roles.ROLES:  # created by the migrations without a password
+                _set_password(conn, role, s.postgres_role_password(role))
+
+
+def _set_password(conn: psycopg.Connection[tuple[object, ...]], role: str, password: str) -> None:
+    """Set ``role``'s password, sent as its SCRAM verifier: the text never reaches the server."""
+    verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
+    conn.execute(psycopg.sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+        psycopg.sql.Identifier(role), psycopg.sql.Literal(verifier.decode())))

@@ -2,6 +2,7 @@
 
 Its password is the stack's generated one (``secrets/redis-password``): it reaches the server in a
 config file of mode 0600 (``redis/auth.conf``), not on the command line, which every user can read.
+The same file defines the dashboard's ACL user (``DASHBOARD_ACL``), with a password of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.installers import ensure_binary
 from coffee_rt.local.process import ManagedProcess
 from coffee_rt.local.secret_files import write_secret
+from coffee_rt.local.settings import REDIS_DASHBOARD_USER
+
+# The dashboard reads the live numbers and subscribes to their updates: read commands, MULTI/EXEC (it
+# reads a store in one transaction), (un)subscribe and the connection's own commands, on the live
+# numbers' keys and channels only; nothing that writes, evaluates scripts or administers.
+DASHBOARD_ACL = ("resetkeys ~coffee:* resetchannels &coffee:* -@all +@read +@connection +multi +exec +discard "
+                 "+subscribe +unsubscribe +psubscribe +punsubscribe -@dangerous")
 
 
 class Redis(Component):
@@ -33,7 +41,9 @@ class Redis(Component):
     def prepare(self, progress: Progress) -> None:
         ensure_binary("redis-server", "redis-server", progress)
         (self.home / "data").mkdir(parents=True, exist_ok=True)
-        write_secret(self.auth_conf, f"requirepass {self.settings.redis_password}\n")
+        s = self.settings
+        write_secret(self.auth_conf, f"requirepass {s.redis_password}\n"
+                                     f"user {REDIS_DASHBOARD_USER} on >{s.redis_dashboard_password} {DASHBOARD_ACL}\n")
 
     def processes(self) -> list[ManagedProcess]:
         argv = [
