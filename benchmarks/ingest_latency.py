@@ -102,7 +102,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def stack_settings(offset: int | None) -> LocalSettings:
     if offset is None:
         return LocalSettings.from_env()
-    return LocalSettings.shifted(offset, REPO_ROOT / ".state" / f"test-{offset}")
+    return LocalSettings.shifted(offset, REPO_ROOT / ".state" / f"test-{offset}").with_env()
 
 
 def build_requests(count: int, url: str, tokens: dict[str, str], seed: int) -> list[bytes]:

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.port_offset is not None:
         from coffee_rt.paths import REPO_ROOT
 
-        settings = LocalSettings.shifted(args.port_offset, REPO_ROOT / ".state" / f"test-{args.port_offset}")
+        settings = LocalSettings.shifted(args.port_offset, REPO_ROOT / ".state" / f"test-{args.port_offset}").with_env()
     else:
         settings = LocalSettings.from_env()
     stack = LocalStack(settings, progress=lambda m: print(f"[stack] {m}", flush=True))

@@ -127,6 +127,16 @@ def test_local_variables_read_elsewhere_pass() -> None:
     assert (s.kafka_port, s.host) == (29092, "127.0.0.2")
 
 
+def test_a_shifted_stack_takes_its_other_settings_from_the_environment() -> None:
+    shifted = LocalSettings.shifted(20000, Path("/tmp/bench"))
+    s = shifted.with_env({"COFFEE_RT_BACKGROUND_CPU": "idle", "COFFEE_RT_KAFKA_PORT": "29999"})
+    assert (s.background_cpu, s.kafka_port, s.ingest_port, s.state_dir, s.cluster_bridge) == \
+        ("idle", shifted.kafka_port, 38080, Path("/tmp/bench"), "coffeert2")
+    assert shifted.with_env({}) == shifted
+    with pytest.raises(UsageError, match="COFFEE_RT_BACKGROUND_CPU"):
+        shifted.with_env({"COFFEE_RT_BACKGROUND_CPU": "fast"})
+
+
 def test_cli_turns_an_unknown_variable_into_exit_code_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("COFFEE_RT_STATE", str(tmp_path))

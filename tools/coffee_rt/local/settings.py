@@ -246,6 +246,14 @@ class LocalSettings(BaseModel):
         return cls(state_dir=state_dir, cluster_bridge=f"coffeert{index}", cluster_pod_cidr=f"172.31.{index}.0/24",
                    **ports)
 
+    def with_env(self, env: dict[str, str] | None = None) -> LocalSettings:
+        """These ports and folders, every other setting from ``COFFEE_RT_<FIELD>`` variables (a
+        benchmark's stack at a port offset, run with a developer's choices, e.g. the CPU policy)."""
+        placement = ("state_dir", "cluster_bridge", "cluster_pod_cidr")
+        kept = {name: getattr(self, name) for name in type(self).model_fields
+                if name.endswith(("_port", "_port_base")) or name in placement}
+        return type(self).from_env(env, **kept)
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> LocalSettings:
         """Settings from ``COFFEE_RT_<FIELD>`` variables; an unknown or invalid one is a usage error."""
