@@ -98,7 +98,7 @@ def operator(ns: str, kubectl: Kubectl, world: World, tmp_path_factory: pytest.T
     settings = world.settings()
     env = {**os.environ, "KUBECONFIG": str(service_account_kubeconfig(kubectl, ns, folder)),
            "COFFEE_OPERATOR_RECONCILE_INTERVAL": "2", "COFFEE_OPERATOR_STABLE_SECONDS": "5",
-           "COFFEE_OPERATOR_SECRETS_IN_PROGRAM_ARGS": "true", "COFFEE_OPERATOR_DELETE_FLINK_ATTEMPTS": "2",
+           "COFFEE_OPERATOR_SECRETS_DIR": settings.secrets_dir, "COFFEE_OPERATOR_DELETE_FLINK_ATTEMPTS": "2",
            "COFFEE_OPERATOR_METRICS_PORT": str(METRICS_PORT), "COFFEE_OPERATOR_METRICS_HOST": "127.0.0.1",
            "COFFEE_OPERATOR_JOB_CONFIG_OVERRIDES": json.dumps(settings.job_config_overrides)}
     process = OperatorProcess(Path(env["KUBECONFIG"]), ns, folder / "kopf.log", env)
