@@ -155,15 +155,32 @@ def rebuild_postgres(settings: LocalSettings, cfg: JobConfig, first: str, last: 
 
 
 def _write(conn: psycopg.Connection, batch: list[tuple[OrderRow, list[ItemRow]]], result: Result) -> None:
+    """The batch's orders that Postgres lacks, each with its lines. Only the first record of a
+    ``message_id`` counts (the job's dedup): a later one with the same id, whether in this batch or
+    already in Postgres, adds no order and none of its lines."""
     if not batch:
         return
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(_ORDER, [(r.message_id, r.store_id, r.placed_at_ms, r.channel, r.currency, r.total_cents,
-                                  r.item_count, r.kafka_partition, r.kafka_offset) for r, _ in batch])
-        result.orders_inserted += max(cur.rowcount, 0)
-        cur.executemany(_ITEM, [(i.message_id, i.line_no, i.sku, i.name, i.category, i.origin, i.quantity,
-                                 i.unit_price_cents) for _, items in batch for i in items])
-        result.items_inserted += max(cur.rowcount, 0)
+        cur.executemany(_ORDER + " RETURNING message_id",
+                        [(r.message_id, r.store_id, r.placed_at_ms, r.channel, r.currency, r.total_cents,
+                          r.item_count, r.kafka_partition, r.kafka_offset) for r, _ in batch], returning=True)
+        inserted: set[str] = set()
+        while True:
+            inserted.update(str(row[0]) for row in cur.fetchall())
+            if not cur.nextset():
+                break
+        result.orders_inserted += len(inserted)
+        seen: set[str] = set()
+        lines: list[ItemRow] = []
+        for r, items in batch:
+            key = str(r.message_id)
+            if key in inserted and key not in seen:
+                seen.add(key)
+                lines.extend(items)
+        if lines:
+            cur.executemany(_ITEM, [(i.message_id, i.line_no, i.sku, i.name, i.category, i.origin, i.quantity,
+                                     i.unit_price_cents) for i in lines])
+            result.items_inserted += max(cur.rowcount, 0)
 
 
 def run_cli(first: str, last: str | None, store: str | None, settings: LocalSettings | None = None) -> int:

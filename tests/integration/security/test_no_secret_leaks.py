@@ -85,6 +85,11 @@ def meant_to_hold_secrets(stack: LocalStack) -> set[Path]:
     files |= {(s.state_dir / "redis" / "auth.conf").resolve(), redis_exporter.password_file.resolve(),
               postgres_exporter.password_file.resolve(), (s.state_dir / "ingest" / "dev-tokens.json").resolve(),
               (s.state_dir / "dashboard" / "dev-token").resolve()}
+    # Where other test modules of the same stack keep Secrets by design: the local Kubernetes API
+    # server's datastore (etcd holds every Secret object) and the operator tests' stand-in for
+    # Secrets mounted as files.
+    for home in (s.state_dir / "k8s" / "etcd", s.state_dir / "operator-tests" / "secrets"):
+        files |= {p.resolve() for p in home.rglob("*") if p.is_file()} if home.exists() else set()
     return files
 
 
