@@ -110,7 +110,8 @@ class Images(Model):
     kafka: Image = "apache/kafka:4.1.1"
     postgres: Image = "postgres:15.14-bookworm"
     redis: Image = "redis:7.4.6-bookworm"
-    kafka_exporter: Image = "danielqsj/kafka-exporter:v1.9.0"
+    # null: no Kafka exporter (a cluster that cannot pull it); the lag alerts then have no data.
+    kafka_exporter: Image | None = "danielqsj/kafka-exporter:v1.9.0"
     postgres_exporter: Image = "quay.io/prometheuscommunity/postgres-exporter:v0.17.1"
     redis_exporter: Image = "oliver006/redis_exporter:v1.74.0"
 
@@ -336,6 +337,9 @@ def _cross_checks(c: StackConfig) -> list[tuple[str, str]]:
             p.append(("ingestTokens", 'must be the token file JSON: {"tokens": [{"store_id": ..., "sha256": ...}]}'))
     if c.dashboard.enabled and c.images.dashboard is None:
         p.append(("images.dashboard", "required when dashboard.enabled is true"))
+    if c.monitoring.prometheus_operator and c.monitoring.exporters and c.images.kafka_exporter is None:
+        p.append(("images.kafkaExporter",
+                  "required when monitoring.prometheusOperator is true (the lag alerts read it)"))
     return p
 
 

@@ -263,9 +263,10 @@ class Monitoring(pulumi.ComponentResource):
                    depends_on: list[pulumi.Resource]) -> None:
         images = ctx.cfg.images
         # Consumer lag of the job's group: the "job falling behind" alerts need it.
-        self._exporter(ctx, APP_KAFKA_EXPORTER, images.kafka_exporter, KAFKA_EXPORTER_PORT, EXPORTER_UID, depends_on,
-                       args=[f"--kafka.server={b}" for b in kafka_bootstrap.split(",")]
-                       + [f"--web.listen-address=:{KAFKA_EXPORTER_PORT}"])
+        if images.kafka_exporter is not None:
+            self._exporter(ctx, APP_KAFKA_EXPORTER, images.kafka_exporter, KAFKA_EXPORTER_PORT, EXPORTER_UID,
+                           depends_on, args=[f"--kafka.server={b}" for b in kafka_bootstrap.split(",")]
+                           + [f"--web.listen-address=:{KAFKA_EXPORTER_PORT}"])
         self._exporter(ctx, APP_POSTGRES_EXPORTER, images.postgres_exporter, POSTGRES_EXPORTER_PORT, EXPORTER_UID,
                        depends_on, env=[h.secret_env("DATA_SOURCE_NAME", POSTGRES_SECRET, "dsn")])
         redis_env: list[dict[str, Any]] = [{"name": "REDIS_ADDR", "value": f"redis://{redis_host}:{redis_port}"},

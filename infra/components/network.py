@@ -106,7 +106,8 @@ def flows(ctx: Context) -> Flows:
 
     # Kafka and its clients.
     kafka_clients = [ingest, flink, Pods(APP_TOPICS), *([auditor] if auditor else [])]
-    if cfg.monitoring.exporters:
+    kafka_exporter = cfg.monitoring.exporters and cfg.images.kafka_exporter is not None
+    if kafka_exporter:
         kafka_clients.append(Pods(APP_KAFKA_EXPORTER))
     if cfg.kafka.mode == "in-cluster":
         for client in kafka_clients:
@@ -167,8 +168,9 @@ def flows(ctx: Context) -> Flows:
     f.allow(prometheus, operator, [op.METRICS_PORT])
     if auditor:
         f.allow(prometheus, auditor, [op.AUDITOR_PORT])
-    if cfg.monitoring.exporters:
+    if kafka_exporter:
         f.allow(prometheus, Pods(APP_KAFKA_EXPORTER), [mon.KAFKA_EXPORTER_PORT])
+    if cfg.monitoring.exporters:
         f.allow(prometheus, Pods(APP_POSTGRES_EXPORTER), [mon.POSTGRES_EXPORTER_PORT])
         f.allow(prometheus, Pods(APP_REDIS_EXPORTER), [mon.REDIS_EXPORTER_PORT])
     return f

@@ -5,6 +5,12 @@ cluster of ``coffee-rt local up cluster`` (never started here: it needs root and
 KUBE-* chains), the project's images built and imported into its containerd, then ``pulumi up`` of
 the stack through the Automation API (``coffee_rt.pulumi.stack``, in infra's environment).
 
+No registry is reachable, so the public images the program names by default (Kafka, Postgres,
+Redis, the exporters) are the stand-ins of ``coffee_rt.cluster.images.STANDINS``, imported the same
+way; the Kafka exporter has none and is left out (``images.kafkaExporter: null``). Volumes come from
+the cluster's pool (``Cluster.ensure_storage``), whose released ones are wiped before ``up`` and after
+``destroy``.
+
 The stack's config is ``Pulumi.<stack>.yaml`` from the repository, with three local changes: the
 images are the ones just built (``localhost/coffee-rt/...:dev``), ``kubernetes:kubeconfig`` names the
 cluster's admin kubeconfig (the program's explicit provider uses it, never the ambient context), and
@@ -99,7 +105,7 @@ def stack_config(stack_file: str, images: Mapping[str, str], kubeconfig: Path,
         if isinstance(value, dict) and "secure" in value:
             continue  # encrypted with another stack's key: ours come from the credentials
         result[key] = (value if isinstance(value, str) else json.dumps(value, separators=(",", ":")), False)
-    result[f"{PROJECT}:images"] = (json.dumps(dict(images), separators=(",", ":")), False)
+    result[f"{PROJECT}:images"] = (json.dumps({**dict(images), "kafkaExporter": None}, separators=(",", ":")), False)
     result["kubernetes:kubeconfig"] = (str(kubeconfig), False)
     result.update({key: (value, True) for key, value in creds.secret_config().items()})
     return result
@@ -128,9 +134,20 @@ def _running_cluster(progress: Progress) -> Any:
     return cluster
 
 
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _standin_references() -> dict[str, str]:
+    from coffee_rt.cluster.images import BASES, STANDINS
+
+    return {_camel(key): BASES[name].reference(name) for key, name in STANDINS.items()}
+
+
 def _images(cluster: Any, cache: Path, progress: Progress) -> dict[str, str]:
     """Build the stack's images (buildah's layer cache: unchanged ones take seconds) and import them."""
-    from coffee_rt.cluster.images import IMAGES, Builder
+    from coffee_rt.cluster.images import IMAGES, STANDINS, Builder
 
     missing = [name for name in IMAGE_NAMES.values() if name not in IMAGES]
     if missing:
@@ -138,6 +155,7 @@ def _images(cluster: Any, cache: Path, progress: Progress) -> dict[str, str]:
     builder = Builder(cache)
     builder.ensure_pause()
     references = {key: builder.build(name, progress).reference for key, name in IMAGE_NAMES.items()}
+    references.update({_camel(key): builder.ensure_base(name, progress) for key, name in STANDINS.items()})
     cluster.import_images(sorted(references.values()), progress)
     return references
 
@@ -156,8 +174,10 @@ def run(action: str, progress: Progress, stack: str = "dev") -> dict[str, Any]:
         from coffee_rt.cluster.images import IMAGES
 
         images = {key: IMAGES[name].reference(name) for key, name in IMAGE_NAMES.items() if name in IMAGES}
+        images.update(_standin_references())
     else:
         images = _images(cluster, cluster.stack_settings.cache_dir, progress)
+        cluster.ensure_storage(progress)
     creds = load_credentials(state / "credentials.json")
     config = stack_config(stack_file.read_text(), images, cluster.kubeconfig, creds)
     backend = state / "backend"
@@ -174,9 +194,12 @@ def run(action: str, progress: Progress, stack: str = "dev") -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="coffee-rt-deploy-", delete=False) as handle:
         json.dump(spec, handle)
     try:
-        return _run_stack(Path(handle.name), progress)
+        result = _run_stack(Path(handle.name), progress)
     finally:
         os.unlink(handle.name)
+    if action == "destroy":
+        cluster.ensure_storage(progress)  # the stack's volumes, released by the namespace's deletion, wiped
+    return result
 
 
 def _run_stack(spec: Path, progress: Progress) -> dict[str, Any]:

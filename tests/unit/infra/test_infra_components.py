@@ -296,6 +296,16 @@ def test_exporters_scrape_what_the_alerts_need(dev: mockrun.Run) -> None:
     assert rd["env"][0] == {"name": "REDIS_ADDR", "value": "redis://redis.coffee-rt.svc:6379"}
 
 
+def test_a_null_kafka_exporter_image_leaves_out_its_deployment_and_policy(dev: mockrun.Run) -> None:
+    images = {**json.loads(mockrun.stack_values("dev")["coffee-rt:images"]), "kafkaExporter": None}
+    run = run_stack("dev", DEV_SECRETS, {"coffee-rt:images": json.dumps(images)})
+    names = {(m["kind"], m["metadata"]["name"]) for m in run.manifests()}
+    assert not [name for name in names if "kafka-exporter" in name[1]]
+    assert {("Deployment", "postgres-exporter"), ("Deployment", "redis-exporter")} <= names
+    assert json.dumps(pods("kafka-exporter")) not in json.dumps(policy(run, "allow-kafka"))
+    assert json.dumps(pods("kafka-exporter")) in json.dumps(policy(dev, "allow-kafka"))
+
+
 def test_prometheus_objects_are_well_formed(prod: mockrun.Run) -> None:
     """No Prometheus Operator CRDs on the test API server: these are checked by shape here."""
     for m in prod.manifests():

@@ -129,6 +129,13 @@ def test_external_kafka_needs_bootstrap() -> None:
                        "(host:port[,host:port])")
 
 
+def test_the_prometheus_operator_needs_the_kafka_exporter() -> None:
+    images = {**json.loads(mockrun.stack_values("prod")["coffee-rt:images"]), "kafkaExporter": None}
+    message = error_of("prod", PROD_SECRETS, {"coffee-rt:images": json.dumps(images)})
+    assert message == ("invalid stack config:\n  coffee-rt:images.kafkaExporter: required when "
+                       "monitoring.prometheusOperator is true (the lag alerts read it)")
+
+
 def test_other_namespaces_are_ignored() -> None:
     values, secrets = mockrun.with_placeholder_secrets(mockrun.stack_values("dev"), DEV_SECRETS)
     values["kubernetes:context"] = "kind-coffee"

@@ -44,8 +44,9 @@ def test_stack_config_overrides_images_and_adds_kubeconfig_and_secrets() -> None
     config = deploy.stack_config(STACK_FILE, images, Path("/s/cluster/kubeconfig"), CREDS)
     assert config == {
         "coffee-rt:profile": ("dev", False),
+        # No stand-in exists for the Kafka exporter: the stack leaves it out.
         "coffee-rt:images": ('{"ingest":"localhost/coffee-rt/order-ingest:dev",'
-                             '"flink":"localhost/coffee-rt/flink:dev"}', False),
+                             '"flink":"localhost/coffee-rt/flink:dev","kafkaExporter":null}', False),
         "coffee-rt:kafka": ('{"brokers":1,"storage":{"size":"5Gi"}}', False),
         "kubernetes:kubeconfig": ("/s/cluster/kubeconfig", False),
         **{key: (value, True) for key, value in CREDS.secret_config().items()},

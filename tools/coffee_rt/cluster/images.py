@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coffee_rt.errors import PrerequisiteError, StartupError
+from coffee_rt.local.components import exporters
+from coffee_rt.local.installers import maven_jars
 from coffee_rt.paths import REPO_ROOT, TOOLS_DIR, cache_dir
 
 Progress = Callable[[str], None]
@@ -68,6 +70,12 @@ _USRLOCAL_PYTHON = ('cp -a "$1"/usr/bin/python3.11 "$1"/usr/local/bin/'
                     ' && ln -s python3.11 "$1"/usr/local/bin/python3 && ln -s python3 "$1"/usr/local/bin/python')
 _MAN1 = 'mkdir -p "$1"/usr/share/man/man1'
 _CA_ENV = {"PIP_CERT": _CA_BUNDLE, "NODE_EXTRA_CA_CERTS": _CA_BUNDLE}
+KAFKA_FILES = TOOLS_DIR / "images" / "kafka"
+POSTGRES_ENTRYPOINT = TOOLS_DIR / "images" / "postgres" / "docker-entrypoint.sh"
+POSTGRES_BIN = "/usr/lib/postgresql/15/bin"
+# Debian's postgres package creates a cluster of its own on install unless told not to.
+_NO_MAIN_CLUSTER = ('mkdir -p "$1"/etc/postgresql-common'
+                    ' && echo "create_main_cluster = false" > "$1"/etc/postgresql-common/createcluster.conf')
 BASES: dict[str, Base] = {
     # Debian's CPython 3.11 (the official image's minor); `python` and `pip` on PATH as there.
     "python": Base("python:3.11.14-slim-bookworm",
@@ -89,7 +97,36 @@ BASES: dict[str, Base] = {
                   hooks=lambda: _flink_hooks(),
                   config=("--entrypoint", '["/docker-entrypoint.sh"]', "--cmd", "help", "--workingdir", "/opt/flink"),
                   files=(FLINK_ENTRYPOINT,), essential_hooks=(_MAN1,)),
+    # Stand-ins for the public server images the Pulumi program names by default (STANDINS), each with
+    # the contract of that image that infra/components relies on, and its user id.
+    "kafka": Base("apache/kafka:4.1.1", ("openjdk-17-jre-headless", "ca-certificates"), {"LANG": "C.UTF-8"},
+                  hooks=lambda: _kafka_hooks(),
+                  config=("--entrypoint", '["/etc/kafka/docker/run"]', "--cmd", "[]", "--user", "1000:1000",
+                          "--workingdir", "/opt/kafka"),
+                  files=tuple(sorted(path for path in KAFKA_FILES.rglob("*") if path.is_file())),
+                  essential_hooks=(_MAN1,)),
+    "postgres": Base("postgres:15.14-bookworm", ("postgresql-15", "postgresql-client-15", "ca-certificates"),
+                     {"LANG": "C.UTF-8", "PATH": f"{POSTGRES_BIN}:{_PATH}", "PGDATA": "/var/lib/postgresql/data"},
+                     hooks=lambda: _postgres_hooks(),
+                     config=("--entrypoint", '["/usr/local/bin/docker-entrypoint.sh"]', "--cmd", "postgres",
+                             "--user", "999:999"),
+                     files=(POSTGRES_ENTRYPOINT,), essential_hooks=(_NO_MAIN_CLUSTER,)),
+    # Debian's Redis 7.0 for 7.4: the same server options and `redis-server -` (config on stdin).
+    "redis": Base("redis:7.4.6-bookworm", ("redis-server", "redis-tools", "ca-certificates"), {"LANG": "C.UTF-8"},
+                  hooks=lambda: ['rm -f "$1"/etc/redis/redis.conf'],
+                  config=("--cmd", "redis-server", "--user", "999:999", "--workingdir", "/data")),
+    "postgres-exporter": Base("quay.io/prometheuscommunity/postgres-exporter:v0.17.1", ("ca-certificates",),
+                              hooks=lambda: _exporter_hooks("postgres_exporter"),
+                              config=("--entrypoint", '["/bin/postgres_exporter"]', "--cmd", "[]",
+                                      "--user", "65534:65534")),
+    "redis-exporter": Base("oliver006/redis_exporter:v1.74.0", ("ca-certificates",),
+                           hooks=lambda: _exporter_hooks("redis_exporter"),
+                           config=("--entrypoint", '["/redis_exporter"]', "--cmd", "[]", "--user", "59000:59000")),
 }
+# Stack config image key (infra.config.Images) -> its stand-in in BASES. The Kafka exporter has none:
+# its Go module is not on the module proxy, so `coffee-rt deploy` runs without it.
+STANDINS = {"kafka": "kafka", "postgres": "postgres", "redis": "redis", "postgres_exporter": "postgres-exporter",
+            "redis_exporter": "redis-exporter"}
 
 
 @dataclass(frozen=True)
@@ -153,6 +190,40 @@ def _flink_hooks() -> list[str]:
         ' && chroot "$1" useradd --system --uid 9999 --gid flink --home-dir /opt/flink --shell /bin/bash flink'
         ' && chroot "$1" chown -R flink:flink /opt/flink',
     ]
+
+
+def _kafka_hooks() -> list[str]:
+    """Kafka's jars (tools/maven/kafka, the local stack's), scripts with the distribution's names, appuser 1000."""
+    jars = maven_jars("kafka", cache_dir())
+    return [
+        'mkdir -p "$1"/opt/kafka/libs "$1"/etc/kafka/docker "$1"/var/lib/kafka/data',
+        f'cp {jars}/*.jar "$1"/opt/kafka/libs/',
+        f"copy-in {KAFKA_FILES / 'bin'} {KAFKA_FILES / 'config'} /opt/kafka",
+        f"upload {KAFKA_FILES / 'run'} /etc/kafka/docker/run",
+        'chmod 0755 "$1"/etc/kafka/docker/run "$1"/opt/kafka/bin/*'
+        ' && chroot "$1" groupadd --system --gid 1000 appuser'
+        ' && chroot "$1" useradd --system --uid 1000 --gid appuser --home-dir /home/appuser --shell /bin/bash appuser'
+        ' && chroot "$1" chown -R appuser:appuser /opt/kafka /var/lib/kafka /etc/kafka',
+    ]
+
+
+def _postgres_hooks() -> list[str]:
+    """The entrypoint, and the postgres user at the official image's uid/gid 999 (pods run as 999)."""
+    return [
+        f"upload {POSTGRES_ENTRYPOINT} /usr/local/bin/docker-entrypoint.sh",
+        'chmod 0755 "$1"/usr/local/bin/docker-entrypoint.sh'
+        ' && old=$(chroot "$1" id -u postgres) && oldg=$(chroot "$1" id -g postgres)'
+        ' && chroot "$1" groupmod --gid 999 postgres && chroot "$1" usermod --uid 999 --gid 999 postgres'
+        ' && find "$1" -xdev \\( -uid "$old" -o -gid "$oldg" \\) -exec chown -h 999:999 {} +'
+        ' && mkdir -p "$1"/var/lib/postgresql/data && chown 999:999 "$1"/var/lib/postgresql/data',
+    ]
+
+
+def _exporter_hooks(binary: str) -> list[str]:
+    """The exporter the local stack runs (tools/exporters, built from the Go module proxy), at the image's path."""
+    built = exporters.bin_dir(cache_dir(), _quiet) / binary
+    target = "/bin/postgres_exporter" if binary == "postgres_exporter" else f"/{binary}"
+    return [f"upload {built} {target}", f'chmod 0755 "$1"{target}']
 
 
 def _quiet(_: str) -> None:

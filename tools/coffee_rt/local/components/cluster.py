@@ -43,6 +43,11 @@ NODE_CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
 }
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The node's storage: a default StorageClass with a pool of pre-made volumes, folders under the
+# cluster's home (Kubernetes has no provisioner for a one-node disk that pods of any uid can write).
+STORAGE_CLASS = "coffee-rt-local"
+VOLUMES = 8
+VOLUME_SIZE = "20Gi"
 DEBIAN_TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "buildah", "mmdebstrap")
 
 
@@ -198,9 +203,10 @@ class Cluster(Kubernetes):
         return Health(True, f"node {NODE_NAME} Ready at {self.node_ip}; kubeconfig {self.kubeconfig}")
 
     def after_start(self, progress: Progress) -> None:
-        """The pause image into containerd, and the kube-dns Service pointing at CoreDNS."""
+        """The pause image into containerd, the kube-dns Service pointing at CoreDNS, the volume pool."""
         self.import_images([PAUSE], progress)
         self._ensure_dns_service()
+        self.ensure_storage(progress)
         progress(f"cluster: node {NODE_NAME} Ready; kubectl --kubeconfig {self.kubeconfig}")
 
     def import_images(self, references: list[str], progress: Progress) -> None:
@@ -248,6 +254,67 @@ class Cluster(Kubernetes):
                 if response.status_code not in (201, 409):
                     raise StartupError(f"cluster: creating {body['kind']} kube-dns failed: "
                                        f"{response.status_code} {response.text[:500]}")
+
+    @property
+    def volumes_dir(self) -> Path:
+        return self.home / "volumes"
+
+    def ensure_storage(self, progress: Progress) -> None:
+        """The default StorageClass and its volumes; a volume whose claim was deleted is wiped and offered again.
+
+        Each volume is a hostPath folder of mode 0777: the kubelet applies no fsGroup to hostPath
+        volumes, and the pods run as their images' own non-root users. A claim binds when its pod
+        is scheduled (``WaitForFirstConsumer``), like a cloud disk; reclaiming on the next start
+        (or ``coffee-rt deploy``) stands in for a provisioner's delete.
+        """
+        storage_class = {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS,
+                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "kubernetes.io/no-provisioner", "reclaimPolicy": "Retain",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        }
+        with self._client() as client:
+            response = client.post("/apis/storage.k8s.io/v1/storageclasses", json=storage_class)
+            if response.status_code not in (201, 409):
+                raise StartupError(f"cluster: creating StorageClass {STORAGE_CLASS} failed: "
+                                   f"{response.status_code} {response.text[:500]}")
+            existing = {pv["metadata"]["name"]: pv for pv in client.get(
+                "/api/v1/persistentvolumes", params={"labelSelector": f"coffee-rt/pool={STORAGE_CLASS}"}
+            ).raise_for_status().json()["items"]}
+            for index in range(VOLUMES):
+                name = f"local-{index}"
+                folder = self.volumes_dir / name
+                pv = existing.get(name)
+                if pv is not None and pv.get("status", {}).get("phase") != "Released":
+                    continue
+                if pv is not None:
+                    claim = pv["spec"].get("claimRef", {})
+                    client.delete(f"/api/v1/persistentvolumes/{name}").raise_for_status()
+                    self._wait_gone(client, f"/api/v1/persistentvolumes/{name}")
+                    progress(f"cluster: wiped volume {name} (was {claim.get('namespace')}/{claim.get('name')})")
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+                folder.chmod(0o777)
+                body = {
+                    "apiVersion": "v1", "kind": "PersistentVolume",
+                    "metadata": {"name": name, "labels": {"coffee-rt/pool": STORAGE_CLASS}},
+                    "spec": {"capacity": {"storage": VOLUME_SIZE}, "accessModes": ["ReadWriteOnce"],
+                             "persistentVolumeReclaimPolicy": "Retain", "storageClassName": STORAGE_CLASS,
+                             "hostPath": {"path": str(folder), "type": "Directory"}},
+                }
+                response = client.post("/api/v1/persistentvolumes", json=body)
+                if response.status_code not in (201, 409):
+                    raise StartupError(f"cluster: creating volume {name} failed: "
+                                       f"{response.status_code} {response.text[:500]}")
+
+    @staticmethod
+    def _wait_gone(client: httpx.Client, path: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while client.get(path).status_code != 404:
+            if time.monotonic() > deadline:
+                raise StartupError(f"cluster: {path} still exists after {timeout:.0f} s")
+            time.sleep(0.5)
 
     def stop(self, progress: Progress) -> bool:
         """Every container killed before containerd stops, then the host put back as it was."""
