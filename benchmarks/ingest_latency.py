@@ -246,7 +246,7 @@ async def run_step(url: str, requests: list[bytes], rate: float, warmup: float, 
 
 
 def scrape(url: str) -> dict[float, float]:
-    """Cumulative bucket counts of the 202 latency histogram of /v1/orders."""
+    """Cumulative bucket counts of the 202 latency histogram of /v1/orders (``url``: the internal port)."""
     import httpx
 
     text = httpx.get(f"{url}/metrics", timeout=5).text
@@ -390,11 +390,11 @@ async def main_async(args: argparse.Namespace) -> int:
         requests = build_requests(total, url, tokens, seed)
         seed += 1
         pids = {name: stack[name].processes()[0].pid() for name in ("ingest", "kafka")}
-        before = scrape(url)
+        before = scrape(settings.ingest_internal_url)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         result = await run_step(url, requests, rate, args.warmup, args.connections)
         cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        after = scrape(url)
+        after = scrape(settings.ingest_internal_url)
         orders = len(requests)  # CPU covers the warm-up too
         result.cpu_ms_per_order = {name: (cpu_after[name] - cpu_before[name]) * 1000 / orders for name in pids}
         result.server_p50 = histogram_quantile(before, after, 0.5)

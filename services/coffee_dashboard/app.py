@@ -1,4 +1,5 @@
-"""The dashboard service (Starlette): the page, its static files and the JSON API, behind read-only auth."""
+"""The dashboard service (Starlette): the page, its static files and the JSON API, behind read-only
+auth, on the public port; its metrics and the probes on the internal port."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import redis.asyncio as aioredis
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -23,6 +25,7 @@ from coffee_dashboard.api import Api, json_response
 from coffee_dashboard.auth import Authenticator, AuthMiddleware
 from coffee_dashboard.history import History
 from coffee_dashboard.live import LiveHub, LiveReader
+from coffee_dashboard.metrics import DashboardMetrics
 from coffee_dashboard.ops import OpsMonitor
 from coffee_dashboard.settings import DashboardSettings
 from coffee_service.problems import Problem
@@ -52,7 +55,8 @@ class DashboardService:
         self.hub = LiveHub(self.reader, settings, lambda store: self.api.hourly_for(store),
                            self.ops.pipeline_evidence)
         self.api = Api(settings, self.reader, self.hub, self.history, self.ops)
-        self.auth = Authenticator(settings)
+        self.metrics = DashboardMetrics()
+        self.auth = Authenticator(settings, self.metrics)
 
     async def index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
@@ -66,18 +70,33 @@ class DashboardService:
             raise Problem(503, "not-ready", "Not ready", "Redis is not reachable", headers={"Retry-After": "2"})
         return json_response({"status": "ready"})
 
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def internal_asgi(self) -> Starlette:
+        """Metrics and the probes, for the monitoring only (no auth: the port is not public)."""
+        return Starlette(routes=[Route("/healthz", self.healthz, methods=["GET"]),
+                                 Route("/readyz", _problems(self.readyz), methods=["GET"]),
+                                 Route("/metrics", self.metrics_endpoint, methods=["GET"])],
+                         exception_handlers={HTTPException: _http_error, Exception: _internal_error})
+
     def asgi(self) -> Starlette:
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             self.hub.start()
-            ops_task = asyncio.create_task(self.ops.run(self.hub.on_ops), name="ops")
+            tasks = [asyncio.create_task(self.ops.run(self.hub.on_ops), name="ops")]
+            token_file = self.auth.token_file
+            if token_file is not None:
+                tasks.append(asyncio.create_task(token_file.watch(
+                    self.settings.tokens_reload_interval.total_seconds(), self.auth.set_tokens), name="tokens"))
             log.info("dashboard ready (auth %s, stale after %.0f s)", self.settings.auth, self.settings.stale_after_s)
             try:
                 yield
             finally:
-                ops_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ops_task
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await self.hub.stop()
                 await self.history.close()
                 await self.http.aclose()

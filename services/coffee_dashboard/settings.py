@@ -7,11 +7,15 @@ start, not silently fall back to a default. Dicts are JSON; lists are comma-sepa
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from coffee_orders.schema import STORE_ID_PATTERN
+from coffee_service.serve import Limits
+from coffee_settings.durations import SettingsDuration
 from coffee_settings.env import SettingsError as SettingsError  # raised by from_env
 from coffee_settings.env import settings_from_env
 from coffee_settings.zones import check_zone
@@ -25,7 +29,17 @@ class DashboardSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = "127.0.0.1"
-    port: int = Field(8090, ge=1, le=65535)
+    port: int = Field(8090, ge=1, le=65535)  # the page and its API: the public port
+    # /metrics and the probes, for the monitoring only (docs/dashboard.md#ports).
+    internal_host: str = "127.0.0.1"
+    internal_port: int = Field(9090, ge=1, le=65535)
+    # The public port's limits (coffee_service.serve). Each open page holds one request (its event
+    # stream), so max_requests stays above max_clients.
+    header_timeout: SettingsDuration = timedelta(seconds=10)
+    body_timeout: SettingsDuration = timedelta(seconds=10)
+    max_connections: int = Field(512, ge=1, le=100_000)
+    max_requests: int = Field(300, ge=1, le=100_000)
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     postgres_dsn: SecretStr = SecretStr("postgresql://coffee@127.0.0.1:5432/coffee")
 
@@ -47,12 +61,20 @@ class DashboardSettings(BaseModel):
     history_max_days: int = Field(93, ge=1, le=3660)
     max_clients: int = Field(200, ge=1)
 
-    # Read-only auth: "token" (bearer token or the cookie set by /?token=) or "basic".
+    # Read-only auth: "token" (bearer token or the session cookie set by /?token=) or "basic".
     auth: Literal["none", "token", "basic"] = "token"
     tokens_sha256: list[str] = Field(default_factory=list, repr=False)
+    # The same digests in a file (one per line or comma-separated; a mounted Secret), re-read
+    # every tokens_reload_interval when it changes: a removed token stops working, sessions included.
+    tokens_file: Path | None = None
+    tokens_reload_interval: SettingsDuration = timedelta(seconds=5)
     basic_user: str | None = None
     basic_password_sha256: str | None = Field(None, repr=False)
-    cookie_secure: bool = False  # set behind HTTPS
+    # The session cookie: signed with the key in session_key_file (at least 32 bytes; shared by
+    # every replica), or with a random key per process when unset (sessions then end with the process).
+    session_key_file: Path | None = None
+    session_ttl: SettingsDuration = timedelta(hours=12)
+    cookie_secure: bool = False  # set behind HTTPS: the browser then sends the cookie over HTTPS only
 
     # Ops panel sources (each optional; unset means "not configured" on the panel).
     ops_interval_s: float = Field(5.0, ge=0.5, le=300)
@@ -115,11 +137,28 @@ class DashboardSettings(BaseModel):
 
     @model_validator(mode="after")
     def _auth_complete(self) -> DashboardSettings:
-        if self.auth == "token" and not self.tokens_sha256:
-            raise ValueError("auth 'token' needs DASHBOARD_TOKENS_SHA256 (comma-separated SHA-256 of the tokens)")
+        if self.auth == "token" and (not self.tokens_sha256) == (self.tokens_file is None):
+            raise ValueError("auth 'token' needs exactly one of DASHBOARD_TOKENS_SHA256 (comma-separated SHA-256 "
+                             "of the tokens) or DASHBOARD_TOKENS_FILE (a file of them)")
+        if self.internal_port == self.port:
+            raise ValueError("DASHBOARD_INTERNAL_PORT must differ from DASHBOARD_PORT "
+                             "(metrics stay off the public port)")
+        if not timedelta(minutes=1) <= self.session_ttl <= timedelta(days=30):
+            raise ValueError("DASHBOARD_SESSION_TTL must be between 1min and 30d")
+        for name in ("header_timeout", "body_timeout", "tokens_reload_interval"):
+            if not timedelta(milliseconds=100) <= getattr(self, name) <= timedelta(minutes=10):
+                raise ValueError(f"DASHBOARD_{name.upper()} must be between 100ms and 10min")
+        if self.max_requests <= self.max_clients:
+            raise ValueError(f"DASHBOARD_MAX_REQUESTS ({self.max_requests}) must be above DASHBOARD_MAX_CLIENTS "
+                             f"({self.max_clients}): each open page holds a request")
         if self.auth == "basic" and not (self.basic_user and self.basic_password_sha256):
             raise ValueError("auth 'basic' needs DASHBOARD_BASIC_USER and DASHBOARD_BASIC_PASSWORD_SHA256")
         return self
+
+    def limits(self) -> Limits:
+        return Limits(header_timeout_s=self.header_timeout.total_seconds(),
+                      body_timeout_s=self.body_timeout.total_seconds(), max_connections=self.max_connections,
+                      max_requests=self.max_requests, max_header_bytes=self.max_header_bytes)
 
     def timezone_of(self, store: str) -> str:
         return self.store_timezones.get(store, self.default_timezone)

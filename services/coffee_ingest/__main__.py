@@ -12,7 +12,7 @@ import sys
 from coffee_ingest.app import IngestService
 from coffee_ingest.auth import TokenFileError
 from coffee_ingest.settings import IngestSettings
-from coffee_service.serve import serve
+from coffee_service.serve import Listener, serve
 from coffee_settings.env import SettingsError
 
 
@@ -30,8 +30,10 @@ def main() -> int:
     # back on a thread: with CPython's default 5 ms switch interval the event loop could hold the
     # GIL that long before the thread got it to settle a request.
     sys.setswitchinterval(0.0005)
-    serve(service.asgi(), host=settings.host, port=settings.port, log_level=settings.log_level,
-          access_log=settings.access_log, graceful_shutdown_s=10)
+    serve(Listener(settings.host, settings.port, service.asgi(), settings.limits()),
+          Listener(settings.internal_host, settings.internal_port, service.internal_asgi()),
+          log_level=settings.log_level, access_log=settings.access_log, graceful_shutdown_s=10,
+          on_event=lambda kind: service.metrics.connections_cut.labels(kind).inc())
     return 0
 
 

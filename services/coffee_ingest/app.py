@@ -1,5 +1,6 @@
-"""The HTTP API: POST /v1/orders and /v1/orders:batch (bare ASGI, see routing.py), and health,
-readiness, metrics and OpenAPI on Starlette; the metrics middleware wraps them all.
+"""The HTTP API: POST /v1/orders and /v1/orders:batch (bare ASGI, see routing.py) and the probes
+on the public port; metrics, OpenAPI and the probes on the internal port (Starlette); the metrics
+middleware wraps both. The token file is re-read when it changes (``coffee_service.reload``).
 
 Checks run cheapest and least revealing first: token (401), content type (415), size (413),
 JSON and schema (400/422), store ownership (403); only then is Kafka touched, so a rejected
@@ -8,10 +9,13 @@ request never writes anything. 202 is sent only after the broker's ack.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,7 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from coffee_ingest import rejections
-from coffee_ingest.auth import Authenticator, AuthError, load_tokens
+from coffee_ingest.auth import Authenticator, AuthError, TokenFileError, load_tokens, parse_token_file
 from coffee_ingest.metrics import Metrics, MetricsMiddleware
 from coffee_ingest.openapi import build_openapi
 from coffee_ingest.producer import Delivery, OrderProducer, ProduceError
@@ -33,11 +37,13 @@ from coffee_ingest.routing import Incoming, OrderRoutes
 from coffee_ingest.settings import IngestSettings
 from coffee_orders.schema import Order, Window, parse_order, to_wire
 from coffee_service.problems import Problem
+from coffee_service.reload import WatchedFile
 
 log = logging.getLogger("coffee_ingest")
 
 ORDERS, BATCH = "/v1/orders", "/v1/orders:batch"
 ROUTES = (ORDERS, BATCH, "/healthz", "/readyz", "/metrics", "/openapi.json")
+PUBLIC_ROUTES = (ORDERS, BATCH, "/healthz", "/readyz")
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -49,8 +55,16 @@ class IngestService:
 
     def __init__(self, settings: IngestSettings, authenticator: Authenticator | None = None) -> None:
         self.settings = settings
-        self.auth = authenticator or Authenticator(load_tokens(settings.tokens_file, settings.tokens))
         self.metrics = Metrics(rejections.REASONS)
+        self.token_file: WatchedFile[Authenticator] | None = None
+        if authenticator is not None:
+            self.auth = authenticator
+        elif settings.tokens_file is not None:
+            self.token_file = token_file = _watched_tokens(settings.tokens_file, self.metrics)
+            self.metrics.token_file_ok.set_function(lambda: 1.0 if token_file.ok else 0.0)
+            self.auth = token_file.value
+        else:
+            self.auth = Authenticator(load_tokens(content=settings.tokens))
         self.producer = OrderProducer(settings, self.metrics)
         self.openapi = orjson.dumps(build_openapi(settings))
 
@@ -175,31 +189,52 @@ class IngestService:
     async def openapi_endpoint(self, request: Request) -> Response:
         return Response(self.openapi, media_type="application/json")
 
+    def _tokens_changed(self, auth: Authenticator) -> None:
+        self.auth = auth
+        log.info("token file reloaded: %d stores", auth.store_count)
+
     # -- wiring ----------------------------------------------------------------------------
     def asgi(self) -> ASGIApp:
+        """The public app: the order routes and the probes (its lifespan runs the producer)."""
+
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             self.producer.start(io_event=self.settings.ack_wakeup == "io-event")
             log.info("order ingest ready to accept orders for %d stores on topic %s (Kafka acks via %s)",
                      self.auth.store_count, self.settings.topic, self.producer.delivery_mode)
+            watch = None
+            if self.token_file is not None:
+                watch = asyncio.create_task(self.token_file.watch(
+                    self.settings.tokens_reload_interval.total_seconds(), self._tokens_changed), name="tokens")
             try:
                 yield
             finally:
+                if watch is not None:
+                    watch.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watch
                 await self.producer.close()
 
-        routes = [
-            Route("/healthz", self.healthz, methods=["GET"]),
-            Route("/readyz", self.readyz, methods=["GET"]),
-            Route("/metrics", self.metrics_endpoint, methods=["GET"]),
-            Route("/openapi.json", self.openapi_endpoint, methods=["GET"]),
-        ]
         rest = Starlette(
-            routes=routes,
+            routes=[Route("/healthz", self.healthz, methods=["GET"]), Route("/readyz", self.readyz, methods=["GET"])],
             exception_handlers={HTTPException: self._http_error, Exception: self._internal_error},
             lifespan=lifespan,
         )
         orders = OrderRoutes({ORDERS: self.post_order, BATCH: self.post_batch}, self.metrics, rest)
-        return MetricsMiddleware(orders, metrics=self.metrics, routes=ROUTES)
+        return MetricsMiddleware(orders, metrics=self.metrics, routes=PUBLIC_ROUTES)
+
+    def internal_asgi(self) -> ASGIApp:
+        """The internal app: metrics, OpenAPI and the probes, for the monitoring only."""
+        internal = Starlette(
+            routes=[
+                Route("/healthz", self.healthz, methods=["GET"]),
+                Route("/readyz", self.readyz, methods=["GET"]),
+                Route("/metrics", self.metrics_endpoint, methods=["GET"]),
+                Route("/openapi.json", self.openapi_endpoint, methods=["GET"]),
+            ],
+            exception_handlers={HTTPException: self._http_error, Exception: self._internal_error},
+        )
+        return MetricsMiddleware(internal, metrics=self.metrics, routes=ROUTES)
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -239,6 +274,16 @@ def _batch_orders(doc: Any, limit: int) -> list[Any]:
         raise rejections.batch_problem(413, "batch-too-large", f"at most {limit} orders per batch, got {len(orders)}",
                                      "batch_too_large")
     return orders
+
+
+def _watched_tokens(path: Path, metrics: Metrics) -> WatchedFile[Authenticator]:
+    try:
+        return WatchedFile(path, lambda text: Authenticator(parse_token_file(text)), what="token file",
+                           on_outcome=lambda outcome: metrics.token_reloads.labels(outcome).inc())
+    except OSError as exc:
+        raise TokenFileError(f"cannot read token file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise TokenFileError(f"token file {path} is not UTF-8") from None
 
 
 def create_app(settings: IngestSettings | None = None) -> ASGIApp:

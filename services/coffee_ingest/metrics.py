@@ -13,6 +13,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from coffee_service.serve import EVENTS, TIMED_OUT
+
 LATENCY_BUCKETS = (
     0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.0075,
     0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -41,6 +43,19 @@ class Metrics:
             self.rejections.labels(reason)
         for outcome in ("accepted", "rejected", "unavailable"):
             self.orders.labels(outcome)
+        self.connections_cut = Counter(
+            "coffee_ingest_connections_cut", "Clients cut off by the public port's limits, by reason (header_timeout, "
+            "body_timeout, header_too_large, evicted, refused, busy).", ["reason"], registry=r)
+        for event in EVENTS:
+            self.connections_cut.labels(event)
+        self.token_reloads = Counter("coffee_ingest_token_reloads", "Reads of a changed token file, by outcome "
+                                     "(loaded; failed: the last good tokens stay in use).", ["outcome"], registry=r)
+        for outcome in ("loaded", "failed"):
+            self.token_reloads.labels(outcome)
+        self.token_file_ok = Gauge("coffee_ingest_token_file_ok",
+                                   "1 while the token file as it is now is the one in use, 0 after a failed reload.",
+                                   registry=r)
+        self.token_file_ok.set(1)  # tokens given as INGEST_TOKENS: nothing to reload
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.accepted = self.orders.labels("accepted")
         self.rejected = self.orders.labels("rejected")
@@ -76,7 +91,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
+        status = 0
 
         async def send_and_record(message: Message) -> None:
             nonlocal status
@@ -88,8 +103,13 @@ class MetricsMiddleware:
         in_flight.inc()
         try:
             await self.app(scope, receive, send_and_record)
+        except BaseException:
+            status = status or 500  # uvicorn answers 500 for it
+            raise
         finally:
             in_flight.dec()
+            if not status:  # no answer: the client went away (499, as nginx logs it) or timed out
+                status = 408 if scope.get(TIMED_OUT) else 499
             path = scope["path"]
             self.metrics.observe_request(path if path in self.routes else UNMATCHED, status,
                                          time.perf_counter() - start)

@@ -86,6 +86,8 @@ def build_openapi(settings: IngestSettings) -> dict[str, Any]:
         "400": _problem("Malformed JSON."),
         "401": _problem("Missing or invalid bearer token."),
         "413": _problem(f"Body larger than the limit ({settings.max_body_bytes} bytes for one order)."),
+        "408": _problem("The headers or the body did not arrive in time (INGEST_HEADER_TIMEOUT, "
+                        "INGEST_BODY_TIMEOUT); the connection is closed."),
         "415": _problem("Content-Type is not application/json."),
         "422": _problem("The order is invalid; `errors` names each field."),
         "503": _problem("Kafka did not acknowledge in time; retry after Retry-After with the same message_id."),
@@ -94,7 +96,8 @@ def build_openapi(settings: IngestSettings) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "coffee-rt order ingest", "version": "1.0.0",
-                 "description": "Write path for orders: 202 only once Kafka has the order. See docs/ingest.md."},
+                 "description": "Write path for orders: 202 only once Kafka has the order. See docs/ingest.md. "
+                                "This document and the metrics are served on the internal port only."},
         "components": {
             "schemas": schemas,
             "securitySchemes": {"storeToken": {"type": "http", "scheme": "bearer",
@@ -129,7 +132,5 @@ def build_openapi(settings: IngestSettings) -> dict[str, Any]:
             "/readyz": {"get": {"operationId": "readyz", "security": [], "summary": "Readiness: Kafka reachable.",
                                 "responses": {"200": {"description": "Ready."},
                                               "503": _problem("Kafka unreachable.")}}},
-            "/metrics": {"get": {"operationId": "metrics", "security": [], "summary": "Prometheus metrics.",
-                                 "responses": {"200": {"description": "Text exposition format."}}}},
         },
     }

@@ -6,12 +6,14 @@ the pod at start, not silently fall back to a default.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from coffee_orders.schema import DEFAULT_HORIZON, MAX_FUTURE
+from coffee_service.serve import Limits
 from coffee_settings.durations import SettingsDuration
 from coffee_settings.env import SettingsError as SettingsError  # raised by from_env
 from coffee_settings.env import settings_from_env
@@ -23,7 +25,17 @@ class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(8080, ge=1, le=65535)  # the orders (and probes): the public port
+    # /metrics, /openapi.json and the probes, for the monitoring only (docs/ingest.md#ports).
+    internal_host: str = "127.0.0.1"
+    internal_port: int = Field(9080, ge=1, le=65535)
+    # The public port's limits (coffee_service.serve): a client has header_timeout to send a
+    # request's headers and then body_timeout for its body; connections and requests are capped.
+    header_timeout: SettingsDuration = timedelta(seconds=10)
+    body_timeout: SettingsDuration = timedelta(seconds=10)
+    max_connections: int = Field(768, ge=1, le=100_000)
+    max_requests: int = Field(512, ge=1, le=100_000)
+    max_header_bytes: int = Field(32 * 1024, ge=1024, le=1024 * 1024)
     kafka_bootstrap: str = Field("127.0.0.1:9092", min_length=1)
     topic: str = Field("orders", min_length=1)
     # Extra librdkafka settings as JSON, e.g. {"security.protocol": "SSL"}; ours win on conflict.
@@ -42,6 +54,7 @@ class IngestSettings(BaseModel):
 
     tokens_file: Path | None = None
     tokens: str | None = Field(None, repr=False)  # the token file's JSON content, for an env-only Secret
+    tokens_reload_interval: SettingsDuration = timedelta(seconds=5)  # how often the token file is re-read
 
     # Durations (coffee_settings.durations): 7d, 36h, 5min, P7D, PT5M, or a number of seconds.
     placed_at_horizon: SettingsDuration = DEFAULT_HORIZON
@@ -57,7 +70,19 @@ class IngestSettings(BaseModel):
     def _one_token_source(self) -> IngestSettings:
         if (self.tokens_file is None) == (self.tokens is None):
             raise ValueError("set exactly one of INGEST_TOKENS_FILE (a mounted file) or INGEST_TOKENS (its JSON)")
+        if self.internal_port == self.port:
+            raise ValueError("INGEST_INTERNAL_PORT must differ from INGEST_PORT (metrics stay off the public port)")
+        for name in ("header_timeout", "body_timeout", "tokens_reload_interval"):
+            value = getattr(self, name)
+            if not timedelta(milliseconds=100) <= value <= timedelta(minutes=10):
+                raise ValueError(f"INGEST_{name.upper()} must be between 100ms and 10min")
         return self
+
+    def limits(self) -> Limits:
+        return Limits(header_timeout_s=self.header_timeout.total_seconds(),
+                      body_timeout_s=self.body_timeout.total_seconds(), max_connections=self.max_connections,
+                      max_requests=self.max_requests, max_header_bytes=self.max_header_bytes,
+                      retry_after_s=self.retry_after_s)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> IngestSettings:

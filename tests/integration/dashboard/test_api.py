@@ -316,13 +316,16 @@ def test_auth(fed_dashboard: FedDashboard) -> None:
         wrong = httpx.get(f"{url}{path}", headers={"Authorization": "Bearer not-the-token"}, timeout=10)
         assert wrong.status_code == 401, path
 
-    # A browser logs in once with ?token=: the token moves into an HttpOnly cookie, off the URL.
+    # A browser logs in once with ?token=: it gets an HttpOnly session cookie (not the token), off the URL.
     login = httpx.get(f"{url}/", params={"token": fed_dashboard.token, "store": "store-1"}, timeout=10)
     assert (login.status_code, login.headers["location"]) == (303, "/?store=store-1")
     cookie = login.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and fed_dashboard.token not in cookie
     with httpx.Client(base_url=url, timeout=10) as browser:
-        browser.cookies.set("coffee_dashboard_token", fed_dashboard.token)
+        browser.cookies.set("coffee_dashboard_token", fed_dashboard.token)  # the raw token opens nothing
+        assert browser.get("/api/v1/status").status_code == 401
+        browser.cookies.clear()
+        browser.cookies.set("coffee_dashboard_session", login.cookies["coffee_dashboard_session"])
         assert browser.get("/api/v1/status").status_code == 200
         page = browser.get("/")
         assert page.status_code == 200 and "<title>coffee-rt" in page.text

@@ -1,4 +1,5 @@
-"""Fixtures of the ingest service tests: an HTTP client on the test stack's service, end offsets."""
+"""Fixtures of the ingest service tests: HTTP clients on the test stack's service (its order port and
+its internal port), end offsets."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from ingest_helpers import Offsets
+
+from coffee_rt.local.stack import LocalStack
 
 
 @pytest.fixture(scope="session")
@@ -19,4 +22,11 @@ def offsets(kafka_bootstrap: str) -> Iterator[Offsets]:
 @pytest.fixture(scope="session")
 def client(ingest_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=ingest_url, timeout=15) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def internal(local_stack: LocalStack, ingest_url: str) -> Iterator[httpx.Client]:
+    """The service's internal port: /metrics, /openapi.json and the probes."""
+    with httpx.Client(base_url=local_stack.settings.ingest_internal_url, timeout=15) as c:
         yield c

@@ -59,8 +59,8 @@ def from_schema(schema: dict[str, Any], components: dict[str, Any]) -> st.Search
 
 
 @pytest.fixture(scope="module")
-def order_strategy(client: httpx.Client) -> st.SearchStrategy[dict[str, Any]]:
-    document = client.get("/openapi.json").json()
+def order_strategy(internal: httpx.Client) -> st.SearchStrategy[dict[str, Any]]:
+    document = internal.get("/openapi.json").json()
     components = document["components"]["schemas"]
     body_ref = document["paths"]["/v1/orders"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     return from_schema(body_ref, components)

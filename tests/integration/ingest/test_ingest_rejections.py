@@ -209,9 +209,10 @@ def test_a_client_gone_mid_body_writes_nothing_and_the_service_carries_on(
     assert sum(after) - sum(before) == 1  # only the complete request's order
 
 
-def test_rejections_are_counted_by_reason(client: httpx.Client, ingest_tokens: dict[str, str]) -> None:
+def test_rejections_are_counted_by_reason(client: httpx.Client, internal: httpx.Client,
+                                          ingest_tokens: dict[str, str]) -> None:
     def count() -> float:
-        for line in client.get("/metrics").text.splitlines():
+        for line in internal.get("/metrics").text.splitlines():
             if line.startswith('coffee_ingest_rejections_total{reason="total_mismatch"}'):
                 return float(line.split()[-1])
         raise AssertionError("metric missing")

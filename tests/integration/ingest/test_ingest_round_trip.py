@@ -97,15 +97,16 @@ def test_batch_answers_per_order_and_writes_only_the_good_ones(
         assert offsets.read(result["partition"], result["offset"]) == (b"store-04", to_wire(order))
 
 
-def metric(client: httpx.Client, series: str) -> float:
-    for line in client.get("/metrics").text.splitlines():
+def metric(internal: httpx.Client, series: str) -> float:
+    for line in internal.get("/metrics").text.splitlines():
         if line.startswith(series + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
 
-def test_metrics_count_requests_latency_and_orders(client: httpx.Client, ingest_tokens: dict[str, str]) -> None:
-    text = client.get("/metrics").text
+def test_metrics_count_requests_latency_and_orders(client: httpx.Client, internal: httpx.Client,
+                                                   ingest_tokens: dict[str, str]) -> None:
+    text = internal.get("/metrics").text
     for name in ("coffee_ingest_requests_total", "coffee_ingest_request_duration_seconds_bucket",
                  "coffee_ingest_produce_duration_seconds_bucket", "coffee_ingest_in_flight_requests",
                  "coffee_ingest_rejections_total", "coffee_ingest_orders_total"):
@@ -114,20 +115,29 @@ def test_metrics_count_requests_latency_and_orders(client: httpx.Client, ingest_
     latency = 'coffee_ingest_request_duration_seconds_count{route="/v1/orders",status="202"}'
     produced = 'coffee_ingest_produce_duration_seconds_count{outcome="acked"}'
     accepted = 'coffee_ingest_orders_total{outcome="accepted"}'
-    before = [metric(client, s) for s in (requests, latency, produced, accepted)]
+    before = [metric(internal, s) for s in (requests, latency, produced, accepted)]
     response = client.post("/v1/orders", content=to_wire(fresh_order("store-02")),
                            headers=auth(ingest_tokens["store-02"]))
     assert response.status_code == 202
-    assert [metric(client, s) for s in (requests, latency, produced, accepted)] == [b + 1 for b in before]
-    assert metric(client, "coffee_ingest_in_flight_requests") == 1.0  # the /metrics request itself
+    assert [metric(internal, s) for s in (requests, latency, produced, accepted)] == [b + 1 for b in before]
+    assert metric(internal, "coffee_ingest_in_flight_requests") == 1.0  # the /metrics request itself
 
 
-def test_openapi_document_serves_the_one_schema(client: httpx.Client) -> None:
+def test_metrics_and_openapi_are_not_on_the_order_port(client: httpx.Client, internal: httpx.Client) -> None:
+    for path in ("/metrics", "/openapi.json", "/docs"):
+        response = client.get(path)
+        assert (response.status_code, response.json()["type"]) == (404, "urn:coffee-rt:problem:not-found"), path
+    assert internal.get("/metrics").status_code == 200
+    assert internal.post("/v1/orders", content=b"{}").status_code == 404  # no orders on the internal port
+    assert client.get("/readyz").status_code == internal.get("/readyz").status_code == 200
+
+
+def test_openapi_document_serves_the_one_schema(internal: httpx.Client) -> None:
     from coffee_orders.schema import json_schema
 
-    document = client.get("/openapi.json").json()
+    document = internal.get("/openapi.json").json()
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == {"/v1/orders", "/v1/orders:batch", "/healthz", "/readyz", "/metrics"}
+    assert set(document["paths"]) == {"/v1/orders", "/v1/orders:batch", "/healthz", "/readyz"}
     schema = json_schema()
     defs = schema.pop("$defs")
     assert document["components"]["schemas"]["Order"] == schema

@@ -242,6 +242,9 @@ def test_no_secret_in_any_log_status_or_rest_visible_config(counted: RunningJob)
     # a browser's login, as the README shows it: the token in the query once (then a cookie)
     login = httpx.get(f"{settings.dashboard_url}/", params={"token": dashboard.dev_token()}, timeout=30)
     assert login.status_code in (302, 303, 307), login.status_code
+    places["dashboard login's Set-Cookie"] = "\n".join(login.headers.get_list("set-cookie")).encode()
+    for url in (settings.ingest_internal_url, settings.dashboard_internal_url):
+        places[f"{url}/metrics"] = httpx.get(f"{url}/metrics", timeout=30).content
 
     # Where the credentials used to show: the job's program arguments, logged by the JobManager and
     # shown by its REST API. They are searched, and name only the files.

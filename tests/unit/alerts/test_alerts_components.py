@@ -48,7 +48,8 @@ def test_prometheus_scrapes_the_stack_with_operator_job_names(settings: LocalSet
     config = Prometheus(settings).config()
     jobs = {c["job_name"]: (c["metrics_path"], c["static_configs"][0]["targets"]) for c in config["scrape_configs"]}
     assert jobs == {
-        "coffee-rt/coffee-rt-ingest": ("/metrics", ["127.0.0.1:21080"]),
+        "coffee-rt/coffee-rt-ingest": ("/metrics", ["127.0.0.1:18088"]),  # the internal port, not 21080
+        "coffee-rt/coffee-rt-dashboard": ("/metrics", ["127.0.0.1:18098"]),
         "coffee-rt/coffee-rt-flink": ("/", ["127.0.0.1:21133", "127.0.0.1:21134"]),
         "redis-exporter": ("/metrics", ["127.0.0.1:21121"]),
         "postgres-exporter": ("/metrics", ["127.0.0.1:21187"]),

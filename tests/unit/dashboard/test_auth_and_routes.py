@@ -4,6 +4,7 @@ routes never reach Redis or Postgres)."""
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from starlette.testclient import TestClient
@@ -38,15 +39,22 @@ def test_token_mode(token_client: TestClient) -> None:
     assert ok.status_code == 200 and ok.json()["state"] == "down"  # not started: Redis not checked yet
 
 
-def test_token_link_sets_a_cookie_and_leaves_the_url(token_client: TestClient) -> None:
+def test_token_link_sets_a_session_cookie_and_leaves_the_url(token_client: TestClient) -> None:
     login = token_client.get(f"/?store=store-01&token={TOKEN}")
     assert (login.status_code, login.headers["location"]) == (303, "/?store=store-01")
-    assert login.headers["set-cookie"] == (f"coffee_dashboard_token={TOKEN}; Path=/; HttpOnly; SameSite=Strict; "
-                                           "Max-Age=2592000")
+    session, old = login.headers.get_list("set-cookie")
+    assert TOKEN not in session
+    assert re.fullmatch(r"coffee_dashboard_session=v1\.[0-9]+\.[A-Za-z0-9_-]{43}; Path=/; HttpOnly; "
+                        r"SameSite=Strict; Max-Age=43200", session), session
+    assert old == "coffee_dashboard_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
     assert token_client.get("/?token=wrong").status_code == 401
-    token_client.cookies.set("coffee_dashboard_token", TOKEN)
-    page = token_client.get("/")
+    page = token_client.get("/")  # the client keeps the session cookie
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    token_client.cookies.clear()
+    token_client.cookies.set("coffee_dashboard_token", TOKEN)  # the raw token as a cookie opens nothing
+    assert token_client.get("/").status_code == 401
+    token_client.cookies.set("coffee_dashboard_session", TOKEN)
+    assert token_client.get("/").status_code == 401
 
 
 def test_basic_mode() -> None:

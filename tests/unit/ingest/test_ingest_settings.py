@@ -18,6 +18,19 @@ def test_defaults_with_a_token_file() -> None:
     assert s.placed_at_max_future == timedelta(minutes=5)
     assert s.topic == "orders"
     assert s.ack_wakeup == "io-event"
+    assert (s.internal_host, s.internal_port, s.tokens_reload_interval) == ("127.0.0.1", 9080, timedelta(seconds=5))
+    limits = s.limits()
+    assert (limits.header_timeout_s, limits.body_timeout_s, limits.max_connections, limits.max_requests,
+            limits.max_header_bytes, limits.retry_after_s) == (10.0, 10.0, 768, 512, 32768, 2)
+
+
+def test_the_public_port_s_limits_are_settings() -> None:
+    s = IngestSettings.from_env({"INGEST_TOKENS_FILE": "/t", "INGEST_HEADER_TIMEOUT": "2s",
+                                 "INGEST_BODY_TIMEOUT": "1500ms", "INGEST_MAX_CONNECTIONS": "100",
+                                 "INGEST_MAX_REQUESTS": "50", "INGEST_RETRY_AFTER_S": "5"})
+    limits = s.limits()
+    assert (limits.header_timeout_s, limits.body_timeout_s, limits.max_connections, limits.max_requests,
+            limits.retry_after_s) == (2.0, 1.5, 100, 50, 5)
 
 
 def test_values_are_coerced_from_strings() -> None:
@@ -41,6 +54,14 @@ def test_values_are_coerced_from_strings() -> None:
     ({"INGEST_TOKENS_FILE": "/t", "INGEST_KAFKA_CONFIG": "{"}, "INGEST_KAFKA_CONFIG is not JSON"),
     ({"INGEST_TOKENS_FILE": "/t", "INGEST_ACK_WAKEUP": "thread"},
      "invalid ingest settings: INGEST_ACK_WAKEUP: Input should be 'io-event' or 'poll-thread'"),
+    ({"INGEST_TOKENS_FILE": "/t", "INGEST_INTERNAL_PORT": "8080"},
+     "invalid ingest settings: INGEST_SETTINGS: Value error, INGEST_INTERNAL_PORT must differ from INGEST_PORT"),
+    ({"INGEST_TOKENS_FILE": "/t", "INGEST_HEADER_TIMEOUT": "50ms"},
+     "invalid ingest settings: INGEST_SETTINGS: Value error, INGEST_HEADER_TIMEOUT must be between 100ms and 10min"),
+    ({"INGEST_TOKENS_FILE": "/t", "INGEST_BODY_TIMEOUT": "1h"},
+     "invalid ingest settings: INGEST_SETTINGS: Value error, INGEST_BODY_TIMEOUT must be between 100ms and 10min"),
+    ({"INGEST_TOKENS_FILE": "/t", "INGEST_MAX_CONNECTIONS": "0"},
+     "invalid ingest settings: INGEST_MAX_CONNECTIONS: Input should be greater than or equal to 1"),
 ])
 def test_bad_settings_are_refused_with_the_variable_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError) as caught:

@@ -46,7 +46,9 @@ class LocalSettings(BaseModel):
     postgres_port: Port = Field(15432, ge=1024, le=65535)
     redis_port: Port = Field(16379, ge=1024, le=65535)
     ingest_port: Port = Field(18080, ge=1024, le=65535)
+    ingest_internal_port: Port = Field(18088, ge=1024, le=65535)  # its /metrics and /openapi.json
     dashboard_port: Port = Field(18090, ge=1024, le=65535)
+    dashboard_internal_port: Port = Field(18098, ge=1024, le=65535)  # its /metrics
     auditor_port: Port = Field(19195, ge=1024, le=65535)  # the ledger auditor's metrics
     k8s_apiserver_port: Port = Field(16443, ge=1024, le=65535)
     etcd_port: Port = Field(12379, ge=1024, le=65535)
@@ -131,7 +133,9 @@ class LocalSettings(BaseModel):
             "postgres_port": self.postgres_port,
             "redis_port": self.redis_port,
             "ingest_port": self.ingest_port,
+            "ingest_internal_port": self.ingest_internal_port,
             "dashboard_port": self.dashboard_port,
+            "dashboard_internal_port": self.dashboard_internal_port,
             "auditor_port": self.auditor_port,
             "k8s_apiserver_port": self.k8s_apiserver_port,
             "etcd_port": self.etcd_port,
@@ -160,8 +164,18 @@ class LocalSettings(BaseModel):
         return f"http://{self.host}:{self.ingest_port}"
 
     @property
+    def ingest_internal_url(self) -> str:
+        """The ingest's /metrics, /openapi.json and probes (not on the order port)."""
+        return f"http://{self.host}:{self.ingest_internal_port}"
+
+    @property
     def dashboard_url(self) -> str:
         return f"http://{self.host}:{self.dashboard_port}"
+
+    @property
+    def dashboard_internal_url(self) -> str:
+        """The dashboard's /metrics and probes (not on the page's port)."""
+        return f"http://{self.host}:{self.dashboard_internal_port}"
 
     @property
     def flink_rest_url(self) -> str:
@@ -180,6 +194,12 @@ class LocalSettings(BaseModel):
     @property
     def redis_password(self) -> str:
         return generated_secret(self.secrets_dir / "redis-password")
+
+    @property
+    def dashboard_session_key_file(self) -> Path:
+        """The key the dashboard signs its session cookies with (generated, 0600)."""
+        generated_secret(self.secrets_dir / "dashboard-session-key")
+        return self.secrets_dir / "dashboard-session-key"
 
     @property
     def redis_dashboard_password(self) -> str:

@@ -3,8 +3,11 @@ Kafka, Flink and ledger auditor.
 
 Its business days come from the local job's own configuration (time zones), so "today" on the
 page is the job's today. A dev token is written on first prepare to ``<home>/dev-token`` (plain,
-mode 0600; open ``<address>/?token=<it>`` once in a browser). ``env_overrides`` lets a test run it
-with other ``DASHBOARD_*`` values (a short stale threshold, another time zone); restart to apply.
+mode 0600; open ``<address>/?token=<it>`` once in a browser) and its SHA-256 to
+``<home>/tokens-sha256``, the token file the service re-reads when it changes; the session cookies
+are signed with ``secrets/dashboard-session-key``. Its metrics are on the internal port.
+``env_overrides`` lets a test run it with other ``DASHBOARD_*`` values (a short stale threshold,
+another time zone); restart to apply.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -34,7 +38,12 @@ class Dashboard(Component):
         self.env_overrides: dict[str, str] = {}
 
     def ports(self) -> list[int]:
-        return [self.settings.dashboard_port]
+        return [self.settings.dashboard_port, self.settings.dashboard_internal_port]
+
+    @property
+    def tokens_file(self) -> Path:
+        """The SHA-256 digests of the dashboard's tokens, one per line (DASHBOARD_TOKENS_FILE)."""
+        return self.home / "tokens-sha256"
 
     def address(self) -> str:
         return self.settings.dashboard_url
@@ -56,9 +65,11 @@ class Dashboard(Component):
             fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(32) + "\n")
+        from coffee_dashboard.auth import digest
+
+        self.tokens_file.write_text(digest(self.dev_token()).hex() + "\n")
 
     def environment(self) -> dict[str, str]:
-        from coffee_dashboard.auth import digest
         from coffee_orders.loadgen import DEFAULT_STORES
         from coffee_rt.local.jobconfig import local_job_config
 
@@ -68,6 +79,8 @@ class Dashboard(Component):
         env = {
             "DASHBOARD_HOST": s.host,
             "DASHBOARD_PORT": str(s.dashboard_port),
+            "DASHBOARD_INTERNAL_HOST": s.host,
+            "DASHBOARD_INTERNAL_PORT": str(s.dashboard_internal_port),
             "DASHBOARD_REDIS_URL": s.redis_dashboard_url,  # read and subscribe only (components/redis.py)
             "DASHBOARD_POSTGRES_DSN": s.postgres_dsn_of(roles.DASHBOARD),  # read-only (0004_roles.sql)
             "DASHBOARD_DEFAULT_TIMEZONE": job.default_timezone,
@@ -75,8 +88,9 @@ class Dashboard(Component):
             "DASHBOARD_STORES": ",".join(store.store_id for store in DEFAULT_STORES),
             "DASHBOARD_STORE_CURRENCIES": json.dumps({st.store_id: st.currency for st in DEFAULT_STORES}),
             "DASHBOARD_AUTH": "token",
-            "DASHBOARD_TOKENS_SHA256": digest(self.dev_token()).hex(),
-            "DASHBOARD_INGEST_METRICS_URL": f"{s.ingest_url}/metrics",
+            "DASHBOARD_TOKENS_FILE": str(self.tokens_file),
+            "DASHBOARD_SESSION_KEY_FILE": str(s.dashboard_session_key_file),
+            "DASHBOARD_INGEST_METRICS_URL": f"{s.ingest_internal_url}/metrics",
             "DASHBOARD_FLINK_JOBMANAGER_METRICS_URL": f"http://{s.host}:{p['flink_jobmanager_metrics_port']}/",
             "DASHBOARD_FLINK_JOB_NAME": job.job_name,
             "DASHBOARD_FLINK_METRICS_URLS": ",".join(

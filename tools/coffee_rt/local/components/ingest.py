@@ -3,7 +3,9 @@
 Dev tokens: on first prepare, one random token per load-generator store is written to
 ``<home>/dev-tokens.json`` (plain, mode 0600, for the demo, tests and benchmarks) and its
 SHA-256 to ``<home>/tokens.json``, the file the service reads, in the same format as the
-Kubernetes Secret. Later prepares keep them, so a running client's token stays valid.
+Kubernetes Secret. Later prepares keep them, so a running client's token stays valid. The
+service re-reads ``tokens.json`` within seconds of a change (docs/ingest.md#authentication).
+Its metrics and OpenAPI document are on the internal port (``internal_url``), not the order port.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -25,10 +28,15 @@ class Ingest(Component):
     start_timeout = 45.0
 
     def ports(self) -> list[int]:
-        return [self.settings.ingest_port]
+        return [self.settings.ingest_port, self.settings.ingest_internal_port]
 
     def address(self) -> str:
         return self.settings.ingest_url
+
+    @property
+    def tokens_file(self) -> Path:
+        """The token file the service reads (SHA-256 digests, the Kubernetes Secret's format)."""
+        return self.home / "tokens.json"
 
     def prepare(self, progress: Progress) -> None:
         from coffee_ingest.auth import TokenFile, entry_for, new_token
@@ -44,7 +52,7 @@ class Ingest(Component):
                 json.dump(plain, out, indent=2)
         plain = self.dev_tokens()
         hashed = TokenFile(tokens=[entry_for(store, token, "local dev") for store, token in plain.items()])
-        (self.home / "tokens.json").write_text(hashed.model_dump_json(indent=2))
+        self.tokens_file.write_text(hashed.model_dump_json(indent=2))
 
     def dev_tokens(self) -> dict[str, str]:
         """store_id -> plain bearer token of the local stack (only after prepare)."""
@@ -57,7 +65,9 @@ class Ingest(Component):
             "INGEST_PORT": str(self.settings.ingest_port),
             "INGEST_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
             "INGEST_TOPIC": topics.ORDERS.name,
-            "INGEST_TOKENS_FILE": str(self.home / "tokens.json"),
+            "INGEST_TOKENS_FILE": str(self.tokens_file),
+            "INGEST_INTERNAL_HOST": self.settings.host,
+            "INGEST_INTERNAL_PORT": str(self.settings.ingest_internal_port),
         }
         return [self.process("", [sys.executable, "-m", "coffee_ingest"], env=env)]
 

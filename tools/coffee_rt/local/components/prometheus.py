@@ -21,6 +21,7 @@ from coffee_rt.local.process import ManagedProcess
 
 # Prometheus Operator job label of each local server's metrics, as infra's monitors name them.
 INGEST_JOB = "coffee-rt/coffee-rt-ingest"
+DASHBOARD_JOB = "coffee-rt/coffee-rt-dashboard"
 FLINK_JOB = "coffee-rt/coffee-rt-flink"
 REDIS_EXPORTER_JOB = "redis-exporter"
 POSTGRES_EXPORTER_JOB = "postgres-exporter"
@@ -51,10 +52,12 @@ class Prometheus(Component):
         return self.settings.prometheus_url
 
     def scrape_targets(self) -> dict[str, list[str]]:
-        """job -> host:port targets (each path /metrics except Flink's reporter, served at /)."""
+        """job -> host:port targets (each path /metrics except Flink's reporter, served at /); the
+        ingest and the dashboard on their internal ports."""
         s, p = self.settings, self.settings.ports()
         return {
-            INGEST_JOB: [f"{s.host}:{s.ingest_port}"],
+            INGEST_JOB: [f"{s.host}:{s.ingest_internal_port}"],
+            DASHBOARD_JOB: [f"{s.host}:{s.dashboard_internal_port}"],
             FLINK_JOB: [f"{s.host}:{p['flink_jobmanager_metrics_port']}",
                         f"{s.host}:{p['flink_taskmanager_metrics_port']}"],
             REDIS_EXPORTER_JOB: [f"{s.host}:{s.redis_exporter_port}"],
