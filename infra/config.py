@@ -37,6 +37,7 @@ _FLINK_MEMORY = r"^[1-9][0-9]*(m|g|mb|gb)$"
 _DURATION = r"^[1-9][0-9]*(ms|s|min|m|h|d)$"
 _PASSWORD = r"^[A-Za-z0-9._~-]{16,128}$"  # safe unquoted in URLs, redis.conf and shell here-documents
 _BOOTSTRAP = r"^[^\s,:]+:[0-9]{1,5}(,[^\s,:]+:[0-9]{1,5})*$"
+_SESSION_KEY = r"^[A-Za-z0-9._~+/=-]{32,256}$"
 
 
 class ConfigError(ValueError):
@@ -211,6 +212,10 @@ class DashboardConfig(Model):
     replicas: int = Field(default=1, ge=1, le=10)
     resources: Resources = resources("50m", "128Mi", "500m", "256Mi")
     default_timezone: str = "UTC"
+    # How long a browser's session cookie lasts after it opened the link with a token (1min to 30d).
+    session_ttl: str = Field(default="12h", pattern=_DURATION)
+    # The cookie's Secure flag: the browser sends it over HTTPS only. Required in prod (behind HTTPS).
+    cookie_secure: bool = False
 
 
 class SecretsConfig(Model):
@@ -222,6 +227,7 @@ class SecretsConfig(Model):
     redis_url: SecretStr | None = None
     ingest_tokens: SecretStr | None = None
     dashboard_tokens_sha256: SecretStr | None = None
+    dashboard_session_key: SecretStr | None = None  # signs the session cookies; shared by every replica
     slack_webhook_url: SecretStr | None = None
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
@@ -306,12 +312,17 @@ def _cross_checks(c: StackConfig) -> list[tuple[str, str]]:
         "redisUrl": c.redis.mode == "external",
         "ingestTokens": True,
         "dashboardTokensSha256": c.dashboard.enabled,
+        # Several replicas must sign and check cookies with one key; one replica may use its own.
+        "dashboardSessionKey": c.dashboard.enabled and c.dashboard.replicas > 1,
         "slackWebhookUrl": c.monitoring.prometheus_operator,
         "s3AccessKeyId": f.state_uri is not None,
         "s3SecretAccessKey": f.state_uri is not None,
     }
+    optional = {"dashboardSessionKey": c.dashboard.enabled}  # allowed though not needed
     for key, wanted in needed.items():
         present = getattr(s, _snake(key)) is not None
+        if present and not wanted and optional.get(key):
+            continue
         if wanted and not present:
             p.append((key, f"missing: set it with `pulumi config set --secret {PROJECT}:{key} <value>`"))
         elif present and not wanted:
@@ -335,12 +346,27 @@ def _cross_checks(c: StackConfig) -> list[tuple[str, str]]:
                 raise ValueError
         except ValueError:
             p.append(("ingestTokens", 'must be the token file JSON: {"tokens": [{"store_id": ..., "sha256": ...}]}'))
+    session_key = s.dashboard_session_key
+    if session_key is not None and not re.fullmatch(_SESSION_KEY, session_key.get_secret_value()):
+        p.append(("dashboardSessionKey", "must be 32 to 256 characters of A-Z a-z 0-9 . _ ~ + / = - "
+                  "(e.g. openssl rand -hex 32)"))
+    ttl = duration_seconds(c.dashboard.session_ttl)
+    if not 60 <= ttl <= 30 * 86400:
+        p.append(("dashboard.sessionTtl", f"must be between 1min and 30d (got {c.dashboard.session_ttl})"))
+    if c.prod and c.dashboard.enabled and not c.dashboard.cookie_secure:
+        p.append(("dashboard.cookieSecure", "prod serves the dashboard behind HTTPS: set it to true"))
     if c.dashboard.enabled and c.images.dashboard is None:
         p.append(("images.dashboard", "required when dashboard.enabled is true"))
     if c.monitoring.prometheus_operator and c.monitoring.exporters and c.images.kafka_exporter is None:
         p.append(("images.kafkaExporter",
                   "required when monitoring.prometheusOperator is true (the lag alerts read it)"))
     return p
+
+
+def duration_seconds(text: str) -> float:
+    """A duration of the stack config's form (``_DURATION``: ``500ms``, ``10s``, ``5min``, ``12h``, ``7d``)."""
+    number, unit = re.fullmatch(r"([0-9]+)(ms|s|min|m|h|d)", text).groups()  # type: ignore[union-attr]
+    return int(number) * {"ms": 0.001, "s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}[unit]
 
 
 def _snake(camel: str) -> str:

@@ -16,7 +16,9 @@ POSTGRES_SECRET = "coffee-rt-postgres"  # keys: dsn, password (and user, databas
 REDIS_SECRET = "coffee-rt-redis"  # keys: url, password
 INGEST_AUTH_SECRET = "coffee-rt-ingest-auth"  # key: tokens.json (the ingest token file)
 INGEST_TOKENS_KEY = "tokens.json"
-DASHBOARD_AUTH_SECRET = "coffee-rt-dashboard-auth"  # key: tokens-sha256
+DASHBOARD_AUTH_SECRET = "coffee-rt-dashboard-auth"  # keys: tokens-sha256, session-key (when configured)
+# On a Pod template: the checksum of the token Secret the Pods mount (a changed Secret rolls them).
+AUTH_CHECKSUM_ANNOTATION = "coffee-rt.dev/auth-secret-checksum"
 SLACK_SECRET = "coffee-rt-alertmanager-slack"  # key: url
 S3_SECRET = "coffee-rt-flink-s3"  # keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 

@@ -8,6 +8,9 @@ infra/policy checks the same rules over everything the program creates.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -78,6 +81,12 @@ def pod_spec(containers: list[Obj], uid: int, *, fs_group: int | None = None, se
 def tmp_volume(name: str = "tmp", size: str = "256Mi") -> Obj:
     """A writable scratch folder for images running with a read-only root filesystem."""
     return {"name": name, "emptyDir": {"sizeLimit": size}}
+
+
+def checksum(data: Mapping[str, str]) -> str:
+    """A Secret's content as a Pod template annotation: a new content rolls the Pods. (32 hex digits
+    of a SHA-256: the content cannot be recovered from it.)"""
+    return hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()[:32]
 
 
 def secret_env(name: str, secret: str, key: str) -> Obj:

@@ -25,11 +25,12 @@ from infra.context import Context
 
 
 def namespace(cfg: StackConfig) -> k8s.core.v1.Namespace:
-    # baseline is enforced, restricted is warned about and audited: every Pod this program makes
-    # meets restricted; the operator's ingest Pods set no seccomp profile, which restricted refuses.
+    # The API server refuses any Pod below the restricted Pod Security Standard: every Pod this
+    # program makes meets it (infra/policy/rules.py checks each), and so do the ones the operator
+    # makes (coffee_operator.children, checked by tests/unit/operator/test_pod_security.py).
     return k8s.core.v1.Namespace("namespace", metadata={"name": cfg.namespace, "labels": {
         **h.labels("coffee-rt", "namespace"),
-        "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/warn": "restricted",
         "pod-security.kubernetes.io/audit": "restricted"}})
 

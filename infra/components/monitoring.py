@@ -31,6 +31,7 @@ from infra import hardening as h
 from infra.config import RUNBOOK_BASE
 from infra.context import (
     APP_AUDITOR,
+    APP_DASHBOARD,
     APP_FLINK,
     APP_INGEST,
     APP_KAFKA_EXPORTER,
@@ -298,9 +299,11 @@ class Monitoring(pulumi.ComponentResource):
                 spec={"groups": rendered_groups(groups, cfg.runbook_base_url, ns)}, opts=opts))
         pod_monitors = {
             "coffee-rt-flink": (APP_FLINK, "metrics", "/"),
-            "coffee-rt-ingest": (APP_INGEST, "http", "/metrics"),
+            "coffee-rt-ingest": (APP_INGEST, "internal", "/metrics"),  # its internal port, not the order port
             "coffee-rt-operator": (APP_OPERATOR, "metrics", "/metrics"),
         }
+        if ctx.cfg.dashboard.enabled:
+            pod_monitors["coffee-rt-dashboard"] = (APP_DASHBOARD, "internal", "/metrics")
         if ctx.cfg.images.auditor is not None:
             pod_monitors["coffee-rt-auditor"] = (APP_AUDITOR, "metrics", "/metrics")
         for name, (app, port, path) in pod_monitors.items():

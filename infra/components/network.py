@@ -22,6 +22,7 @@ from infra.components import flink as fl
 from infra.components import kafka as kf
 from infra.components import monitoring as mon
 from infra.components import pipeline_operator as op
+from infra.components.dashboard import INTERNAL_PORT as DASHBOARD_INTERNAL_PORT
 from infra.components.dashboard import PORT as DASHBOARD_PORT
 from infra.context import (
     APP_AUDITOR,
@@ -41,6 +42,7 @@ from infra.context import (
 )
 
 INGEST_PORT = 8080  # coffee_operator.children.INGEST_PORT
+INGEST_INTERNAL_PORT = 9080  # coffee_operator.children.INGEST_INTERNAL_PORT: /metrics, /openapi.json
 
 
 @dataclass(frozen=True)
@@ -162,8 +164,11 @@ def flows(ctx: Context) -> Flows:
     f.allow(ANYWHERE, ingest, [INGEST_PORT])
     f.allow(ANYWHERE, dashboard, [DASHBOARD_PORT])
 
-    # Prometheus scrapes from its own namespace.
+    # Prometheus scrapes from its own namespace; the ingest's and the dashboard's internal ports
+    # (metrics, OpenAPI) admit nothing else.
     prometheus = Namespace(cfg.monitoring.prometheus_namespace)
+    f.allow(prometheus, ingest, [INGEST_INTERNAL_PORT])
+    f.allow(prometheus, dashboard, [DASHBOARD_INTERNAL_PORT])
     f.allow(prometheus, flink, [fl.METRICS_PORT])
     f.allow(prometheus, operator, [op.METRICS_PORT])
     if auditor:

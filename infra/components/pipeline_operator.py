@@ -88,7 +88,9 @@ def pipeline_spec(ctx: Context, kafka_bootstrap: str, flink_rest_url: str) -> di
         job["periodicSavepointInterval"] = p.periodic_savepoint_interval
     spec: dict[str, Any] = {
         "ingest": {"image": images.ingest, "replicas": p.ingest_replicas, "resources": p.ingest_resources.manifest(),
-                   "authSecretRef": {"name": INGEST_AUTH_SECRET, "key": INGEST_TOKENS_KEY}},
+                   "authSecretRef": {"name": INGEST_AUTH_SECRET, "key": INGEST_TOKENS_KEY},
+                   # The operator puts it on the ingest Pod template: a changed token Secret rolls the Pods.
+                   "authSecretChecksum": h.checksum({INGEST_TOKENS_KEY: _secret(ctx.cfg.secrets.ingest_tokens)})},
         "job": job,
         "kafka": {"bootstrap": kafka_bootstrap,
                   "topics": {"orders": topics.ORDERS.name, "dlq": topics.ORDERS_DLQ.name}},

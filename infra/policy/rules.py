@@ -92,6 +92,8 @@ def no_plaintext_secrets_in_env(m: Manifest) -> list[Violation]:
             if SECRET_ENV.search(env.get("name", "")) and value != "":
                 if env["name"].endswith(("_AUTH",)) and value in ("none", "token", "basic"):
                     continue  # a mode switch (DASHBOARD_AUTH=token), not a credential
+                if env["name"].endswith("_FILE") and value.startswith("/"):
+                    continue  # where a mounted Secret's file is (DASHBOARD_TOKENS_FILE), not its content
                 out.append(Violation("plaintext-secret", where,
                                      f"env {env['name']} has an inline value; use valueFrom.secretKeyRef"))
             elif isinstance(value, str) and URL_WITH_PASSWORD.search(value):
@@ -122,9 +124,69 @@ def no_latest_tags(m: Manifest) -> list[Violation]:
     return out
 
 
+# Pod Security Standards, "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/):
+# what the namespace's pod-security.kubernetes.io/enforce=restricted label makes the API server refuse.
+RESTRICTED_VOLUMES = frozenset({"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                                "projected", "secret"})
+_VOLUME_META = frozenset({"name"})
+
+
+def pod_security_restricted(m: Manifest) -> list[Violation]:
+    """Every Pod meets the "restricted" Pod Security Standard: no host namespaces, ports or paths,
+    only the restricted volume types, seccomp RuntimeDefault or Localhost, non-root, no privilege
+    escalation, every capability dropped (NET_BIND_SERVICE the only one that may be added back)."""
+    spec = pod_spec(m)
+    if spec is None:
+        return []
+    name = f"{m.get('kind')}/{(m.get('metadata') or {}).get('name')}"
+    out = []
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(field):
+            out.append(Violation("restricted", name, f"{field} must not be true"))
+    for volume in spec.get("volumes") or []:
+        kinds = set(volume) - _VOLUME_META
+        if not kinds <= RESTRICTED_VOLUMES:
+            out.append(Violation("restricted", name, f"volume {volume.get('name')}: {', '.join(sorted(kinds))} "
+                                 "is not a restricted volume type"))
+    pod_ctx = spec.get("securityContext") or {}
+    if (pod_ctx.get("seccompProfile") or {}).get("type") not in (None, "RuntimeDefault", "Localhost"):
+        out.append(Violation("restricted", name, "the Pod's seccompProfile must be RuntimeDefault or Localhost"))
+    if pod_ctx.get("runAsUser") == 0:
+        out.append(Violation("restricted", name, "the Pod's runAsUser must not be 0"))
+    for sysctl in pod_ctx.get("sysctls") or []:
+        out.append(Violation("restricted", name, f"sysctl {sysctl.get('name')} is not allowed"))
+    for where, c, _ in containers(m):
+        ctx = c.get("securityContext") or {}
+        seccomp = (ctx.get("seccompProfile") or pod_ctx.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            out.append(Violation("restricted", where, "seccompProfile must be RuntimeDefault or Localhost "
+                                 "(the container's or the Pod's)"))
+        if ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is not True:
+            out.append(Violation("restricted", where, "runAsNonRoot must be true"))
+        if ctx.get("runAsUser", pod_ctx.get("runAsUser")) == 0:
+            out.append(Violation("restricted", where, "runAsUser must not be 0"))
+        if ctx.get("privileged"):
+            out.append(Violation("restricted", where, "privileged must not be true"))
+        if ctx.get("allowPrivilegeEscalation") is not False:
+            out.append(Violation("restricted", where, "allowPrivilegeEscalation must be false"))
+        if ctx.get("procMount", "Default") != "Default":
+            out.append(Violation("restricted", where, "procMount must be Default"))
+        caps = ctx.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            out.append(Violation("restricted", where, "capabilities.drop must include ALL"))
+        added = set(caps.get("add") or []) - {"NET_BIND_SERVICE"}
+        if added:
+            out.append(Violation("restricted", where, f"capabilities.add may only hold NET_BIND_SERVICE, "
+                                 f"not {', '.join(sorted(added))}"))
+        if any(port.get("hostPort") for port in c.get("ports") or []):
+            out.append(Violation("restricted", where, "hostPort must not be set"))
+    return out
+
+
 RULES: dict[str, Callable[[Manifest], list[Violation]]] = {
     "limits-on-every-container": limits_on_every_container,
     "non-root": non_root,
+    "pod-security-restricted": pod_security_restricted,
     "no-plaintext-secrets-in-env": no_plaintext_secrets_in_env,
     "no-latest-tags": no_latest_tags,
 }

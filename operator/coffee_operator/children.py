@@ -22,15 +22,20 @@ from coffee_operator.spec import PipelineSpec, SecretKeyRef
 
 INGEST_APP = "coffee-ingest"
 INGEST_PORT = 8080
+INGEST_INTERNAL_PORT = 9080  # /metrics and /openapi.json: Prometheus only (not in the Service)
+AUTH_CHECKSUM_ANNOTATION = "coffee-rt.dev/auth-secret-checksum"
 TOKENS_DIR = "/etc/coffee-ingest"
 TOKENS_FILE = "tokens.json"
 RUN_AS = 10001  # the ingest and auditor images' non-root user
 AUDITOR_APP = "coffee-auditor"
 AUDITOR_PORT = 9195  # /metrics and /healthz
 JOB_CALENDAR = ("default_timezone", "store_timezones", "dedup_ttl")  # the JobConfig fields the audit shares
+# Pod Security "restricted" for every Pod the operator creates (its namespace enforces it).
 SECURITY_CONTEXT: dict[str, Any] = {
     "runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def ingest_name(pipeline: str) -> str:
@@ -58,6 +63,8 @@ def config_map(pipeline: str, spec: PipelineSpec) -> dict[str, Any]:
     data = {
         "INGEST_HOST": "0.0.0.0",  # noqa: S104 - inside the Pod, behind the Service
         "INGEST_PORT": str(INGEST_PORT),
+        "INGEST_INTERNAL_HOST": "0.0.0.0",  # noqa: S104 - the Pod's port, which only Prometheus may reach
+        "INGEST_INTERNAL_PORT": str(INGEST_INTERNAL_PORT),
         "INGEST_KAFKA_BOOTSTRAP": spec.kafka.bootstrap,
         "INGEST_TOPIC": spec.kafka.topics.orders,
     }
@@ -72,12 +79,22 @@ def _config_hash(obj: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(obj["data"], sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _pod_annotations(pipeline: str, spec: PipelineSpec) -> dict[str, str]:
+    """A changed ConfigMap, or a changed token Secret (its checksum, ``spec.ingest.authSecretChecksum``,
+    set by whoever writes the Secret), changes the Pod template: the Deployment rolls its Pods."""
+    out = {"coffee-rt.dev/config-hash": _config_hash(config_map(pipeline, spec))}
+    if spec.ingest.auth_secret_checksum:
+        out[AUTH_CHECKSUM_ANNOTATION] = spec.ingest.auth_secret_checksum
+    return out
+
+
 def deployment(pipeline: str, spec: PipelineSpec) -> dict[str, Any]:
     name = ingest_name(pipeline)
     container: dict[str, Any] = {
         "name": "ingest",
         "image": spec.ingest.image,
-        "ports": [{"name": "http", "containerPort": INGEST_PORT}],
+        "ports": [{"name": "http", "containerPort": INGEST_PORT},
+                  {"name": "internal", "containerPort": INGEST_INTERNAL_PORT}],
         "envFrom": [{"configMapRef": {"name": name}}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10,
@@ -86,7 +103,8 @@ def deployment(pipeline: str, spec: PipelineSpec) -> dict[str, Any]:
     }
     if spec.ingest.resources:
         container["resources"] = spec.ingest.resources
-    pod: dict[str, Any] = {"containers": [container], "automountServiceAccountToken": False}
+    pod: dict[str, Any] = {"containers": [container], "automountServiceAccountToken": False,
+                           "securityContext": POD_SECURITY_CONTEXT}
     ref = spec.ingest.auth_secret_ref
     if ref is not None:
         container["volumeMounts"] = [{"name": "tokens", "mountPath": TOKENS_DIR, "readOnly": True}]
@@ -101,7 +119,7 @@ def deployment(pipeline: str, spec: PipelineSpec) -> dict[str, Any]:
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
                 "metadata": {"labels": labels(pipeline, INGEST_APP),
-                             "annotations": {"coffee-rt.dev/config-hash": _config_hash(config_map(pipeline, spec))}},
+                             "annotations": _pod_annotations(pipeline, spec)},
                 "spec": pod,
             },
         },
@@ -176,7 +194,8 @@ def auditor_deployment(pipeline: str, spec: PipelineSpec, job_config_overrides: 
             "strategy": {"type": "Recreate"},
             "template": {
                 "metadata": {"labels": labels(pipeline, AUDITOR_APP)},
-                "spec": {"containers": [container], "automountServiceAccountToken": False},
+                "spec": {"containers": [container], "automountServiceAccountToken": False,
+                         "securityContext": POD_SECURITY_CONTEXT},
             },
         },
     }

@@ -87,6 +87,7 @@ class IngestSpec(_Model):
     replicas: int = 2
     resources: dict[str, Any] | None = None
     auth_secret_ref: SecretKeyRef | None = None
+    auth_secret_checksum: str | None = None  # of the token Secret's content: a new value rolls the Pods
 
 
 class Sinks(_Model):

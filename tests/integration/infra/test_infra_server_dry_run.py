@@ -20,7 +20,7 @@ from infra import mockrun
 PROMETHEUS_KINDS = {"PrometheusRule", "PodMonitor", "ServiceMonitor", "AlertmanagerConfig"}
 SECRETS = {"dev": ["postgresPassword", "redisPassword", "ingestTokens", "dashboardTokensSha256"],
            "prod": ["postgresPassword", "redisPassword", "ingestTokens", "dashboardTokensSha256",
-                    "slackWebhookUrl", "s3AccessKeyId", "s3SecretAccessKey"]}
+                    "dashboardSessionKey", "slackWebhookUrl", "s3AccessKeyId", "s3SecretAccessKey"]}
 
 
 def render(stack: str, namespace: str) -> list[dict[str, object]]:

@@ -17,7 +17,7 @@ import pytest
 from infra import mockrun
 
 DEV_SECRETS = ["postgresPassword", "redisPassword", "ingestTokens", "dashboardTokensSha256"]
-PROD_SECRETS = [*DEV_SECRETS, "slackWebhookUrl", "s3AccessKeyId", "s3SecretAccessKey"]
+PROD_SECRETS = [*DEV_SECRETS, "dashboardSessionKey", "slackWebhookUrl", "s3AccessKeyId", "s3SecretAccessKey"]
 
 
 def run_stack(stack: str, secrets: list[str], overrides: dict[str, str] | None = None,

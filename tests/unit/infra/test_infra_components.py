@@ -340,7 +340,15 @@ def test_default_deny_and_dns(dev: mockrun.Run) -> None:
 def test_ingest_talks_only_to_kafka(dev: mockrun.Run) -> None:
     spec = policy(dev, "allow-coffee-ingest")
     assert spec["egress"] == [{"to": [pods("kafka")], "ports": tcp(9092)}]
-    assert spec["ingress"] == [{"ports": tcp(8080)}]
+    scrape = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert spec["ingress"] == [{"ports": tcp(8080)}, {"ports": tcp(9080), "from": [scrape]}]
+
+
+def test_only_the_monitoring_reaches_the_internal_ports(dev: mockrun.Run) -> None:
+    scrape = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert policy(dev, "allow-coffee-dashboard")["ingress"] == [{"ports": tcp(8090)},
+                                                                {"ports": tcp(9090), "from": [scrape]}]
+    assert policy(dev, "allow-coffee-ingest")["ingress"][1] == {"ports": tcp(9080), "from": [scrape]}
 
 
 def test_kafka_accepts_its_clients_and_itself(dev: mockrun.Run) -> None:
@@ -421,7 +429,8 @@ def test_external_kafka_postgres_redis_replace_the_in_cluster_ones() -> None:
 def deployment(**container: Any) -> dict[str, Any]:
     c = {"name": "app", "image": "example/app:1.0",
          "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "allowPrivilegeEscalation": False}}
+         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "allowPrivilegeEscalation": False,
+                             "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}
     c.update(container)
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
             "spec": {"template": {"spec": {"containers": [c]}}}}
@@ -449,6 +458,41 @@ def test_a_good_deployment_passes() -> None:
 def test_each_rule_catches_its_violation(change: dict[str, Any], expected: str) -> None:
     violations = [str(v) for v in check(deployment(**change))]
     assert expected in violations
+
+
+RESTRICTED = {"runAsNonRoot": True, "runAsUser": 1000, "allowPrivilegeEscalation": False,
+              "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+@pytest.mark.parametrize(("context", "pod", "expected"), [
+    ({k: v for k, v in RESTRICTED.items() if k != "seccompProfile"}, {},
+     "seccompProfile must be RuntimeDefault or Localhost (the container's or the Pod's)"),
+    ({**RESTRICTED, "seccompProfile": {"type": "Unconfined"}}, {},
+     "seccompProfile must be RuntimeDefault or Localhost (the container's or the Pod's)"),
+    ({**RESTRICTED, "capabilities": {"drop": ["NET_RAW"]}}, {}, "capabilities.drop must include ALL"),
+    ({**RESTRICTED, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SYS_ADMIN"]}}, {},
+     "capabilities.add may only hold NET_BIND_SERVICE, not SYS_ADMIN"),
+    ({**RESTRICTED, "privileged": True}, {}, "privileged must not be true"),
+    ({k: v for k, v in RESTRICTED.items() if k != "allowPrivilegeEscalation"}, {},
+     "allowPrivilegeEscalation must be false"),
+    ({**RESTRICTED, "procMount": "Unmasked"}, {}, "procMount must be Default"),
+    (RESTRICTED, {"hostNetwork": True}, "hostNetwork must not be true"),
+    (RESTRICTED, {"volumes": [{"name": "root", "hostPath": {"path": "/"}}]},
+     "volume root: hostPath is not a restricted volume type"),
+    (RESTRICTED, {"securityContext": {"sysctls": [{"name": "net.core.somaxconn", "value": "1024"}]}},
+     "sysctl net.core.somaxconn is not allowed"),
+])
+def test_the_restricted_pod_security_rule(context: dict[str, Any], pod: dict[str, Any], expected: str) -> None:
+    manifest = deployment(securityContext=context)
+    manifest["spec"]["template"]["spec"].update(pod)
+    assert [v.message for v in check(manifest) if v.rule == "restricted"] == [expected]
+
+
+def test_the_pod_level_security_context_counts_for_every_container() -> None:
+    manifest = deployment(securityContext={"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}})
+    manifest["spec"]["template"]["spec"]["securityContext"] = {
+        "runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert check(manifest) == []
 
 
 def test_secret_refs_and_non_credential_env_pass() -> None:
@@ -500,3 +544,62 @@ def test_placeholders_cover_every_secret_key() -> None:
 
     assert set(mockrun.PLACEHOLDER_SECRETS) == SECRET_KEYS
     assert set(DEV_SECRETS) < set(PROD_SECRETS) < SECRET_KEYS
+
+
+# -- The dashboard's and the ingest's token Secrets: files, checksums that roll the Pods ------------
+
+
+def test_the_dashboard_reads_its_tokens_and_session_key_as_files(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    secret = prod.object("Secret", "coffee-rt-dashboard-auth")
+    assert sorted(secret["stringData"]) == ["session-key", "tokens-sha256"]
+    for run, secure, key_file in ((dev, "false", []), (prod, "true", [
+            {"name": "DASHBOARD_SESSION_KEY_FILE", "value": "/etc/coffee-dashboard/session-key"}])):
+        template = run.object("Deployment", "coffee-dashboard")["spec"]["template"]
+        (container,) = template["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert "DASHBOARD_TOKENS_SHA256" not in env
+        assert [env[n] for n in ("DASHBOARD_TOKENS_FILE", "DASHBOARD_SESSION_TTL", "DASHBOARD_COOKIE_SECURE")] == [
+            {"name": "DASHBOARD_TOKENS_FILE", "value": "/etc/coffee-dashboard/tokens-sha256"},
+            {"name": "DASHBOARD_SESSION_TTL", "value": "12h"}, {"name": "DASHBOARD_COOKIE_SECURE", "value": secure}]
+        assert [e for e in container["env"] if e["name"] == "DASHBOARD_SESSION_KEY_FILE"] == key_file
+        assert [(e["name"], e["value"]) for e in container["env"] if e["name"].endswith(("_PORT", "_HOST"))] == [
+            ("DASHBOARD_HOST", "0.0.0.0"), ("DASHBOARD_PORT", "8090"), ("DASHBOARD_INTERNAL_HOST", "0.0.0.0"),
+            ("DASHBOARD_INTERNAL_PORT", "9090")]
+        assert container["ports"] == [{"name": "http", "containerPort": 8090},
+                                      {"name": "internal", "containerPort": 9090}]
+        assert {"name": "auth", "mountPath": "/etc/coffee-dashboard", "readOnly": True} in container["volumeMounts"]
+        assert {"name": "auth", "secret": {"secretName": "coffee-rt-dashboard-auth", "defaultMode": 0o440}} in \
+            template["spec"]["volumes"]
+        assert template["spec"]["securityContext"]["fsGroup"] == 10001
+        assert re.fullmatch(r"[0-9a-f]{32}", template["metadata"]["annotations"]["coffee-rt.dev/auth-secret-checksum"])
+    service = dev.object("Service", "coffee-dashboard")
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]  # not the internal one
+
+
+def _annotation(run: mockrun.Run) -> str:
+    template = run.object("Deployment", "coffee-dashboard")["spec"]["template"]
+    return str(template["metadata"]["annotations"]["coffee-rt.dev/auth-secret-checksum"])
+
+
+def _ingest_checksum(run: mockrun.Run) -> str:
+    return str(run.object("CoffeePipeline", "roastery")["spec"]["ingest"]["authSecretChecksum"])
+
+
+def test_a_changed_token_secret_changes_the_checksums_that_roll_the_pods(dev: mockrun.Run) -> None:
+    other_dashboard = run_stack("dev", DEV_SECRETS, {"coffee-rt:dashboardTokensSha256": "2" * 64})
+    other_ingest = run_stack("dev", DEV_SECRETS, {"coffee-rt:ingestTokens": json.dumps(
+        {"tokens": [{"store_id": "store-01", "sha256": "3" * 64, "label": "new till"}]})})
+    assert _annotation(other_dashboard) != _annotation(dev) == _annotation(other_ingest)
+    assert _ingest_checksum(other_ingest) != _ingest_checksum(dev) == _ingest_checksum(other_dashboard)
+    assert re.fullmatch(r"[0-9a-f]{32}", _ingest_checksum(dev))
+    for run in (dev, other_dashboard, other_ingest):  # the checksum says nothing of the content
+        for value in (mockrun.PLACEHOLDER_SECRETS["dashboardTokensSha256"], "2" * 64, "3" * 64):
+            assert value not in json.dumps(run.object("CoffeePipeline", "roastery")["spec"])
+            assert value not in _annotation(run)
+
+
+def test_the_ingest_and_dashboard_metrics_are_scraped_on_their_internal_ports(prod: mockrun.Run) -> None:
+    for name, app in (("coffee-rt-ingest", "coffee-ingest"), ("coffee-rt-dashboard", "coffee-dashboard")):
+        spec = prod.object("PodMonitor", name)["spec"]
+        assert spec == {"selector": {"matchLabels": {"app.kubernetes.io/name": app}},
+                        "podMetricsEndpoints": [{"port": "internal", "path": "/metrics", "interval": "15s"}]}

@@ -174,3 +174,41 @@ def test_runbook_base_url_default_and_trailing_slash() -> None:
     assert config.parse(values, secrets).monitoring.runbook_base_url == config.RUNBOOK_BASE
     values["coffee-rt:monitoring"] = monitoring("prod", runbookBaseUrl="http://wiki.roastery.internal/ops/runbooks/")
     assert config.parse(values, secrets).monitoring.runbook_base_url == "http://wiki.roastery.internal/ops/runbooks"
+
+
+def dashboard(stack: str, **changes: object) -> str:
+    values = json.loads(mockrun.stack_values(stack)["coffee-rt:dashboard"])
+    values.update(changes)
+    return json.dumps(values)
+
+
+def test_the_dashboard_session_settings_are_validated() -> None:
+    assert error_of("dev", DEV_SECRETS, {"coffee-rt:dashboard": dashboard("dev", sessionTtl="12 hours")}) == (
+        "invalid stack config:\n  coffee-rt:dashboard.sessionTtl: String should match pattern "
+        "'^[1-9][0-9]*(ms|s|min|m|h|d)$' (got '12 hours')")
+    for ttl in ("30s", "31d"):
+        message = error_of("dev", DEV_SECRETS, {"coffee-rt:dashboard": dashboard("dev", sessionTtl=ttl)})
+        assert message == f"invalid stack config:\n  coffee-rt:dashboard.sessionTtl: must be between 1min and 30d " \
+                          f"(got {ttl})"
+    message = error_of("dev", DEV_SECRETS, {"coffee-rt:dashboard": dashboard("dev", cookieSecure="sometimes")})
+    assert "coffee-rt:dashboard.cookieSecure: Input should be a valid boolean" in message
+    message = error_of("prod", PROD_SECRETS, {"coffee-rt:dashboard": dashboard("prod", cookieSecure=False)})
+    assert message == ("invalid stack config:\n  coffee-rt:dashboard.cookieSecure: prod serves the dashboard "
+                       "behind HTTPS: set it to true")
+
+
+def test_several_dashboard_replicas_need_a_shared_session_key() -> None:
+    message = error_of("prod", [s for s in PROD_SECRETS if s != "dashboardSessionKey"])
+    assert message == ("invalid stack config:\n  coffee-rt:dashboardSessionKey: missing: set it with "
+                       "`pulumi config set --secret coffee-rt:dashboardSessionKey <value>`")
+    run_stack("dev", [*DEV_SECRETS, "dashboardSessionKey"])  # one replica: allowed, not needed
+    values, secrets = mockrun.with_placeholder_secrets(mockrun.stack_values("dev"),
+                                                       [*DEV_SECRETS, "dashboardSessionKey"])
+    values["coffee-rt:dashboardSessionKey"] = "short"
+    with pytest.raises(config.ConfigError) as info:
+        mockrun.run(values, secrets, "dev")
+    assert str(info.value) == ("invalid stack config:\n  coffee-rt:dashboardSessionKey: must be 32 to 256 characters "
+                               "of A-Z a-z 0-9 . _ ~ + / = - (e.g. openssl rand -hex 32)")
+    message = error_of("dev", [*DEV_SECRETS, "dashboardSessionKey"], {"coffee-rt:dashboard": dashboard(
+        "dev", enabled=False)}, drop=("coffee-rt:dashboardTokensSha256",))
+    assert "coffee-rt:dashboardSessionKey: set but not used with this configuration (remove it)" in message

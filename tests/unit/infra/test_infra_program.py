@@ -46,7 +46,7 @@ PROD_EXTRA = {
     ("PodDisruptionBudget", "coffee-dashboard"),
     ("ServiceAccount", "flink"), ("Role", "flink-ha"), ("RoleBinding", "flink-ha"), ("Secret", "coffee-rt-flink-s3"),
     ("PodMonitor", "coffee-rt-flink"), ("PodMonitor", "coffee-rt-ingest"), ("PodMonitor", "coffee-rt-operator"),
-    ("PodMonitor", "coffee-rt-auditor"),
+    ("PodMonitor", "coffee-rt-auditor"), ("PodMonitor", "coffee-rt-dashboard"),
     ("ServiceMonitor", "coffee-rt-exporters"), ("Secret", "coffee-rt-alertmanager-slack"),
     ("AlertmanagerConfig", "coffee-rt-slack"),
 }
@@ -351,10 +351,22 @@ def test_pdbs_only_for_multi_replica_workloads(dev: mockrun.Run, prod: mockrun.R
     assert pdbs == {"kafka": 1, "flink-taskmanager": 1, "coffee-dashboard": 1}
 
 
-def test_namespace_enforces_baseline_and_warns_restricted(dev: mockrun.Run) -> None:
-    labels = dev.object("Namespace", "coffee-rt")["metadata"]["labels"]
-    assert (labels["pod-security.kubernetes.io/enforce"], labels["pod-security.kubernetes.io/warn"]) == \
-        ("baseline", "restricted")
+def test_namespace_enforces_restricted(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    for run in (dev, prod):
+        labels = run.object("Namespace", "coffee-rt")["metadata"]["labels"]
+        assert {k: v for k, v in labels.items() if k.startswith("pod-security.")} == {
+            "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted"}
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard(dev: mockrun.Run, prod: mockrun.Run) -> None:
+    from infra.policy.rules import pod_security_restricted, pod_spec
+
+    for run in (dev, prod):
+        pods = [m for m in run.manifests() if pod_spec(m) is not None]
+        assert {m["kind"] for m in pods} == {"Deployment", "StatefulSet", "Job"}
+        assert len(pods) > 10
+        assert [str(v) for m in pods for v in pod_security_restricted(m)] == []
 
 
 # -- Secrets --------------------------------------------------------------------------------------

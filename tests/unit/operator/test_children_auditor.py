@@ -43,7 +43,10 @@ def test_the_auditor_is_a_deployment_and_a_service_after_the_ingest_children() -
             "selector": {"matchLabels": SELECTOR},
             "strategy": {"type": "Recreate"},
             "template": {"metadata": {"labels": LABELS}, "spec": {
-                "automountServiceAccountToken": False, "containers": [{
+                "automountServiceAccountToken": False,
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                                    "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [{
                 "name": "auditor",
                 "image": "coffee-rt/auditor:0.1.0",
                 "ports": [{"name": "metrics", "containerPort": 9195}],
@@ -63,7 +66,7 @@ def test_the_auditor_is_a_deployment_and_a_service_after_the_ingest_children() -
                 "livenessProbe": {**probe, "failureThreshold": 3},
                 "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                                     "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                    "capabilities": {"drop": ["ALL"]}},
+                                    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
                 "resources": {"requests": {"cpu": "50m"}},
             }]}},
         },

@@ -213,7 +213,8 @@ def test_children_are_the_ingest_workload() -> None:
         ("ConfigMap", "roastery-ingest"), ("Deployment", "roastery-ingest"), ("Service", "roastery-ingest"),
         ("PodDisruptionBudget", "roastery-ingest")]
     config, deployment, service, pdb = objects
-    assert config["data"] == {"INGEST_HOST": "0.0.0.0", "INGEST_PORT": "8080", "INGEST_KAFKA_BOOTSTRAP": "kafka:9092",
+    assert config["data"] == {"INGEST_HOST": "0.0.0.0", "INGEST_PORT": "8080", "INGEST_INTERNAL_HOST": "0.0.0.0",
+                              "INGEST_INTERNAL_PORT": "9080", "INGEST_KAFKA_BOOTSTRAP": "kafka:9092",
                               "INGEST_TOPIC": "orders", "INGEST_TOKENS_FILE": "/etc/coffee-ingest/tokens.json"}
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -227,12 +228,28 @@ def test_children_are_the_ingest_workload() -> None:
     assert deployment["spec"]["selector"]["matchLabels"] == selector == service["spec"]["selector"]
     assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
     assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080}, {"name": "internal", "containerPort": 9080}]
 
 
 def test_without_an_auth_secret_nothing_is_mounted() -> None:
     deployment = children.deployment("p", spec())
     assert "volumes" not in deployment["spec"]["template"]["spec"]
     assert "INGEST_TOKENS_FILE" not in children.config_map("p", spec())["data"]
+
+
+def test_a_token_secret_checksum_rolls_the_pods() -> None:
+    def annotations(checksum: str | None) -> dict[str, str]:
+        ingest = {**BASE["ingest"], "authSecretRef": {"name": "coffee-rt-ingest-auth", "key": "tokens"}}
+        if checksum is not None:
+            ingest["authSecretChecksum"] = checksum
+        deployment = children.deployment("p", parse_spec({**BASE, "ingest": ingest}))
+        return dict(deployment["spec"]["template"]["metadata"]["annotations"])
+
+    assert set(annotations(None)) == {"coffee-rt.dev/config-hash"}
+    first, second = annotations("0123456789abcdef"), annotations("fedcba9876543210")
+    assert first["coffee-rt.dev/auth-secret-checksum"] == "0123456789abcdef"
+    assert second["coffee-rt.dev/auth-secret-checksum"] == "fedcba9876543210"
+    assert first["coffee-rt.dev/config-hash"] == second["coffee-rt.dev/config-hash"]
 
 
 def test_a_config_change_rolls_the_pods() -> None:
