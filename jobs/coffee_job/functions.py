@@ -20,8 +20,8 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from coffee_job import live_metrics, redis_writer
 from coffee_job.live_metrics import DictState, LiveOrder
-from coffee_job.records import lines_for_live
 from coffee_jobconfig.model import JobConfig
+from coffee_orders.records import lines_for_live
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,14 @@ import httpx
 
 from coffee_flink import lifecycle
 from coffee_flink.rest import FlinkRest, FlinkRestError
-from coffee_jobconfig.model import JobConfig
+from coffee_jobconfig.model import FromTimestamp, JobConfig
 from coffee_jobconfig.secrets import POSTGRES_PASSWORD_KEY, mounted_file
-from coffee_operator import metrics
+from coffee_operator import children, metrics
 from coffee_operator.decide import (
     Action,
     Adopt,
     Cancel,
+    CreateRebuildJob,
     Dispose,
     Event,
     Record,
@@ -40,6 +41,7 @@ from coffee_operator.decide import (
 from coffee_operator.settings import OperatorSettings
 from coffee_operator.spec import flink_duration
 from coffee_operator.status import (
+    KEEP,
     Blocked,
     Deployed,
     JobStatus,
@@ -69,6 +71,18 @@ class ActError(RuntimeError):
     pass
 
 
+class JobCreator(Protocol):
+    """Creates a Kubernetes Job owned by the pipeline (kopf.adopt, then create); an existing Job of the
+    same name counts as created."""
+
+    def __call__(self, job: dict[str, Any]) -> None: ...
+
+
+def group_id(namespace: str, name: str, settings: OperatorSettings) -> str:
+    """The job's Kafka consumer group (the job config's ``group_id``)."""
+    return str(settings.job_config_overrides.get("group_id", f"coffee-rt-{namespace}-{name}"))
+
+
 def merge_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The JSON merge patch that turns ``old`` into ``new`` (None removes a key; lists are replaced)."""
     patch: dict[str, Any] = {key: None for key in old if key not in new}
@@ -94,7 +108,7 @@ def postgres_parts(dsn: str) -> tuple[str, str]:
 
 
 def job_config(namespace: str, name: str, target: JobTarget, secrets: Secrets,
-               settings: OperatorSettings) -> JobConfig:
+               settings: OperatorSettings, startup_ms: int | None = None) -> JobConfig:
     """The job's JobConfig from a job target and the Secrets it names.
 
     The Postgres DSN gives the JDBC URL and the user; the credentials themselves stay in the
@@ -124,6 +138,8 @@ def job_config(namespace: str, name: str, target: JobTarget, secrets: Secrets,
         "checkpoint_interval": flink_duration(target.checkpoint_interval),
         **settings.job_config_overrides,
     }
+    if startup_ms is not None:
+        values["startup"] = FromTimestamp(timestamp_ms=startup_ms)
     try:
         return JobConfig(**values)
     except ValueError as exc:
@@ -150,6 +166,7 @@ class Actor:
     rest_for: Callable[[str], FlinkRest]
     emit: Callable[[Event], None]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    create_job: JobCreator | None = None  # where rebuild Jobs are created (the API server; tests: a list)
 
     # ---- status ----------------------------------------------------------------------------
     @property
@@ -204,6 +221,8 @@ class Actor:
                 return self.dispose(action)
             case RollBack():
                 return self.roll_back(action)
+            case CreateRebuildJob():
+                return self.create_rebuild_job(action)
         raise AssertionError(f"unknown action {action!r}")
 
     # ---- submit ------------------------------------------------------------------------------
@@ -213,13 +232,15 @@ class Actor:
         before = status.pending if status.pending and status.pending.submission == action.submission else None
         pending = Pending(submission=action.submission, generation=action.generation, spec=action.target,
                           restore_path=action.restore_path, reason=action.reason,
-                          since=before.since if before else iso(now), attempts=before.attempts if before else 0)
+                          since=before.since if before else iso(now), attempts=before.attempts if before else 0,
+                          startup_ms=action.startup_ms)
         self.write(StatusChange(pending=pending, submissions=max(status.submissions, action.submission),
                                 upgrade=action.upgrade, phase=action.phase))
         job_id = lifecycle.job_id(self.pipeline.uid, action.submission)
         rest = self.rest_for(action.target.rest_url)
         try:
-            cfg = job_config(self.pipeline.namespace, self.pipeline.name, action.target, self.secrets, self.settings)
+            cfg = job_config(self.pipeline.namespace, self.pipeline.name, action.target, self.secrets, self.settings,
+                             startup_ms=action.startup_ms)
             jar = Path(self.settings.flink_python_jar) if self.settings.flink_python_jar else None
             lifecycle.submit(rest, cfg, job_id, restore_path=action.restore_path,
                              allow_non_restored_state=action.allow_non_restored_state,
@@ -254,13 +275,16 @@ class Actor:
             job_status=JobStatus(job_id=job_id, state=state, submission=action.submission,
                                  restored_from=action.restore_path, last_savepoint=status.job_status.last_savepoint),
             deployed=Deployed(generation=action.generation, spec=action.target, restore_path=action.restore_path,
-                              submitted_at=iso(now)),
+                              submitted_at=iso(now), startup_ms=action.startup_ms),
             nonces=action.nonces, recoveries=action.recoveries,
+            rebuild=action.rebuild if action.rebuild is not None else KEEP,
         ))
         metrics.SUBMISSIONS.labels(self.pipeline.namespace, self.pipeline.name, action.reason, "ok").inc()
         if action.reason == "recover":
             metrics.JOB_RESTARTS.labels(self.pipeline.namespace, self.pipeline.name).inc()
         origin = f"from {action.restore_path}" if action.restore_path else "with no state (fresh)"
+        if action.restore_path is None and action.startup_ms is not None:
+            origin += f", its Kafka source from {iso(datetime.fromtimestamp(action.startup_ms / 1000, tz=UTC))}"
         self.emit(Event("Normal", "JobSubmitted",
                         f"{verb} job {job_id} (submission {action.submission}, {action.reason}, "
                         f"generation {action.generation}) {origin}"))
@@ -291,6 +315,8 @@ class Actor:
             cause = exc.cause if isinstance(exc, FlinkRestError) else str(exc)
             if action.reason == "delete":
                 then = "the job is cancelled instead, without a final savepoint"
+            elif action.reason == "rebuild":
+                then = "the job keeps running and the rebuild waits; retrying"
             elif action.fallback_to_checkpoint:
                 then = "upgradeMode last-state: the job is cancelled and resumes from its latest checkpoint"
             else:
@@ -308,7 +334,8 @@ class Actor:
         if action.reason != "delete":
             self.write(StatusChange(stopped=Stopped(reason=action.reason, restore_path=path,
                                                     restore_kind="savepoint", at=iso(now)), blocked=None))
-        verb = {"suspend": "Suspended", "upgrade": "StoppedForUpgrade", "delete": "StoppedForDelete"}[action.reason]
+        verb = {"suspend": "Suspended", "upgrade": "StoppedForUpgrade", "delete": "StoppedForDelete",
+                "rebuild": "StoppedForRebuild"}[action.reason]
         self.emit(Event("Normal", verb, f"stopped job {action.job_id} with savepoint {path}"))
         return True
 
@@ -384,3 +411,25 @@ class Actor:
         metrics.ROLLBACKS.labels(self.pipeline.namespace, self.pipeline.name).inc()
         self.emit(Event("Warning", "RolledBack", action.rollback.message))
         return self.submit(action.submit)
+
+    # ---- rebuilds --------------------------------------------------------------------------------
+    def create_rebuild_job(self, action: CreateRebuildJob) -> bool:
+        """Create the rebuild's Job (an existing one of its name is it), then record it in status."""
+        rebuild = action.rebuild
+        name = children.rebuild_job_name(self.pipeline.name, rebuild.nonce)
+        if self.create_job is None:
+            raise ActError("no way to create Jobs was given to the actor")
+        try:
+            job = children.rebuild_job(self.pipeline.name, action.spec, rebuild,
+                                       group_id(self.pipeline.namespace, self.pipeline.name, self.settings),
+                                       self.settings.job_config_overrides)
+            self.create_job(job)
+        except Exception as exc:  # noqa: BLE001 - the API server's refusal, reported and retried next round
+            self.emit(Event("Warning", "RebuildJobFailed", f"could not create Job {name} for rebuild "
+                                                            f"{rebuild.nonce}: {str(exc)[:500]}; retrying"))
+            return False
+        self.write(StatusChange(rebuild=rebuild.model_copy(update={"job": name})))
+        what = (f"history rebuild {rebuild.nonce} of {rebuild.days}" if rebuild.kind == "history" else
+                f"live rebuild {rebuild.nonce} of {rebuild.days}: following the replay")
+        self.emit(Event("Normal", "RebuildJobCreated", f"{what}: Job {name}"))
+        return True

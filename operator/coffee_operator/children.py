@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from coffee_jobconfig.model import JobConfig
+from coffee_operator import rebuild as rebuild_rules
 from coffee_operator.spec import PipelineSpec, SecretKeyRef
+from coffee_operator.status import RebuildStatus
 
 INGEST_APP = "coffee-ingest"
 INGEST_PORT = 8080
@@ -29,6 +31,11 @@ TOKENS_FILE = "tokens.json"
 RUN_AS = 10001  # the ingest and auditor images' non-root user
 AUDITOR_APP = "coffee-auditor"
 AUDITOR_PORT = 9195  # /metrics and /healthz
+REBUILD_APP = "coffee-rebuild"
+REBUILD_SECRETS_DIR = "/etc/coffee-auditor/secrets"  # <dir>/postgres/dsn, <dir>/redis/url: the sinks' Secret keys
+REBUILD_BACKOFF_LIMIT = 1  # one retry: both rebuilds are idempotent
+REBUILD_DEADLINE_SECONDS = 3 * 3600
+REBUILD_TTL_SECONDS = 7 * 86400  # a finished Job (and its Pod's log) is kept a week
 JOB_CALENDAR = ("default_timezone", "store_timezones", "dedup_ttl")  # the JobConfig fields the audit shares
 # Pod Security "restricted" for every Pod the operator creates (its namespace enforces it).
 SECURITY_CONTEXT: dict[str, Any] = {
@@ -208,6 +215,82 @@ def auditor_service(pipeline: str) -> dict[str, Any]:
             "spec": {"type": "ClusterIP", "selector": selector(pipeline, AUDITOR_APP),
                      "ports": [{"name": "metrics", "port": AUDITOR_PORT, "targetPort": "metrics",
                                 "protocol": "TCP"}]}}
+
+
+def rebuild_job_name(pipeline: str, nonce: str) -> str:
+    return rebuild_rules.job_name(pipeline, nonce)
+
+
+def rebuild_args(rebuild: RebuildStatus, spec: PipelineSpec, group_id: str) -> list[str]:
+    """What the Job runs after ``python -m coffee_auditor`` (docs/ledger.md)."""
+    if rebuild.kind == "live":
+        if rebuild.days is None or rebuild.replay_from_ms is None:
+            raise ValueError(f"live rebuild {rebuild.nonce} has no day or replay start")
+        return ["rebuild", "--live", "--day", rebuild.days, "--replay-from-ms", str(rebuild.replay_from_ms),
+                "--group", group_id]
+    history = spec.rebuild.history if spec.rebuild is not None else None
+    if history is None or spec.rebuild is None or spec.rebuild.nonce != rebuild.nonce:
+        raise ValueError(f"history rebuild {rebuild.nonce} is no longer what spec.rebuild asks")
+    args = ["rebuild", "--from", history.first.isoformat(), "--to", (history.last or history.first).isoformat()]
+    return args + (["--store", history.store] if history.store else [])
+
+
+def rebuild_job(pipeline: str, spec: PipelineSpec, rebuild: RebuildStatus, group_id: str,
+                job_config_overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The Job of one rebuild: ``python -m coffee_auditor rebuild ...`` in the auditor's image, configured as
+    the auditor is (``AUDITOR_*``: the pipeline's topic, the job's zones), the sinks' credentials as files of
+    their Secrets mounted read-only, never in its environment or arguments."""
+    audit, postgres, redis = spec.audit, spec.sinks.postgres, spec.sinks.redis
+    if audit is None or postgres is None or redis is None:
+        raise ValueError("spec.rebuild needs spec.audit and spec.sinks.postgres and spec.sinks.redis")
+    calendar = job_calendar(job_config_overrides)
+    env: list[dict[str, Any]] = [
+        {"name": "AUDITOR_KAFKA_BOOTSTRAP", "value": spec.kafka.bootstrap},
+        {"name": "AUDITOR_TOPIC", "value": spec.kafka.topics.orders},
+        {"name": "AUDITOR_DEFAULT_TIMEZONE", "value": str(calendar["default_timezone"])},
+        {"name": "AUDITOR_STORE_TIMEZONES", "value": json.dumps(calendar["store_timezones"], sort_keys=True)},
+        {"name": "AUDITOR_DEDUP_TTL", "value": str(calendar["dedup_ttl"])},
+        {"name": "AUDITOR_POSTGRES_DSN_FILE", "value": f"{REBUILD_SECRETS_DIR}/postgres/dsn"},
+        {"name": "AUDITOR_REDIS_URL_FILE", "value": f"{REBUILD_SECRETS_DIR}/redis/url"},
+    ]
+    container: dict[str, Any] = {
+        "name": "rebuild",
+        "image": audit.image,
+        "args": rebuild_args(rebuild, spec, group_id),
+        "env": env,
+        "volumeMounts": [
+            {"name": "postgres", "mountPath": f"{REBUILD_SECRETS_DIR}/postgres", "readOnly": True},
+            {"name": "redis", "mountPath": f"{REBUILD_SECRETS_DIR}/redis", "readOnly": True},
+        ],
+        "securityContext": SECURITY_CONTEXT,
+    }
+    if audit.resources:
+        container["resources"] = audit.resources
+    job_labels = {**labels(pipeline, REBUILD_APP), "coffee-rt.dev/rebuild": rebuild.kind}
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": rebuild_job_name(pipeline, rebuild.nonce), "labels": job_labels,
+                     "annotations": {"coffee-rt.dev/rebuild-nonce": rebuild.nonce}},
+        "spec": {
+            "backoffLimit": REBUILD_BACKOFF_LIMIT,
+            "activeDeadlineSeconds": REBUILD_DEADLINE_SECONDS,
+            "ttlSecondsAfterFinished": REBUILD_TTL_SECONDS,
+            "template": {
+                "metadata": {"labels": job_labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "postgres", "secret": {"secretName": postgres.secret_ref.name, "defaultMode": 0o400,
+                                                        "items": [{"key": postgres.secret_ref.key, "path": "dsn"}]}},
+                        {"name": "redis", "secret": {"secretName": redis.secret_ref.name, "defaultMode": 0o400,
+                                                     "items": [{"key": redis.secret_ref.key, "path": "url"}]}},
+                    ],
+                },
+            },
+        },
+    }
 
 
 def render(pipeline: str, spec: PipelineSpec, job_config_overrides: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from coffee_flink.lifecycle import ACTIVE, TERMINAL, TRANSITIONAL
+from coffee_operator import rebuild as rebuild_rules
+from coffee_operator.children import job_calendar
 from coffee_operator.observation import JobObservation, Observation, PointInTime
 from coffee_operator.settings import OperatorSettings
 from coffee_operator.spec import PipelineSpec, duration_seconds
@@ -36,6 +38,7 @@ from coffee_operator.status import (
     Keep,
     Nonces,
     PipelineStatus,
+    RebuildStatus,
     Rollback,
     Savepoint,
     StableSpec,
@@ -83,6 +86,8 @@ class Submit:
     upgrade: Upgrade | None  # the upgrade this submission starts or continues; None ends one
     phase: str  # status.phase while the submission is in flight
     recoveries: int  # status.recoveries once Flink has accepted it (one more for a recovery: its back-off)
+    startup_ms: int | None = None  # without state, its Kafka source starts here (else the group's offsets)
+    rebuild: RebuildStatus | None = None  # status.rebuild once Flink has accepted it (a live rebuild's replay)
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ class Adopt:
 @dataclass(frozen=True)
 class StopWithSavepoint:
     job_id: str
-    reason: Literal["upgrade", "suspend", "delete"]
+    reason: Literal["upgrade", "suspend", "delete", "rebuild"]
     generation: int
     fallback_to_checkpoint: bool = False  # last-state only: cancel and keep the latest checkpoint
 
@@ -132,14 +137,26 @@ class RollBack:
     rollback: Rollback
 
 
-Action = Record | Submit | Adopt | StopWithSavepoint | Cancel | TriggerSavepoint | Dispose | RollBack
+@dataclass(frozen=True)
+class CreateRebuildJob:
+    """Create the Kubernetes Job that runs rebuild ``rebuild.nonce`` (``rebuild.job`` names it, one name per
+    nonce: creating it again after a lost status write finds the first), then write ``rebuild`` to status.
+    ``spec`` is the pipeline's, for the Job's image, topic and Secrets."""
+
+    spec: PipelineSpec
+    rebuild: RebuildStatus
+
+
+Action = (Record | Submit | Adopt | StopWithSavepoint | Cancel | TriggerSavepoint | Dispose | RollBack
+          | CreateRebuildJob)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
 
 def submitting_phase(reason: str) -> str:
     """status.phase while a submission for ``reason`` is in flight."""
-    return {"rollback": "RollingBack", "upgrade": "Upgrading", "restart": "Restarting"}.get(reason, "Deploying")
+    return {"rollback": "RollingBack", "upgrade": "Upgrading", "restart": "Restarting",
+            "rebuild": "Rebuilding"}.get(reason, "Deploying")
 
 
 def healthy(job: JobObservation | None, now: datetime, settings: OperatorSettings) -> bool:
@@ -230,6 +247,10 @@ def decide(
     if observed is not None:
         actions.append(observed)
         status = observed.apply(status)
+    for action in decide_rebuild(spec, status, obs, now, settings):
+        actions.append(action)
+        if isinstance(action, Record):
+            status = action.apply(status)
     if obs.flink_error is not None:
         return actions  # nothing is decided blind; summarize() reports it
 
@@ -254,7 +275,8 @@ def decide(
                        restore_path=pending.restore_path, reason=pending.reason,
                        allow_non_restored_state=spec.job.allow_non_restored_state, nonces=_nonces(spec, status),
                        upgrade=status.upgrade, phase=submitting_phase(pending.reason),
-                       recoveries=_recoveries(status, pending.reason))
+                       recoveries=_recoveries(status, pending.reason), startup_ms=pending.startup_ms,
+                       rebuild=_replay_submitted(status) if pending.reason == "rebuild" else None)
         accepted = obs.known.get(pending.submission)
         if accepted is not None:
             # It got through: what runs is pending.spec, whatever the spec says now (a change since is
@@ -310,6 +332,10 @@ def decide(
     rolled_back = status.rollback is not None and status.rollback.failed_spec == target
     if status.deployed.spec != target and not rolled_back:
         return actions + _stop(job, "upgrade", mode, generation, status, now)
+
+    rebuild = status.rebuild
+    if rebuild is not None and rebuild.phase == "Running" and rebuild.step == "stop":
+        return actions + _stop_for_rebuild(job, generation, status, now)
 
     if spec.job.restart_nonce is not None and spec.job.restart_nonce != status.nonces.restart:
         return [*actions, _cancel(job, "restart", status, keep_state=mode != "stateless")]
@@ -367,7 +393,8 @@ def _next_submission(status: PipelineStatus, known: Mapping[int, str]) -> tuple[
 
 def _submit(spec: PipelineSpec, generation: int, status: PipelineStatus, job_spec: JobTarget,
             restore: str | None, reason: str, now: datetime, submission: int | None = None,
-            known: Mapping[int, str] | None = None) -> list[Action]:
+            known: Mapping[int, str] | None = None, startup_ms: int | None = None,
+            rebuild: RebuildStatus | None = None) -> list[Action]:
     """A submission of ``job_spec`` (a Record warning first when the next job id is taken)."""
     events: tuple[Event, ...] = ()
     if submission is None:
@@ -381,7 +408,7 @@ def _submit(spec: PipelineSpec, generation: int, status: PipelineStatus, job_spe
     submit = Submit(submission=submission, generation=generation, target=job_spec, restore_path=restore,
                     reason=reason, allow_non_restored_state=spec.job.allow_non_restored_state,
                     nonces=_nonces(spec, status), upgrade=upgrade, phase=submitting_phase(reason),
-                    recoveries=_recoveries(status, reason))
+                    recoveries=_recoveries(status, reason), startup_ms=startup_ms, rebuild=rebuild)
     return [Record(events=events), submit] if events else [submit]
 
 
@@ -423,7 +450,13 @@ def _after_stop(spec: PipelineSpec, generation: int, status: PipelineStatus, job
             if stopped.reason != "suspend":
                 return [Record(stopped=stopped.model_copy(update={"reason": "suspend"}))]
             return []
-        reason = {"suspend": "resume", "upgrade": "upgrade", "restart": "restart"}.get(stopped.reason, stopped.reason)
+        replay = _replay_submitted(status)
+        if stopped.reason == "rebuild" and replay is not None:
+            # The live rebuild: the same job, without state, its source from the day's first instant.
+            return _submit(spec, status.deployed.generation, status, status.deployed.spec, None, "rebuild", now,
+                           known=known, startup_ms=replay.replay_from_ms, rebuild=replay)
+        reason = {"suspend": "resume", "upgrade": "upgrade", "restart": "restart",
+                  "rebuild": "restart"}.get(stopped.reason, stopped.reason)
         if mode == "stateless":
             return _submit(spec, generation, status, target, None, reason, now, known=known)
         path = stopped.restore_path
@@ -445,8 +478,10 @@ def _after_stop(spec: PipelineSpec, generation: int, status: PipelineStatus, job
         return []  # a job that keeps failing is resubmitted less and less often (30 s, 1 min, ... 16 min)
     if path is None and _had_state(status):
         return [_no_restore_point(status, f"{what}; cannot resubmit")]
+    # A job that never had state started where its deployment said (a live rebuild's replay: from the
+    # day's first instant, not from the group's offsets); so does its resubmission.
     submit = _submit(spec, status.deployed.generation, status, status.deployed.spec, path, "recover", now,
-                     known=known)
+                     known=known, startup_ms=status.deployed.startup_ms if path is None else None)
     return [Record(events=(Event("Warning", "JobLost",
                                  f"{what}; resubmitting from {kind} {path}" if path else
                                  f"{what}; it never had state, resubmitting it fresh"),)), *submit]
@@ -518,6 +553,123 @@ def prune(spec: PipelineSpec, status: PipelineStatus, now: datetime, settings: O
             continue
         actions.append(Dispose(savepoint))
     return actions
+
+
+# ---- rebuilds (spec.rebuild) --------------------------------------------------------------------
+
+def decide_rebuild(spec: PipelineSpec, status: PipelineStatus, obs: Observation, now: datetime,
+                   settings: OperatorSettings) -> list[Action]:
+    """``spec.rebuild``, once per new nonce. A request that cannot be carried out as it stands is Rejected
+    (status.rebuild, a Warning event and the Rebuild condition say why) and changes nothing. History: one
+    Job. Live: ``step: stop`` hands it to the job lifecycle (stop with a savepoint, then submit without
+    state from ``replayFromMs``: ``_stop_for_rebuild``, ``_after_stop``), whose accepted submission sets
+    ``step: follow``; then one Job follows the replay and audits. A Job's end is the rebuild's end. A new
+    nonce while one runs is taken when it has ended."""
+    current, request = status.rebuild, spec.rebuild
+    actions: list[Action] = []
+    if current is not None and current.phase == "Running":
+        actions.extend(_rebuild_progress(spec, current, obs, now))
+        for action in actions:
+            if isinstance(action, Record) and not isinstance(action.rebuild, Keep):
+                current = action.rebuild
+    if request is None or (current is not None and (request.nonce == current.nonce or current.phase == "Running")):
+        return actions
+    calendar = job_calendar(settings.job_config_overrides)
+    zones = {str(calendar["default_timezone"]), *map(str, dict(calendar["store_timezones"]).values())}
+    started = iso(now)
+    if request.history is not None:
+        history = request.history
+        last = history.last or history.first
+        problem = _rebuild_problem(spec) or rebuild_rules.history_problem(history.first, last, zones, now)
+        rebuild = RebuildStatus(nonce=request.nonce, kind="history", phase="Running", days=history.days,
+                                started_at=started)
+    elif request.live is not None:
+        day = request.live.day
+        problem = (_rebuild_problem(spec) or rebuild_rules.live_day_problem(day, zones, now)
+                   or _live_problem(spec, status))
+        rebuild = RebuildStatus(nonce=request.nonce, kind="live", phase="Running", step="stop", days=day.isoformat(),
+                                replay_from_ms=rebuild_rules.replay_start_ms(day, zones), started_at=started)
+    else:
+        problem = "spec.rebuild takes exactly one of history or live"
+        rebuild = RebuildStatus(nonce=request.nonce, kind="history", phase="Running", started_at=started)
+    if problem is not None:
+        rejected = rebuild.model_copy(update={"phase": "Rejected", "step": None, "replay_from_ms": None,
+                                              "finished_at": started, "message": f"{problem}; nothing was changed"})
+        return [*actions, Record(rebuild=rejected, events=(Event(
+            "Warning", "RebuildRejected", f"rebuild {request.nonce}: {problem}; nothing was changed"),))]
+    if rebuild.kind == "history":
+        return [*actions, CreateRebuildJob(spec, rebuild)]
+    assert rebuild.replay_from_ms is not None and status.job_status.job_id is not None
+    message = (f"live rebuild {request.nonce} of {rebuild.days}: stopping job {status.job_status.job_id} with a "
+               f"savepoint, then replaying the orders topic from {_ms_iso(rebuild.replay_from_ms)} into a fresh job")
+    return [*actions, Record(rebuild=rebuild, events=(Event("Normal", "RebuildStarted", message),))]
+
+
+def _rebuild_problem(spec: PipelineSpec) -> str | None:
+    if spec.audit is None:
+        return "spec.rebuild runs in the auditor's image, so it needs spec.audit"
+    if spec.sinks.postgres is None or spec.sinks.redis is None:
+        return "spec.rebuild needs spec.sinks.postgres and spec.sinks.redis (the views it rebuilds)"
+    return None
+
+
+def _live_problem(spec: PipelineSpec, status: PipelineStatus) -> str | None:
+    if spec.job.state != "running":
+        return "a live rebuild replaces the running job, and spec.job.state is suspended"
+    if status.job_status.job_id is None or status.deployed is None:
+        return "a live rebuild replaces the running job, and no job has been submitted yet"
+    return None
+
+
+def _rebuild_progress(spec: PipelineSpec, current: RebuildStatus, obs: Observation, now: datetime) -> list[Action]:
+    """A running rebuild: its Job created once it is due, its end recorded once the Job controller reports it."""
+    if current.kind == "live" and current.step == "stop":
+        if spec.job.state == "suspended":
+            return [_rebuild_ended(current, "Failed", "the pipeline was suspended before the replay was submitted; "
+                                                      "the job resumes from its savepoint", now)]
+        return []
+    if current.job is None:
+        return [CreateRebuildJob(spec, current)]
+    seen = obs.rebuild_job
+    if seen is None or seen.name != current.job or seen.state == "running":
+        return []
+    if seen.state == "succeeded":
+        return [_rebuild_ended(current, "Succeeded", f"Job {current.job} succeeded", now)]
+    if seen.state == "missing":
+        return [_rebuild_ended(current, "Failed", f"Job {current.job} is gone (deleted before it finished)", now)]
+    return [_rebuild_ended(current, "Failed", f"Job {current.job} failed: {seen.message or 'no reason given'}; "
+                                              f"its log: kubectl logs job/{current.job}", now)]
+
+
+def _rebuild_ended(current: RebuildStatus, phase: str, message: str, now: datetime) -> Record:
+    done = current.model_copy(update={"phase": phase, "finished_at": iso(now), "message": message})
+    text = f"{current.kind} rebuild {current.nonce}: {message}"
+    succeeded = phase == "Succeeded"
+    event = Event("Normal", "RebuildSucceeded", text) if succeeded else Event("Warning", "RebuildFailed", text)
+    return Record(rebuild=done, events=(event,))
+
+
+def _replay_submitted(status: PipelineStatus) -> RebuildStatus | None:
+    """status.rebuild once the live rebuild's replay is accepted by Flink (None: no live rebuild is stopping)."""
+    rebuild = status.rebuild
+    if rebuild is None or rebuild.kind != "live" or rebuild.phase != "Running" or rebuild.replay_from_ms is None:
+        return None
+    return rebuild.model_copy(update={"step": "follow"})
+
+
+def _stop_for_rebuild(job: JobObservation, generation: int, status: PipelineStatus, now: datetime) -> list[Action]:
+    """Stop the job with a savepoint for a live rebuild (the replay needs no state, the savepoint is the way
+    back); a failed savepoint leaves the job running and is retried after the back-off."""
+    blocked = status.blocked
+    if blocked is not None and blocked.action == "rebuild" and _not_before(blocked.retry_at, now):
+        return []
+    if job.state != "RUNNING":
+        return []  # Flink takes savepoints of running jobs only: wait
+    return [StopWithSavepoint(job.job_id, "rebuild", generation)]
+
+
+def _ms_iso(ms: int) -> str:
+    return iso(datetime.fromtimestamp(ms / 1000, tz=UTC))
 
 
 # ---- deletion ----------------------------------------------------------------------------------
@@ -596,7 +748,7 @@ def summarize(spec: PipelineSpec, generation: int, status: PipelineStatus, obs: 
     elif desired == "suspended":
         phase, ready = "Suspending", ("False", "Suspending", "stopping the job")
     elif stopped is not None:
-        phase = "Restarting" if stopped.reason == "restart" else "Upgrading"
+        phase = {"restart": "Restarting", "rebuild": "Rebuilding"}.get(stopped.reason, "Upgrading")
         ready = ("False", "Stopped", f"job stopped for {stopped.reason}")
     elif is_healthy:
         phase = "RolledBack" if rolled_back else ("Upgrading" if upgrade is not None else "Running")
@@ -618,6 +770,11 @@ def summarize(spec: PipelineSpec, generation: int, status: PipelineStatus, obs: 
         ("Progressing", "True" if progressing else "False", *(progressing or ("Stable", "nothing in flight"))),
         ("Degraded", "True" if degraded else "False", *(degraded or ("Healthy", "no problem known"))),
     ]
+    if status.rebuild is not None:
+        rebuild = status.rebuild
+        verdict = {"Succeeded": "True", "Running": "Unknown"}.get(rebuild.phase, "False")
+        wanted.append(("Rebuild", verdict, rebuild.phase,
+                       f"{rebuild.kind} rebuild {rebuild.nonce}: {rebuild.message or rebuild.phase}"))
     previous = {c.type: c for c in status.conditions}
     conditions = []
     for kind, state, reason, message in wanted:
@@ -644,7 +801,7 @@ def summarize(spec: PipelineSpec, generation: int, status: PipelineStatus, obs: 
 
 
 __all__ = [
-    "ACTIVE", "Action", "Adopt", "Cancel", "Dispose", "Event", "JobObservation", "Observation", "PointInTime",
-    "Record", "RollBack", "StopWithSavepoint", "Submit", "TriggerSavepoint", "decide", "decide_delete",
-    "observed_update", "prune", "restore_point", "submitting_phase", "summarize",
+    "ACTIVE", "Action", "Adopt", "Cancel", "CreateRebuildJob", "Dispose", "Event", "JobObservation", "Observation",
+    "PointInTime", "Record", "RollBack", "StopWithSavepoint", "Submit", "TriggerSavepoint", "decide", "decide_delete",
+    "decide_rebuild", "observed_update", "prune", "restore_point", "submitting_phase", "summarize",
 ]

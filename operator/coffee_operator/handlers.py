@@ -54,6 +54,12 @@ def _freshest_status(memo: kopf.Memo, body: kopf.Body) -> dict[str, Any]:
     return mine if int(mine.get("revision", 0)) > int(seen.get("revision", 0)) else seen
 
 
+def _create_owned_job(kube: Kube, namespace: str, job: dict[str, Any], owner: kopf.Body) -> None:
+    """A rebuild Job as a child of the pipeline (ownerReferences: collected with it)."""
+    kopf.adopt(job, owner=owner)
+    kube.create_job(namespace, job)
+
+
 def _emitter(body: kopf.Body) -> Any:
     def emit(event: Event) -> None:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
@@ -122,6 +128,8 @@ def reconcile_job(spec: kopf.Spec, meta: kopf.Meta, name: str, namespace: str | 
                 secrets=lambda secret, key: memo.kube.secret(namespace, secret, key),  # type: ignore[no-any-return]
                 settings=SETTINGS, flink=memo.flink, emit=_emitter(body),
                 ingest=memo.kube.ingest_status(namespace, children.ingest_name(name)),
+                rebuild_job=lambda job: memo.kube.rebuild_job(namespace, job),  # type: ignore[no-any-return]
+                create_job=lambda job: _create_owned_job(memo.kube, namespace, job, body),
             )
         except SpecError as exc:
             metrics.RECONCILE_ERRORS.labels("job").inc()

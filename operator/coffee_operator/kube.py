@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import Any
+from typing import Any, cast
 
 import kubernetes
 
+from coffee_operator.observation import RebuildJobObservation
 from coffee_operator.status import IngestStatus
 
 GROUP, VERSION, PLURAL = "coffee-rt.dev", "v1alpha1", "coffeepipelines"
@@ -38,6 +39,7 @@ class Kube:
         self.core = kubernetes.client.CoreV1Api()
         self.apps = kubernetes.client.AppsV1Api()
         self.policy = kubernetes.client.PolicyV1Api()
+        self.batch = kubernetes.client.BatchV1Api()
         self.custom = kubernetes.client.CustomObjectsApi()
 
     def apply(self, namespace: str, obj: dict[str, Any]) -> None:
@@ -81,3 +83,29 @@ class Kube:
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, PLURAL, name, {"status": patch}, _content_type=MERGE)
+
+    def create_job(self, namespace: str, job: dict[str, Any]) -> None:
+        """Create a rebuild Job; one that already exists under its name (one name per nonce) is it."""
+        body = {**job, "metadata": {**job["metadata"], "namespace": namespace}}
+        try:
+            self.batch.create_namespaced_job(namespace, cast(Any, body), field_manager=FIELD_MANAGER)  # a dict body
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    def rebuild_job(self, namespace: str, name: str) -> RebuildJobObservation:
+        """A rebuild Job as the Job controller reports it: its Complete or Failed condition."""
+        try:
+            job = self.batch.read_namespaced_job(name, namespace)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return RebuildJobObservation(name, "missing")
+            raise
+        for condition in (job.status.conditions if job.status else None) or []:
+            if condition.status != "True":
+                continue
+            if condition.type == "Complete":
+                return RebuildJobObservation(name, "succeeded")
+            if condition.type == "Failed":
+                return RebuildJobObservation(name, "failed", f"{condition.reason}: {condition.message}")
+        return RebuildJobObservation(name, "running")

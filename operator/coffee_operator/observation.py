@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from coffee_operator.status import CheckpointCounts, IngestStatus
 
@@ -30,6 +31,15 @@ class JobObservation:
 
 
 @dataclass(frozen=True)
+class RebuildJobObservation:
+    """The Kubernetes Job of a rebuild as the Job controller reports it."""
+
+    name: str
+    state: Literal["missing", "running", "succeeded", "failed"]
+    message: str = ""  # of a failed Job: its Failed condition's reason and message
+
+
+@dataclass(frozen=True)
 class Observation:
     flink_error: str | None = None  # Flink REST unreachable or erroring: take no lifecycle step
     job: JobObservation | None = None  # None: no job yet, or Flink does not know our job id
@@ -39,3 +49,4 @@ class Observation:
     # decide adopts the submission in flight when its id is here, and skips these ids for a new one.
     known: Mapping[int, str] = field(default_factory=dict)
     ingest: IngestStatus | None = None
+    rebuild_job: RebuildJobObservation | None = None  # the Job status.rebuild names, while it runs

@@ -4,15 +4,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from coffee_flink.rest import FlinkRest
 from coffee_operator import metrics
-from coffee_operator.act import Actor, Pipeline, Secrets, StatusStore
+from coffee_operator.act import Actor, JobCreator, Pipeline, Secrets, StatusStore
 from coffee_operator.decide import Event, decide, decide_delete, summarize
-from coffee_operator.observation import Observation
+from coffee_operator.observation import Observation, RebuildJobObservation
 from coffee_operator.observe import observe
 from coffee_operator.settings import OperatorSettings
 from coffee_operator.spec import PipelineSpec, parse_spec
@@ -56,12 +57,18 @@ def step(
     emit: Callable[[Event], None],
     ingest: IngestStatus | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    rebuild_job: Callable[[str], RebuildJobObservation] | None = None,
+    create_job: JobCreator | None = None,
 ) -> Observation:
-    """Observe, decide and carry out one round of actions, then write phase and conditions."""
+    """Observe, decide and carry out one round of actions, then write phase and conditions.
+    ``rebuild_job`` reads a rebuild's Kubernetes Job by name, ``create_job`` creates one (owned by the pipeline)."""
     spec = parse_spec(spec_raw)
-    actor = Actor(pipeline, store, secrets, settings, flink, emit, now)
+    actor = Actor(pipeline, store, secrets, settings, flink, emit, now, create_job)
     status = actor.status
     obs = observe(flink(_rest_url(spec, status)), pipeline.uid, status, ingest)
+    running = status.rebuild
+    if rebuild_job is not None and running is not None and running.phase == "Running" and running.job:
+        obs = dataclasses.replace(obs, rebuild_job=rebuild_job(running.job))
     for action in decide(spec, generation, status, obs, now(), settings):
         if not actor.run(action):
             break

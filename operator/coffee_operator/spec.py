@@ -6,6 +6,7 @@ Also: durations in the CRD's units. Which part of the spec is the *job* is ``tar
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -104,12 +105,39 @@ class AuditSpec(_Model):
     resources: dict[str, Any] | None = None
 
 
+class HistoryRebuild(_Model):
+    """Re-insert the Postgres orders of business days ``from``..``to`` the topic has and Postgres lacks."""
+
+    first: date = Field(alias="from")
+    last: date | None = Field(None, alias="to")
+    store: str | None = None
+
+    @property
+    def days(self) -> str:
+        return f"{self.first.isoformat()}..{(self.last or self.first).isoformat()}"
+
+
+class LiveRebuild(_Model):
+    """Replay ``day`` into a fresh job state: the Redis live numbers rebuilt."""
+
+    day: date
+
+
+class RebuildSpec(_Model):
+    """A rebuild, carried out once per new ``nonce`` (as ``savepointTriggerNonce``)."""
+
+    nonce: str = Field(min_length=1, max_length=63)
+    history: HistoryRebuild | None = None
+    live: LiveRebuild | None = None
+
+
 class PipelineSpec(_Model):
     ingest: IngestSpec
     job: JobSpec
     kafka: KafkaSpec
     sinks: Sinks = Field(default_factory=Sinks)
     audit: AuditSpec | None = None
+    rebuild: RebuildSpec | None = None
 
 
 class SpecError(ValueError):

@@ -79,6 +79,7 @@ class Deployed(_Model):
     spec: JobTarget
     restore_path: str | None = None
     submitted_at: str
+    startup_ms: int | None = None  # without state, its Kafka source started here (a live rebuild's replay)
 
 
 class StableSpec(_Model):
@@ -95,8 +96,9 @@ class Pending(_Model):
     generation: int
     spec: JobTarget
     restore_path: str | None = None
-    reason: str  # initial, resume, upgrade, restart, recover, rollback
+    reason: str  # initial, resume, upgrade, restart, recover, rollback, rebuild
     since: str
+    startup_ms: int | None = None  # without state: where its Kafka source starts (else the group's offsets)
     attempts: int = 0
     retry_at: str | None = None
     error: str | None = None
@@ -137,6 +139,23 @@ class Rollback(_Model):
     message: str
 
 
+class RebuildStatus(_Model):
+    """The last ``spec.rebuild`` acted on. A live rebuild goes through ``step``: stop (the job, with a
+    savepoint), submit (it, without state, its source from ``replay_from_ms``), follow (a Job follows the
+    replay and audits); a history rebuild is one Job."""
+
+    nonce: str
+    kind: str  # history, live
+    phase: str  # Running, Succeeded, Failed, Rejected
+    step: str | None = None
+    days: str | None = None
+    replay_from_ms: int | None = None
+    job: str | None = None  # the Kubernetes Job, once created
+    started_at: str | None = None
+    finished_at: str | None = None
+    message: str | None = None
+
+
 class Nonces(_Model):
     savepoint: int | None = None
     restart: int | None = None
@@ -173,6 +192,7 @@ class PipelineStatus(_Model):
     blocked: Blocked | None = None
     rollback: Rollback | None = None
     nonces: Nonces = Nonces()
+    rebuild: RebuildStatus | None = None
     last_periodic_savepoint: str | None = None
     savepoint_history: list[Savepoint] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
@@ -213,6 +233,7 @@ class StatusChange:
     blocked: Blocked | Keep | None = KEEP
     rollback: Rollback | Keep | None = KEEP
     nonces: Nonces | Keep = KEEP
+    rebuild: RebuildStatus | Keep | None = KEEP
     last_periodic_savepoint: str | Keep | None = KEEP
     savepoint_history: tuple[Savepoint, ...] | Keep = KEEP
     conditions: tuple[Condition, ...] | Keep = KEEP

@@ -5,14 +5,18 @@ servers have no defaults (an auditor pointed at the wrong Postgres would report 
 ``AUDITOR_POSTGRES_DSN`` and ``AUDITOR_REDIS_URL`` hold credentials and come from a Secret. The
 time zones and the dedup window must be the job's (``JobConfig.default_timezone``,
 ``store_timezones``, ``dedup_ttl``), or the audit files orders under other days than the job does.
+
+Each credential can instead come from a file (``AUDITOR_POSTGRES_DSN_FILE``, ``AUDITOR_REDIS_URL_FILE``:
+a mounted Secret key), read once at start; a missing, unreadable or empty file is an error naming it.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from coffee_auditor.engine import KafkaValue, Targets
 from coffee_orders.schema import STORE_ID_PATTERN
@@ -37,10 +41,28 @@ class AuditorSettings(BaseModel):
     kafka_config: dict[str, KafkaValue] = Field(default_factory=dict)  # extra librdkafka settings, JSON
     postgres_dsn: SecretStr
     redis_url: SecretStr
+    postgres_dsn_file: str | None = None  # instead of postgres_dsn: the file holding it
+    redis_url_file: str | None = None  # instead of redis_url
 
     default_timezone: str = "UTC"
     store_timezones: dict[str, str] = Field(default_factory=dict)
     dedup_ttl: SettingsDuration = timedelta(hours=36)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_files(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        for name in ("postgres_dsn", "redis_url"):
+            path = values.get(f"{name}_file")
+            if path is None:
+                continue
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            if values.get(name) is not None:
+                raise ValueError(f"{variable} and {variable}_FILE are both set: give one")
+            values[name] = _read_secret(str(path), f"{variable}_FILE")
+        return values
 
     @field_validator("interval")
     @classmethod
@@ -81,3 +103,24 @@ class AuditorSettings(BaseModel):
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AuditorSettings:
         return settings_from_env(cls, ENV_PREFIX, "auditor", env, json_fields=("kafka_config", "store_timezones"))
+
+
+MAX_SECRET_BYTES = 4096
+
+
+def _read_secret(path: str, variable: str) -> str:
+    """A mounted Secret key: its text without the trailing newline; errors name the file, never its content."""
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_SECRET_BYTES:
+        raise ValueError(f"{variable}: {path} is larger than {MAX_SECRET_BYTES} bytes")
+    try:
+        text = raw.decode().strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{variable}: {path} is not UTF-8 text") from None
+    if not text:
+        raise ValueError(f"{variable}: {path} is empty")
+    return text

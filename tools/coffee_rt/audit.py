@@ -7,12 +7,11 @@ the tally the stack's ``auditor`` component keeps in Postgres, under the same lo
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from datetime import datetime
 
-from coffee_ledger.compare import VIEWS, ZERO, Count, Row
-
 from coffee_auditor.engine import AuditError, Auditor, Progress, Report, Targets, UnknownStore
+from coffee_auditor.table import differences as differences
+from coffee_auditor.table import table as table
 from coffee_jobconfig.model import JobConfig, duration_ms
 from coffee_rt.errors import CoffeeRtError, UsageError
 from coffee_rt.local.settings import LocalSettings
@@ -37,29 +36,6 @@ def audit(settings: LocalSettings, cfg: JobConfig, day: str | None = None, store
         raise UsageError(str(exc)) from None
     except AuditError as exc:
         raise CoffeeRtError(str(exc)) from None
-
-
-def _cell(count: Count | None) -> str:
-    return "-" if count is None else f"{count.orders} / {count.revenue_cents}"
-
-
-def differences(row: Row) -> str:
-    if not row.complete:
-        return "topic incomplete (beyond retention)"
-    parts = []
-    for view in VIEWS:
-        diff = row.difference(view)
-        if diff is not None and diff != ZERO:
-            parts.append(f"{view} {diff.orders:+d} orders {diff.revenue_cents:+d} cents")
-    return "; ".join(parts) or "ok"
-
-
-def table(rows: Sequence[Row]) -> str:
-    lines = [["STORE", "DAY", "TOPIC", "POSTGRES", "REDIS", "DIFFERENCES"]]
-    lines += [[r.store, r.day, _cell(r.topic), _cell(r.postgres), _cell(r.redis), differences(r)] for r in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
-    return text + "\n(orders / revenue cents; a difference is the view minus the topic; '-': not audited)"
 
 
 def run_cli(day: str | None, store: str | None, settings: LocalSettings | None = None) -> int:

@@ -56,7 +56,9 @@ def test_crd_is_served_as_specified(kubectl: Kubectl, crd: str) -> None:
         ("Last Checkpoint", "date", ".status.jobStatus.lastCheckpoint.time"),
         ("Ingest Ready", "integer", ".status.ingest.readyReplicas"),
         ("Age", "date", ".metadata.creationTimestamp"),
+        ("Rebuild", "string", ".status.rebuild.phase"),  # priority 1: `kubectl get cp -o wide`
     ]
+    assert [c.get("priority", 0) for c in version["additionalPrinterColumns"]] == [0, 0, 0, 0, 0, 1]
     resources = kubectl("api-resources", "--api-group=coffee-rt.dev", "--no-headers").split()
     assert resources == ["coffeepipelines", "cp", "coffee-rt.dev/v1alpha1", "true", "CoffeePipeline"]
 
@@ -137,6 +139,8 @@ def _invalid(**changes: Any) -> dict[str, Any]:
     return resource
 
 
+AUDITED: dict[str, Any] = {"spec__audit": {"image": "coffee-rt/auditor:0.1.0"}, "spec__sinks": SINKS}
+
 # (what is wrong, the resource, what the API server must say)
 INVALID = [
     ("wrong type: string for integer", _invalid(spec__ingest__replicas="two"),
@@ -192,6 +196,32 @@ INVALID = [
      'spec.audit.interval: Invalid value: "30": spec.audit.interval in body should match'),
     ("audit enabled not a boolean", _invalid(spec__audit={"image": "a:1", "enabled": "yes"}, spec__sinks=SINKS),
      'spec.audit.enabled: Invalid value: "string": spec.audit.enabled in body must be of type boolean'),
+    ("rebuild without the auditor", _invalid(spec__rebuild={"nonce": "1", "live": {"day": "2026-03-05"}}),
+     "spec: Invalid value: spec.rebuild runs in the auditor's image, so it needs spec.audit"),
+    ("rebuild without a nonce", _invalid(spec__rebuild={"live": {"day": "2026-03-05"}}, **AUDITED),
+     "spec.rebuild.nonce: Required value"),
+    ("rebuild nonce with a space", _invalid(spec__rebuild={"nonce": "a b", "live": {"day": "2026-03-05"}}, **AUDITED),
+     'spec.rebuild.nonce: Invalid value: "a b": spec.rebuild.nonce in body should match'),
+    ("rebuild with both history and live",
+     _invalid(spec__rebuild={"nonce": "1", "live": {"day": "2026-03-05"}, "history": {"from": "2026-03-01"}},
+              **AUDITED),
+     "spec.rebuild: Invalid value: spec.rebuild takes exactly one of history or live"),
+    ("rebuild with neither", _invalid(spec__rebuild={"nonce": "1"}, **AUDITED),
+     "spec.rebuild: Invalid value: spec.rebuild takes exactly one of history or live"),
+    ("rebuild day not a date", _invalid(spec__rebuild={"nonce": "1", "live": {"day": "2026-02-30"}}, **AUDITED),
+     'spec.rebuild.live.day: Invalid value: "2026-02-30": spec.rebuild.live.day in body must be of type date'),
+    ("rebuild history without from", _invalid(spec__rebuild={"nonce": "1", "history": {"to": "2026-03-01"}},
+                                              **AUDITED),
+     "spec.rebuild.history.from: Required value"),
+    ("rebuild history backwards",
+     _invalid(spec__rebuild={"nonce": "1", "history": {"from": "2026-03-05", "to": "2026-03-01"}}, **AUDITED),
+     "spec.rebuild.history: Invalid value: spec.rebuild.history.to is before spec.rebuild.history.from"),
+    ("rebuild history over 62 days",
+     _invalid(spec__rebuild={"nonce": "1", "history": {"from": "2026-01-01", "to": "2026-03-05"}}, **AUDITED),
+     "spec.rebuild.history: Invalid value: spec.rebuild.history covers at most 62 days after from"),
+    ("rebuild history of a bad store",
+     _invalid(spec__rebuild={"nonce": "1", "history": {"from": "2026-03-01", "store": "Store 1"}}, **AUDITED),
+     'spec.rebuild.history.store: Invalid value: "Store 1": spec.rebuild.history.store in body should match'),
 ]
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from coffee_job.records import DeadLetter, parse
 from coffee_orders.loadgen import Store, random_order
+from coffee_orders.records import DeadLetter, parse
 from coffee_orders.schema import from_wire, to_wire
 from coffee_rt.local.components.flink import flink_dist
 from coffee_rt.local.installers import job_functions_jar, maven_jars, require_java

@@ -6,8 +6,8 @@ import json
 import random
 from datetime import UTC, datetime
 
-from coffee_job.records import DeadLetter, live_lines, parse
 from coffee_orders.loadgen import Store, random_order
+from coffee_orders.records import DeadLetter, live_lines, parse
 from coffee_orders.schema import to_wire
 
 

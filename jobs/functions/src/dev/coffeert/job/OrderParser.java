@@ -77,7 +77,7 @@ public final class OrderParser {
 
     private OrderParser() {}
 
-    /** One valid order as the job's rows need it (see coffee_job.records.OrderRow). */
+    /** One valid order as the job's rows need it (see coffee_orders.records.OrderRow). */
     public record Order(String messageId, String storeId, long placedAtMs, String channel, String currency,
                         long totalCents, int itemCount, int quantity, List<Line> lines, String itemsJson) {}
 
