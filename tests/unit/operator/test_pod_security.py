@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import copy
 import sys
+from typing import Any
 
 from operator_builders import BASE
 
 from coffee_operator import children
 from coffee_operator.spec import parse_spec
+from coffee_operator.status import RebuildStatus
 from coffee_rt.paths import REPO_ROOT
 
 if str(REPO_ROOT) not in sys.path:  # infra/ is a folder at the repository root, not an installed package
@@ -19,7 +21,7 @@ if str(REPO_ROOT) not in sys.path:  # infra/ is a folder at the repository root,
 from infra.policy.rules import check, pod_security_restricted, pod_spec
 
 
-def pipeline() -> dict[str, object]:
+def pipeline() -> dict[str, Any]:
     raw = copy.deepcopy(BASE)
     raw["ingest"] = {**raw["ingest"], "authSecretRef": {"name": "coffee-rt-ingest-auth", "key": "tokens.json"},
                      "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
@@ -37,6 +39,15 @@ def test_every_pod_the_operator_renders_is_restricted() -> None:
                                                                   ("Deployment", "roastery-auditor")]
     assert [str(v) for o in pods for v in pod_security_restricted(o)] == []
     assert [str(v) for o in objects for v in check(o)] == []  # and every other rule infra's objects pass
+
+
+def test_the_rebuild_job_is_restricted() -> None:
+    raw = pipeline()
+    raw["rebuild"] = {"nonce": "n1", "history": {"from": "2026-03-01", "to": "2026-03-05"}}
+    rebuild = RebuildStatus(nonce="n1", kind="history", phase="Running", days="2026-03-01..2026-03-05")
+    job = children.rebuild_job("roastery", parse_spec(raw), rebuild, "g", {})
+    assert pod_spec(job) is not None
+    assert [str(v) for v in pod_security_restricted(job)] == []
 
 
 def test_the_ingest_pod_s_security_context() -> None:
