@@ -629,6 +629,9 @@ def _rebuild_progress(spec: PipelineSpec, current: RebuildStatus, obs: Observati
                                                       "the job resumes from its savepoint", now)]
         return []
     if current.job is None:
+        if current.kind == "history" and (spec.rebuild is None or spec.rebuild.nonce != current.nonce):
+            return [_rebuild_ended(current, "Failed", "spec.rebuild changed before its Job was created; nothing "
+                                                      "was changed", now)]
         return [CreateRebuildJob(spec, current)]
     seen = obs.rebuild_job
     if seen is None or seen.name != current.job or seen.state == "running":

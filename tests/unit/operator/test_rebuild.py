@@ -133,6 +133,16 @@ def test_a_running_job_is_waited_for() -> None:
     assert run(spec(history()), status, seen(job())) == []  # not observed this round
 
 
+def test_a_history_request_replaced_before_its_job_was_created_ends_without_one() -> None:
+    status = with_rebuild(nonce="n1", kind="history", phase="Running", days="2026-03-01..2026-03-05",
+                          startedAt=ago(60))
+    actions = run(spec(history(nonce="n2")), status)
+    assert [(r.nonce, r.phase, r.message) for r in rebuild_records(actions) if r is not None] == [
+        ("n1", "Failed", "spec.rebuild changed before its Job was created; nothing was changed")]
+    (create,) = effects(actions)  # and n2 is taken at once
+    assert (create.rebuild.nonce, create.rebuild.phase) == ("n2", "Running")
+
+
 def test_history_jobs_are_decided_while_flink_is_unreachable() -> None:
     s = spec(history())
     assert effects(run(s, running_status(), Observation(flink_error="Flink REST: ConnectError"))) == [
