@@ -15,7 +15,7 @@ Live numbers: the job's state is what Redis is written from, so the repair is a 
 state. Whoever owns the job (the local stack's job component, or the operator) stops it with a savepoint
 and submits it without state from :func:`replay_start` (its Kafka source in ``timestamp`` mode); then
 :func:`follow_replay` sets the job's consumer group to the replay's start, follows the offsets the job
-commits with every checkpoint up to the end offsets of the rebuild's start, recomputes the rollups of
+commits with every checkpoint up to the end offsets when it starts following, recomputes the rollups of
 the hours before the day that the fresh state counted only in part, and audits until the live numbers
 agree.
 """
