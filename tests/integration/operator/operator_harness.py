@@ -18,6 +18,7 @@ from coffee_flink.rest import FlinkRest
 from coffee_operator import reconcile
 from coffee_operator.act import Pipeline, job_config
 from coffee_operator.decide import ACTIVE, Event
+from coffee_operator.observation import RebuildJobObservation
 from coffee_operator.settings import OperatorSettings
 from coffee_operator.spec import parse_spec
 from coffee_operator.status import PipelineStatus, merge
@@ -61,6 +62,9 @@ class Driver:
     store: MemoryStore = field(default_factory=MemoryStore)
     events: list[Event] = field(default_factory=list)
     flink: reconcile.FlinkClients = field(default_factory=reconcile.FlinkClients)
+    # Rebuild Jobs: those the operator created, and what the Job controller says of each (default: running).
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    job_states: dict[str, RebuildJobObservation] = field(default_factory=dict)
 
     @property
     def status(self) -> PipelineStatus:
@@ -81,7 +85,8 @@ class Driver:
     def step(self) -> None:
         reconcile.step(self._pipeline(), copy.deepcopy(self.spec), self.generation, store=self.store,
                        secrets=lambda n, k: self.secrets[(n, k)], settings=self.settings, flink=self.flink,
-                       emit=self.events.append)
+                       emit=self.events.append, create_job=self.jobs.append,
+                       rebuild_job=lambda name: self.job_states.get(name, RebuildJobObservation(name, "running")))
 
     def until(self, what: str, done: Callable[[PipelineStatus], bool], timeout: float = 240, pause: float = 1) -> None:
         """Reconcile until ``done(status)``; fails with the status and recent events otherwise."""
