@@ -49,8 +49,8 @@ def topic_script(bootstrap: str, replication_factor: int, min_insync: int,
             f"$T/kafka-configs.sh --bootstrap-server \"$B\" --alter --entity-type topics"
             f" --entity-name {shlex.quote(t.name)} --add-config {joined}",
         ]
-    lines.append("$T/kafka-topics.sh --bootstrap-server \"$B\" --describe "
-                 + " ".join(f"--topic {shlex.quote(t.name)}" for t in wanted))
+    # One --topic per call: kafka-topics.sh refuses a second one.
+    lines += [f"$T/kafka-topics.sh --bootstrap-server \"$B\" --describe --topic {shlex.quote(t.name)}" for t in wanted]
     return "\n".join(lines) + "\n"
 
 

@@ -190,6 +190,9 @@ def test_topics_job_creates_every_topic_with_rf_min_isr_and_retention(prod: mock
         assert (f"--topic {t.name} --partitions {t.partitions} --replication-factor 3 "
                 f"--config min.insync.replicas=2 --config retention.ms={t.config['retention.ms']}") in script
     assert script.count("--create --if-not-exists") == 2
+    # kafka-topics.sh takes one --topic per call (a second one fails the Job)
+    assert [line.count("--topic ") for line in script.splitlines() if "--topic" in line] == [1] * 4
+    assert script.count("--describe --topic") == 2
     assert "retention.ms=3024000000" in script and "retention.ms=2592000000" in script
 
 
