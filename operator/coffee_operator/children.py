@@ -280,6 +280,7 @@ def rebuild_job(pipeline: str, spec: PipelineSpec, rebuild: RebuildStatus, group
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
+                    "securityContext": POD_SECURITY_CONTEXT,
                     "containers": [container],
                     "volumes": [
                         {"name": "postgres", "secret": {"secretName": postgres.secret_ref.name, "defaultMode": 0o400,

@@ -32,7 +32,7 @@ from operator_harness import PG_SECRET, REDIS_SECRET, World, service_account_kub
 from test_operator_kopf import OperatorProcess, refusals, wait_for
 
 from coffee_flink.rest import FlinkRest
-from coffee_operator.children import SECURITY_CONTEXT
+from coffee_operator.children import POD_SECURITY_CONTEXT, SECURITY_CONTEXT
 from coffee_operator.rebuild import job_name
 from coffee_rt.k8s.kubectl import Kubectl
 from coffee_rt.local.components.k8s import NODE_NAME
@@ -140,7 +140,8 @@ def test_a_new_nonce_runs_exactly_one_job_with_the_exact_spec_and_its_success_is
     assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"], job["spec"]["ttlSecondsAfterFinished"]
             ) == (1, 10800, 604800)
     pod = job["spec"]["template"]["spec"]
-    assert (pod["restartPolicy"], pod["automountServiceAccountToken"]) == ("Never", False)
+    assert (pod["restartPolicy"], pod["automountServiceAccountToken"], pod["securityContext"]) == (
+        "Never", False, POD_SECURITY_CONTEXT)
     (container,) = pod["containers"]
     assert container["image"] == IMAGE
     assert container["args"] == ["rebuild", "--from", world.day, "--to", world.day]

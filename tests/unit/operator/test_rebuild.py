@@ -301,6 +301,7 @@ def test_the_job_is_the_auditor_image_with_its_secrets_as_read_only_files() -> N
             "backoffLimit": 1, "activeDeadlineSeconds": 10800, "ttlSecondsAfterFinished": 604800,
             "template": {"metadata": {"labels": labels}, "spec": {
                 "restartPolicy": "Never", "automountServiceAccountToken": False,
+                "securityContext": children.POD_SECURITY_CONTEXT,
                 "containers": [{
                     "name": "rebuild", "image": AUDIT["image"],
                     "args": ["rebuild", "--from", "2026-03-01", "--to", "2026-03-05"],
@@ -328,8 +329,9 @@ def test_the_job_is_the_auditor_image_with_its_secrets_as_read_only_files() -> N
             }},
         },
     }
-    assert children.SECURITY_CONTEXT["runAsNonRoot"] is True
-    assert children.SECURITY_CONTEXT["readOnlyRootFilesystem"] is True
+    assert (children.SECURITY_CONTEXT["runAsNonRoot"], children.SECURITY_CONTEXT["readOnlyRootFilesystem"],
+            children.SECURITY_CONTEXT["allowPrivilegeEscalation"]) == (True, True, False)
+    assert children.POD_SECURITY_CONTEXT["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
 def test_job_names_are_one_per_nonce_and_fit_a_label() -> None:
