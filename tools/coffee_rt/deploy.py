@@ -121,11 +121,11 @@ def _passphrase_file(folder: Path) -> Path:
     return path
 
 
-def _running_cluster(progress: Progress) -> Any:
+def _running_cluster(progress: Progress, settings: Any = None) -> Any:
     from coffee_rt.local.components.cluster import Cluster
     from coffee_rt.local.settings import LocalSettings
 
-    cluster = Cluster(LocalSettings.from_env())
+    cluster = Cluster(settings or LocalSettings.from_env())
     health = cluster.health()
     if not health.ok:
         raise PrerequisiteError(f"no running local cluster ({health.detail}): start it with "
@@ -160,12 +160,17 @@ def _images(cluster: Any, cache: Path, progress: Progress) -> dict[str, str]:
     return references
 
 
-def run(action: str, progress: Progress, stack: str = "dev") -> dict[str, Any]:
-    """Bring the stack to ``action`` (up, preview, destroy, up-no-changes); returns the RESULT summary."""
+def run(action: str, progress: Progress, stack: str = "dev", settings: Any = None,
+        overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Bring the stack to ``action`` (up, preview, destroy, up-no-changes); returns the RESULT summary.
+
+    ``settings`` (a LocalSettings) names the local cluster, default the environment's; ``overrides``
+    replace stack config keys (``coffee-rt:pipeline`` -> a map), as ``pulumi config set`` would.
+    """
     from coffee_rt.pulumi import build
 
     toolchain = build.ensure_built(progress)
-    cluster = _running_cluster(progress)
+    cluster = _running_cluster(progress, settings)
     state = cluster.stack_settings.state_dir / "pulumi"
     stack_file = REPO_ROOT / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
@@ -180,6 +185,8 @@ def run(action: str, progress: Progress, stack: str = "dev") -> dict[str, Any]:
         cluster.ensure_storage(progress)
     creds = load_credentials(state / "credentials.json")
     config = stack_config(stack_file.read_text(), images, cluster.kubeconfig, creds)
+    for key, value in (overrides or {}).items():
+        config[key] = (value if isinstance(value, str) else json.dumps(value, separators=(",", ":")), False)
     backend = state / "backend"
     backend.mkdir(parents=True, exist_ok=True)
     spec = {
