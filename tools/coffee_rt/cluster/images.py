@@ -53,7 +53,9 @@ class Base:
     essential_hooks: tuple[str, ...] = ()
 
     def recipe_hash(self) -> str:
-        text = json.dumps([SUITE, self.packages, sorted(self.env.items()), _hooks(), self.hooks(), self.config,
+        # Paths inside the checkout are named relative to it: every clone of the same commit shares the base.
+        hooks = [hook.replace(str(REPO_ROOT), "<repo>") for hook in self.hooks()]
+        text = json.dumps([SUITE, self.packages, sorted(self.env.items()), _hooks(), hooks, self.config,
                            [_file_digest(path) for path in self.files], *self.essential_hooks], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
