@@ -228,6 +228,8 @@ class SecretsConfig(Model):
     ingest_tokens: SecretStr | None = None
     dashboard_tokens_sha256: SecretStr | None = None
     dashboard_session_key: SecretStr | None = None  # signs the session cookies; shared by every replica
+    # Every role's password (Postgres roles, Redis ACL users) is derived from it (infra/credentials.py).
+    credentials_key: SecretStr | None = None
     slack_webhook_url: SecretStr | None = None
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
@@ -311,6 +313,7 @@ def _cross_checks(c: StackConfig) -> list[tuple[str, str]]:
         "redisPassword": c.redis.mode == "in-cluster",
         "redisUrl": c.redis.mode == "external",
         "ingestTokens": True,
+        "credentialsKey": True,
         "dashboardTokensSha256": c.dashboard.enabled,
         # Several replicas must sign and check cookies with one key; one replica may use its own.
         "dashboardSessionKey": c.dashboard.enabled and c.dashboard.replicas > 1,
@@ -350,6 +353,10 @@ def _cross_checks(c: StackConfig) -> list[tuple[str, str]]:
     if session_key is not None and not re.fullmatch(_SESSION_KEY, session_key.get_secret_value()):
         p.append(("dashboardSessionKey", "must be 32 to 256 characters of A-Z a-z 0-9 . _ ~ + / = - "
                   "(e.g. openssl rand -hex 32)"))
+    credentials_key = s.credentials_key
+    if credentials_key is not None and not re.fullmatch(_SESSION_KEY, credentials_key.get_secret_value()):
+        p.append(("credentialsKey", "must be 32 to 256 characters of A-Z a-z 0-9 . _ ~ + / = - "
+                  "(e.g. openssl rand -hex 32): every role's password is derived from it"))
     ttl = duration_seconds(c.dashboard.session_ttl)
     if not 60 <= ttl <= 30 * 86400:
         p.append(("dashboard.sessionTtl", f"must be between 1min and 30d (got {c.dashboard.session_ttl})"))

@@ -12,8 +12,19 @@ import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
 
-POSTGRES_SECRET = "coffee-rt-postgres"  # keys: dsn, password (and user, database in-cluster)
-REDIS_SECRET = "coffee-rt-redis"  # keys: url, password
+POSTGRES_SECRET = "coffee-rt-postgres"  # the owner's: dsn, password (and user, database in-cluster)
+REDIS_SECRET = "coffee-rt-redis"  # the admin's (Redis's default user): url, password
+# One Secret per client role (infra/credentials.py): each Pod mounts only its own.
+POSTGRES_ROLES_SECRET = "coffee-rt-postgres-roles"  # key per role: its SCRAM verifier (the migrations Job only)
+POSTGRES_JOB_SECRET = "coffee-rt-postgres-job"  # coffee_job; keys: dsn, password, user (the pipeline's sink)
+POSTGRES_AUDITOR_SECRET = "coffee-rt-postgres-auditor"  # coffee_auditor; keys: dsn, password, user
+POSTGRES_DASHBOARD_SECRET = "coffee-rt-postgres-dashboard"  # coffee_dashboard; keys: dsn, password, user
+POSTGRES_MONITOR_SECRET = "coffee-rt-postgres-monitor"  # coffee_monitor; keys: dsn, password, user
+REDIS_SERVER_SECRET = "coffee-rt-redis-server"  # key users.conf: the ACL users (in-cluster Redis only)
+REDIS_JOB_SECRET = "coffee-rt-redis-job"  # coffee-job; keys: url, password, user (the pipeline's sink)
+REDIS_AUDITOR_SECRET = "coffee-rt-redis-auditor"  # coffee-auditor; keys: url, password, user
+REDIS_DASHBOARD_SECRET = "coffee-rt-redis-dashboard"  # coffee-dashboard; keys: url, password, user
+REDIS_MONITOR_SECRET = "coffee-rt-redis-monitor"  # coffee-monitor; keys: url, password, user, passwords.json
 INGEST_AUTH_SECRET = "coffee-rt-ingest-auth"  # key: tokens.json (the ingest token file)
 INGEST_TOKENS_KEY = "tokens.json"
 DASHBOARD_AUTH_SECRET = "coffee-rt-dashboard-auth"  # keys: tokens-sha256, session-key (when configured)

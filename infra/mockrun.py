@@ -34,6 +34,7 @@ PLACEHOLDER_SECRETS = {
     "ingestTokens": '{"tokens": [{"store_id": "store-01", "sha256": "' + "0" * 64 + '", "label": "placeholder"}]}',
     "dashboardTokensSha256": "1" * 64,
     "dashboardSessionKey": "placeholder-dashboard-session-key-of-32-characters-or-more",
+    "credentialsKey": "placeholder-credentials-key-of-32-characters-or-more",
     "slackWebhookUrl": "https://hooks.slack.com/services/TPLACEHOLDER/BPLACEHOLDER/placeholder",
     "s3AccessKeyId": "placeholder-access-key",
     "s3SecretAccessKey": "placeholder-secret-key",

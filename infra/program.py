@@ -11,6 +11,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from coffee_db import roles
+from infra import credentials
 from infra import hardening as h
 from infra.components.dashboard import Dashboard
 from infra.components.flink import Flink
@@ -88,16 +90,21 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     postgres = Postgres(ctx)
     redis = Redis(ctx)
     kafka = Kafka(ctx)
-    flink = Flink(ctx, depends_on=[postgres.secret, redis.secret])
-    ready: list[pulumi.Resource] = [postgres.migrations, flink.jobmanager, flink.taskmanager]
+    flink = Flink(ctx, depends_on=[postgres.role_secrets[roles.JOB], redis.client_secrets[credentials.REDIS_JOB]])
+    ready: list[pulumi.Resource] = [postgres.migrations, flink.jobmanager, flink.taskmanager,
+                                    postgres.role_secrets[roles.AUDITOR],
+                                    redis.client_secrets[credentials.REDIS_AUDITOR]]
     if kafka.topics_job is not None:
         ready.append(kafka.topics_job)
     operator = PipelineOperator(ctx, kafka.bootstrap, flink.rest_url, depends_on=ready)
     dashboard_url: str | None = None
     if cfg.dashboard.enabled:
         dashboard_url = Dashboard(ctx, flink.jobmanager_metrics_url, operator.auditor_metrics_url,
-                                  depends_on=[postgres.migrations, redis.secret]).url
-    Monitoring(ctx, kafka.bootstrap, redis.host, redis.port, depends_on=[postgres.secret, redis.secret])
+                                  depends_on=[postgres.migrations, postgres.role_secrets[roles.DASHBOARD],
+                                              redis.client_secrets[credentials.REDIS_DASHBOARD]]).url
+    Monitoring(ctx, kafka.bootstrap, postgres.address, redis.host, redis.port,
+               depends_on=[postgres.migrations, postgres.role_secrets[roles.MONITOR],
+                           redis.client_secrets[credentials.REDIS_MONITOR]])
     if cfg.network.policies:
         NetworkPolicies(ctx)
     return {

@@ -18,8 +18,8 @@ from infra.context import (
     AUTH_CHECKSUM_ANNOTATION,
     DASHBOARD_AUTH_SECRET,
     DASHBOARD_SERVICE,
-    POSTGRES_SECRET,
-    REDIS_SECRET,
+    POSTGRES_DASHBOARD_SECRET,
+    REDIS_DASHBOARD_SECRET,
     Context,
 )
 
@@ -56,8 +56,9 @@ class Dashboard(pulumi.ComponentResource):
                  {"name": "DASHBOARD_PORT", "value": str(PORT)},
                  {"name": "DASHBOARD_INTERNAL_HOST", "value": "0.0.0.0"},  # noqa: S104 - Prometheus only
                  {"name": "DASHBOARD_INTERNAL_PORT", "value": str(INTERNAL_PORT)},
-                 h.secret_env("DASHBOARD_REDIS_URL", REDIS_SECRET, "url"),
-                 h.secret_env("DASHBOARD_POSTGRES_DSN", POSTGRES_SECRET, "dsn"),
+                 # Its own read-only credentials: Postgres coffee_dashboard, Redis coffee-dashboard.
+                 h.secret_env("DASHBOARD_REDIS_URL", REDIS_DASHBOARD_SECRET, "url"),
+                 h.secret_env("DASHBOARD_POSTGRES_DSN", POSTGRES_DASHBOARD_SECRET, "dsn"),
                  {"name": "DASHBOARD_AUTH", "value": "token"},
                  {"name": "DASHBOARD_TOKENS_FILE", "value": f"{AUTH_DIR}/tokens-sha256"},
                  *session_key,

@@ -20,7 +20,7 @@ from coffee_jobconfig.secrets import CLUSTER_SECRETS_DIR, POSTGRES_PASSWORD_KEY
 from infra import hardening as h
 from infra.components.flink_release import FLINK_VERSION, JAVA_OPTS_ALL, LOG4J_CONSOLE_PROPERTIES
 from infra.config import resources
-from infra.context import APP_FLINK, FLINK_JOBMANAGER, POSTGRES_SECRET, REDIS_SECRET, S3_SECRET, Context
+from infra.context import APP_FLINK, FLINK_JOBMANAGER, POSTGRES_JOB_SECRET, REDIS_JOB_SECRET, S3_SECRET, Context
 
 FLINK_UID = 9999  # flink in the official image
 REST_PORT = 8081
@@ -140,11 +140,12 @@ class Flink(pulumi.ComponentResource):
             volumes.append({"name": "state", "persistentVolumeClaim": {"claimName": "flink-state"}})
             mounts.append({"name": "state", "mountPath": STATE_MOUNT})
 
-        # The job's credentials are files: the Secrets its sinks name, mounted read-only at
+        # The job's credentials are files: the Secrets its sinks name (the job's own roles: Postgres
+        # coffee_job, Redis coffee-job), mounted read-only at
         # <CLUSTER_SECRETS_DIR>/<secret>/<key> (coffee_jobconfig.secrets), where the operator's job
         # config points. Never environment variables: PyFlink logs the environment of every
         # Python process it starts.
-        for secret, key in ((POSTGRES_SECRET, POSTGRES_PASSWORD_KEY), (REDIS_SECRET, "url")):
+        for secret, key in ((POSTGRES_JOB_SECRET, POSTGRES_PASSWORD_KEY), (REDIS_JOB_SECRET, "url")):
             volumes.append({"name": secret, "secret": {"secretName": secret, "items": [{"key": key, "path": key}],
                                                        "defaultMode": 0o440}})
             mounts.append({"name": secret, "mountPath": f"{CLUSTER_SECRETS_DIR}/{secret}", "readOnly": True})

@@ -27,6 +27,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from coffee_db import roles
+from infra import credentials
 from infra import hardening as h
 from infra.config import RUNBOOK_BASE
 from infra.context import (
@@ -38,8 +40,8 @@ from infra.context import (
     APP_OPERATOR,
     APP_POSTGRES_EXPORTER,
     APP_REDIS_EXPORTER,
-    POSTGRES_SECRET,
-    REDIS_SECRET,
+    POSTGRES_MONITOR_SECRET,
+    REDIS_MONITOR_SECRET,
     SLACK_SECRET,
     Context,
 )
@@ -55,6 +57,13 @@ MONITORING_API = "monitoring.coreos.com/v1"
 
 
 SCRIPTS_MOUNT = "/etc/redis-exporter"
+AUTH_MOUNT = "/etc/coffee-rt/monitor"  # the exporter's own credential file (its role's Secret, one key)
+
+
+def _secret_volume(secret: str, key: str) -> dict[str, Any]:
+    """One key of a Secret, readable by the Pod's group (fsGroup) only."""
+    return {"name": "auth", "secret": {"secretName": secret, "defaultMode": 0o440,
+                                       "items": [{"key": key, "path": key}]}}
 
 
 def exporter_scripts(directory: Path | None = None) -> dict[str, str]:
@@ -232,13 +241,13 @@ def alertmanager_config_spec(directory: Path, slack_secret: str, slack_channel: 
 
 
 class Monitoring(pulumi.ComponentResource):
-    def __init__(self, ctx: Context, kafka_bootstrap: str, redis_host: str, redis_port: int,
+    def __init__(self, ctx: Context, kafka_bootstrap: str, postgres_address: str, redis_host: str, redis_port: int,
                  depends_on: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("coffee-rt:infra:Monitoring", "monitoring", None, opts)
         cfg = ctx.cfg.monitoring
         self.rules: list[k8s.apiextensions.CustomResource] = []
         if cfg.exporters:
-            self._exporters(ctx, kafka_bootstrap, redis_host, redis_port, depends_on)
+            self._exporters(ctx, kafka_bootstrap, postgres_address, redis_host, redis_port, depends_on)
         if cfg.prometheus_operator:
             self._prometheus_operator(ctx)
         self.register_outputs({"rules": [name for name, _ in rule_files()] if cfg.prometheus_operator else []})
@@ -254,25 +263,32 @@ class Monitoring(pulumi.ComponentResource):
             app, metadata=h.meta(app, ns, lbls),
             spec={"replicas": 1, "selector": {"matchLabels": sel},
                   "template": {"metadata": {"labels": lbls},
-                               "spec": h.pod_spec([main], uid, volumes=volumes or [])}},
+                               "spec": h.pod_spec([main], uid, fs_group=uid, volumes=volumes or [])}},
             opts=h.child(self, ctx.namespace, *depends_on))
         k8s.core.v1.Service(app, metadata=h.meta(app, ns, lbls),
                             spec={"selector": sel, "ports": [{"name": "metrics", "port": port}]},
                             opts=h.child(self, ctx.namespace))
 
-    def _exporters(self, ctx: Context, kafka_bootstrap: str, redis_host: str, redis_port: int,
-                   depends_on: list[pulumi.Resource]) -> None:
+    def _exporters(self, ctx: Context, kafka_bootstrap: str, postgres_address: str, redis_host: str,
+                   redis_port: int, depends_on: list[pulumi.Resource]) -> None:
         images = ctx.cfg.images
         # Consumer lag of the job's group: the "job falling behind" alerts need it.
         if images.kafka_exporter is not None:
             self._exporter(ctx, APP_KAFKA_EXPORTER, images.kafka_exporter, KAFKA_EXPORTER_PORT, EXPORTER_UID,
                            depends_on, args=[f"--kafka.server={b}" for b in kafka_bootstrap.split(",")]
                            + [f"--web.listen-address=:{KAFKA_EXPORTER_PORT}"])
+        # Each exporter logs in as its monitoring role, the password a file of its own Secret.
         self._exporter(ctx, APP_POSTGRES_EXPORTER, images.postgres_exporter, POSTGRES_EXPORTER_PORT, EXPORTER_UID,
-                       depends_on, env=[h.secret_env("DATA_SOURCE_NAME", POSTGRES_SECRET, "dsn")])
+                       depends_on, env=[{"name": "DATA_SOURCE_URI", "value": postgres_address},
+                                        {"name": "DATA_SOURCE_USER", "value": roles.MONITOR},
+                                        {"name": "DATA_SOURCE_PASS_FILE", "value": f"{AUTH_MOUNT}/password"}],
+                       volumeMounts=[{"name": "auth", "mountPath": AUTH_MOUNT, "readOnly": True}],
+                       volumes=[_secret_volume(POSTGRES_MONITOR_SECRET, "password")])
         redis_env: list[dict[str, Any]] = [{"name": "REDIS_ADDR", "value": f"redis://{redis_host}:{redis_port}"},
-                                           h.secret_env("REDIS_PASSWORD", REDIS_SECRET, "password")]
-        redis_extra: dict[str, Any] = {}
+                                           {"name": "REDIS_USER", "value": credentials.REDIS_MONITOR},
+                                           {"name": "REDIS_PASSWORD_FILE", "value": f"{AUTH_MOUNT}/passwords.json"}]
+        redis_mounts = [{"name": "auth", "mountPath": AUTH_MOUNT, "readOnly": True}]
+        redis_volumes = [_secret_volume(REDIS_MONITOR_SECRET, "passwords.json")]
         scripts = exporter_scripts()
         if scripts:
             # Lua scripts from alerts/exporters (e.g. when the job last wrote live metrics) as extra series.
@@ -282,11 +298,10 @@ class Monitoring(pulumi.ComponentResource):
                 data=scripts, opts=h.child(self, ctx.namespace))
             redis_env.append({"name": "REDIS_EXPORTER_SCRIPT",
                               "value": ",".join(f"{SCRIPTS_MOUNT}/{name}" for name in sorted(scripts))})
-            redis_extra = {"volumeMounts": [{"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True}]}
+            redis_mounts.append({"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True})
+            redis_volumes.append({"name": "scripts", "configMap": {"name": "redis-exporter-scripts"}})
         self._exporter(ctx, APP_REDIS_EXPORTER, images.redis_exporter, REDIS_EXPORTER_PORT, REDIS_EXPORTER_UID,
-                       depends_on, env=redis_env, **redis_extra,
-                       volumes=[{"name": "scripts", "configMap": {"name": "redis-exporter-scripts"}}]
-                       if scripts else [])
+                       depends_on, env=redis_env, volumeMounts=redis_mounts, volumes=redis_volumes)
 
     def _prometheus_operator(self, ctx: Context) -> None:
         cfg, ns = ctx.cfg.monitoring, ctx.ns

@@ -23,8 +23,10 @@ from infra.context import (
     APP_OPERATOR,
     INGEST_AUTH_SECRET,
     INGEST_TOKENS_KEY,
-    POSTGRES_SECRET,
-    REDIS_SECRET,
+    POSTGRES_AUDITOR_SECRET,
+    POSTGRES_JOB_SECRET,
+    REDIS_AUDITOR_SECRET,
+    REDIS_JOB_SECRET,
     Context,
 )
 from infra.paths import REPO_ROOT
@@ -94,11 +96,14 @@ def pipeline_spec(ctx: Context, kafka_bootstrap: str, flink_rest_url: str) -> di
         "job": job,
         "kafka": {"bootstrap": kafka_bootstrap,
                   "topics": {"orders": topics.ORDERS.name, "dlq": topics.ORDERS_DLQ.name}},
-        "sinks": {"postgres": {"secretRef": {"name": POSTGRES_SECRET, "key": "dsn"}},
-                  "redis": {"secretRef": {"name": REDIS_SECRET, "key": "url"}}},
+        # The job's own credentials (Postgres coffee_job, Redis coffee-job); the auditor has its own.
+        "sinks": {"postgres": {"secretRef": {"name": POSTGRES_JOB_SECRET, "key": "dsn"}},
+                  "redis": {"secretRef": {"name": REDIS_JOB_SECRET, "key": "url"}}},
     }
     if images.auditor is not None:
-        spec["audit"] = {"enabled": True, "image": images.auditor, "interval": p.audit_interval}
+        spec["audit"] = {"enabled": True, "image": images.auditor, "interval": p.audit_interval,
+                         "postgresSecretRef": {"name": POSTGRES_AUDITOR_SECRET, "key": "dsn"},
+                         "redisSecretRef": {"name": REDIS_AUDITOR_SECRET, "key": "url"}}
     return spec
 
 

@@ -176,8 +176,8 @@ def auditor_deployment(pipeline: str, spec: PipelineSpec, job_config_overrides: 
         {"name": "AUDITOR_DEFAULT_TIMEZONE", "value": str(calendar["default_timezone"])},
         {"name": "AUDITOR_STORE_TIMEZONES", "value": json.dumps(calendar["store_timezones"], sort_keys=True)},
         {"name": "AUDITOR_DEDUP_TTL", "value": str(calendar["dedup_ttl"])},
-        _secret_env("AUDITOR_POSTGRES_DSN", postgres.secret_ref),
-        _secret_env("AUDITOR_REDIS_URL", redis.secret_ref),
+        _secret_env("AUDITOR_POSTGRES_DSN", audit.postgres_secret_ref or postgres.secret_ref),
+        _secret_env("AUDITOR_REDIS_URL", audit.redis_secret_ref or redis.secret_ref),
     ]
     probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10}
     container: dict[str, Any] = {
@@ -243,6 +243,9 @@ def rebuild_job(pipeline: str, spec: PipelineSpec, rebuild: RebuildStatus, group
     audit, postgres, redis = spec.audit, spec.sinks.postgres, spec.sinks.redis
     if audit is None or postgres is None or redis is None:
         raise ValueError("spec.rebuild needs spec.audit and spec.sinks.postgres and spec.sinks.redis")
+    # The auditor's own credentials when the pipeline names them (its image runs the rebuilds).
+    postgres_ref = audit.postgres_secret_ref or postgres.secret_ref
+    redis_ref = audit.redis_secret_ref or redis.secret_ref
     calendar = job_calendar(job_config_overrides)
     env: list[dict[str, Any]] = [
         {"name": "AUDITOR_KAFKA_BOOTSTRAP", "value": spec.kafka.bootstrap},
@@ -283,10 +286,10 @@ def rebuild_job(pipeline: str, spec: PipelineSpec, rebuild: RebuildStatus, group
                     "securityContext": POD_SECURITY_CONTEXT,
                     "containers": [container],
                     "volumes": [
-                        {"name": "postgres", "secret": {"secretName": postgres.secret_ref.name, "defaultMode": 0o400,
-                                                        "items": [{"key": postgres.secret_ref.key, "path": "dsn"}]}},
-                        {"name": "redis", "secret": {"secretName": redis.secret_ref.name, "defaultMode": 0o400,
-                                                     "items": [{"key": redis.secret_ref.key, "path": "url"}]}},
+                        {"name": "postgres", "secret": {"secretName": postgres_ref.name, "defaultMode": 0o400,
+                                                        "items": [{"key": postgres_ref.key, "path": "dsn"}]}},
+                        {"name": "redis", "secret": {"secretName": redis_ref.name, "defaultMode": 0o400,
+                                                     "items": [{"key": redis_ref.key, "path": "url"}]}},
                     ],
                 },
             },

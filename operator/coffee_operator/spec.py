@@ -103,6 +103,9 @@ class AuditSpec(_Model):
     enabled: bool = True
     interval: str = "30s"
     resources: dict[str, Any] | None = None
+    # The auditor's own credentials (its Postgres role and Redis user); absent: the sinks' Secrets.
+    postgres_secret_ref: SecretKeyRef | None = None
+    redis_secret_ref: SecretKeyRef | None = None
 
 
 class HistoryRebuild(_Model):

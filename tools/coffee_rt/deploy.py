@@ -62,11 +62,18 @@ class Credentials:
     redis_password: str
     ingest_tokens: dict[str, str]  # store id -> token
     dashboard_token: str
+    # Every role's password derives from it (infra/credentials.py). Empty in a file made before it
+    # existed: then it derives from the owner's password, so a later run still gets the same key.
+    credentials_key: str = ""
 
     @classmethod
     def new(cls, stores: tuple[str, ...] = STORES) -> Credentials:
         return cls(secrets.token_hex(24), secrets.token_hex(24), {store: secrets.token_urlsafe(32) for store in stores},
-                   secrets.token_urlsafe(32))
+                   secrets.token_urlsafe(32), secrets.token_hex(32))
+
+    @property
+    def roles_key(self) -> str:
+        return self.credentials_key or hashlib.sha256(f"coffee-rt roles/{self.postgres_password}".encode()).hexdigest()
 
     def secret_config(self) -> dict[str, str]:
         """The ``coffee-rt:`` secret keys infra/config.py requires for an in-cluster dev stack."""
@@ -77,6 +84,7 @@ class Credentials:
             f"{PROJECT}:redisPassword": self.redis_password,
             f"{PROJECT}:ingestTokens": json.dumps(token_file, separators=(",", ":")),
             f"{PROJECT}:dashboardTokensSha256": _sha256(self.dashboard_token),
+            f"{PROJECT}:credentialsKey": self.roles_key,
         }
 
 

@@ -58,11 +58,12 @@ def test_psql_applies_every_migration_once_and_python_agrees(scratch_db: str, mo
     assert migrate(scratch_db) == []  # coffee-rt db migrate sees an up-to-date schema
     again = psql(scratch_db, mounted)
     assert (again.returncode, again.stdout.splitlines()) == (0, ["schema is up to date"])
-    assert len(applied(scratch_db)) == len(discover()) == 4
+    assert len(applied(scratch_db)) == len(discover()) == 5
 
 
 def test_psql_continues_where_python_left_off(scratch_db: str, mounted: Path) -> None:
-    assert migrate(scratch_db) == ["0001_orders", "0002_rollups", "0003_ledger", "0004_roles"]
+    assert migrate(scratch_db) == ["0001_orders", "0002_rollups", "0003_ledger", "0004_roles",
+                                 "0005_auditor_role"]
     result = psql(scratch_db, mounted)
     assert (result.returncode, result.stdout.splitlines()) == (0, ["schema is up to date"])
 

@@ -18,8 +18,8 @@ from coffee_rt.k8s.kubectl import Kubectl
 from infra import mockrun
 
 PROMETHEUS_KINDS = {"PrometheusRule", "PodMonitor", "ServiceMonitor", "AlertmanagerConfig"}
-SECRETS = {"dev": ["postgresPassword", "redisPassword", "ingestTokens", "dashboardTokensSha256"],
-           "prod": ["postgresPassword", "redisPassword", "ingestTokens", "dashboardTokensSha256",
+SECRETS = {"dev": ["postgresPassword", "redisPassword", "ingestTokens", "dashboardTokensSha256", "credentialsKey"],
+           "prod": ["postgresPassword", "redisPassword", "ingestTokens", "dashboardTokensSha256", "credentialsKey",
                     "dashboardSessionKey", "slackWebhookUrl", "s3AccessKeyId", "s3SecretAccessKey"]}
 
 

@@ -19,7 +19,8 @@ PROTOCOL = {"LOCK", "UNLOCK", "CREATE_TABLE", "APPLIED", "RECORD"}
 
 def test_the_script_takes_the_lock_and_keeps_the_books_of_migrate() -> None:
     migrations = discover()
-    assert [m.version for m in migrations] == ["0001_orders", "0002_rollups", "0003_ledger", "0004_roles"]
+    assert [m.version for m in migrations] == ["0001_orders", "0002_rollups", "0003_ledger", "0004_roles",
+                                                   "0005_auditor_role"]
     lines = psql_script(migrations).splitlines()
     assert lines[2:4] == ["SELECT pg_advisory_lock(12648430) \\gset", f"{CREATE_TABLE};"]
     assert LOCK_ID == 12648430 and lines[2] == f"{LOCK % LOCK_ID} \\gset"
@@ -36,7 +37,8 @@ def test_the_script_takes_the_lock_and_keeps_the_books_of_migrate() -> None:
     assert lookups == [f"SELECT coalesce(({APPLIED_CHECKSUM % literal(m.version)}), '') AS applied \\gset"
                        for m in migrations]
     assert [line for line in lines if line.startswith("\\ir ")] == ["\\ir 0001_orders.sql", "\\ir 0002_rollups.sql",
-                                                                     "\\ir 0003_ledger.sql", "\\ir 0004_roles.sql"]
+                                                                     "\\ir 0003_ledger.sql", "\\ir 0004_roles.sql",
+                                                                     "\\ir 0005_auditor_role.sql"]
 
 
 def test_migrate_runs_only_the_protocols_statements() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from infra import mockrun
 
-DEV_SECRETS = ["postgresPassword", "redisPassword", "ingestTokens", "dashboardTokensSha256"]
+DEV_SECRETS = ["postgresPassword", "redisPassword", "ingestTokens", "dashboardTokensSha256", "credentialsKey"]
 PROD_SECRETS = [*DEV_SECRETS, "dashboardSessionKey", "slackWebhookUrl", "s3AccessKeyId", "s3SecretAccessKey"]
 
 

@@ -16,7 +16,7 @@ import yaml
 from conftest import DEV_SECRETS, PROD_SECRETS, run_stack
 
 from coffee_db.psql import psql_script
-from infra import mockrun
+from infra import credentials, mockrun
 from infra.components import monitoring
 from infra.migrations import SCRIPT_NAME, configmap_data
 from infra.policy.rules import check
@@ -109,8 +109,12 @@ def test_redis_exporter_runs_the_lua_scripts_of_alerts_exporters(monkeypatch: py
     pod = run.object("Deployment", "redis-exporter")["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     assert {"name": "REDIS_EXPORTER_SCRIPT", "value": "/etc/redis-exporter/fixture.lua"} in c["env"]
-    assert c["volumeMounts"] == [{"name": "scripts", "mountPath": "/etc/redis-exporter", "readOnly": True}]
-    assert pod["volumes"] == [{"name": "scripts", "configMap": {"name": "redis-exporter-scripts"}}]
+    assert c["volumeMounts"] == [{"name": "auth", "mountPath": "/etc/coffee-rt/monitor", "readOnly": True},
+                                 {"name": "scripts", "mountPath": "/etc/redis-exporter", "readOnly": True}]
+    assert pod["volumes"] == [{"name": "auth", "secret": {"secretName": "coffee-rt-redis-monitor", "defaultMode": 0o440,
+                                                          "items": [{"key": "passwords.json",
+                                                                     "path": "passwords.json"}]}},
+                              {"name": "scripts", "configMap": {"name": "redis-exporter-scripts"}}]
 
 
 def test_alertmanager_routes_to_slack_with_the_webhook_in_a_secret(prod: mockrun.Run) -> None:
@@ -289,11 +293,21 @@ def test_what_the_conversion_does_not_know_stops_it(tmp_path: Path, change: Any,
 def test_exporters_scrape_what_the_alerts_need(dev: mockrun.Run) -> None:
     lag = dev.object("Deployment", "kafka-exporter")["spec"]["template"]["spec"]["containers"][0]
     assert lag["args"] == ["--kafka.server=kafka.coffee-rt.svc:9092", "--web.listen-address=:9308"]
-    pg = dev.object("Deployment", "postgres-exporter")["spec"]["template"]["spec"]["containers"][0]
-    assert pg["env"] == [{"name": "DATA_SOURCE_NAME",
-                          "valueFrom": {"secretKeyRef": {"name": "coffee-rt-postgres", "key": "dsn"}}}]
+    # Each exporter logs in as its monitoring role, its password a file of its own Secret.
+    pg_pod = dev.object("Deployment", "postgres-exporter")["spec"]["template"]["spec"]
+    (pg,) = pg_pod["containers"]
+    assert pg["env"] == [{"name": "DATA_SOURCE_URI", "value": "postgres.coffee-rt.svc:5432/coffee?sslmode=disable"},
+                         {"name": "DATA_SOURCE_USER", "value": "coffee_monitor"},
+                         {"name": "DATA_SOURCE_PASS_FILE", "value": "/etc/coffee-rt/monitor/password"}]
+    assert pg["volumeMounts"] == [{"name": "auth", "mountPath": "/etc/coffee-rt/monitor", "readOnly": True}]
+    assert pg_pod["volumes"] == [{"name": "auth", "secret": {"secretName": "coffee-rt-postgres-monitor",
+                                                             "defaultMode": 0o440,
+                                                             "items": [{"key": "password", "path": "password"}]}}]
+    assert pg_pod["securityContext"]["fsGroup"] == 65534
     rd = dev.object("Deployment", "redis-exporter")["spec"]["template"]["spec"]["containers"][0]
-    assert rd["env"][0] == {"name": "REDIS_ADDR", "value": "redis://redis.coffee-rt.svc:6379"}
+    assert rd["env"][:3] == [{"name": "REDIS_ADDR", "value": "redis://redis.coffee-rt.svc:6379"},
+                             {"name": "REDIS_USER", "value": "coffee-monitor"},
+                             {"name": "REDIS_PASSWORD_FILE", "value": "/etc/coffee-rt/monitor/passwords.json"}]
 
 
 def test_a_null_kafka_exporter_image_leaves_out_its_deployment_and_policy(dev: mockrun.Run) -> None:
@@ -384,6 +398,12 @@ def test_the_auditor_reaches_the_three_stores_and_is_scraped(dev: mockrun.Run) -
     scrape = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
     assert auditor["ingress"] == [{"ports": tcp(9195), "from": [pods("coffee-dashboard")]},
                                   {"ports": tcp(9195), "from": [scrape]}]
+    # The operator's rebuild Jobs (spec.rebuild) run the auditor image against the same three stores.
+    assert policy(dev, "allow-coffee-rebuild")["egress"] == auditor["egress"]
+    assert policy(dev, "allow-coffee-rebuild")["ingress"] == []  # nothing calls a rebuild Pod
+    for store, port in (("kafka", 9092), ("postgres", 5432), ("redis", 6379)):
+        assert any(pods("coffee-rebuild") in r["from"] for r in policy(dev, f"allow-{store}")["ingress"]
+                   if r["ports"] == tcp(port)), store
     dashboard = dev.object("Deployment", "coffee-dashboard")["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "DASHBOARD_AUDITOR_METRICS_URL",
             "value": "http://roastery-auditor.coffee-rt.svc:9195/metrics"} in dashboard["env"]
@@ -400,7 +420,8 @@ def test_prometheus_namespace_may_scrape_metrics_ports(dev: mockrun.Run) -> None
 
 def test_external_kafka_postgres_redis_replace_the_in_cluster_ones() -> None:
     values, secrets = mockrun.with_placeholder_secrets(
-        mockrun.stack_values("dev"), ["postgresDsn", "redisUrl", "ingestTokens", "dashboardTokensSha256"])
+        mockrun.stack_values("dev"), ["postgresDsn", "redisUrl", "ingestTokens", "dashboardTokensSha256",
+                                      "credentialsKey"])
     values.update({"coffee-rt:kafka": json.dumps({"mode": "external", "bootstrap": "b1.example:9094,b2.example:9094"}),
                    "coffee-rt:postgres": json.dumps({"mode": "external"}),
                    "coffee-rt:redis": json.dumps({"mode": "external"})})
@@ -414,6 +435,20 @@ def test_external_kafka_postgres_redis_replace_the_in_cluster_ones() -> None:
         "dsn": mockrun.PLACEHOLDER_SECRETS["postgresDsn"], "password": "placeholder-postgres-password"}
     assert run.object("Secret", "coffee-rt-redis")["stringData"] == {
         "url": mockrun.PLACEHOLDER_SECRETS["redisUrl"], "password": "placeholder-redis-password"}
+    # Each Postgres role gets its own DSN to the managed server (the migrations Job sets its password);
+    # a managed Redis's one URL goes to each client's own Secret, and no Redis users are made.
+    key = mockrun.PLACEHOLDER_SECRETS["credentialsKey"]
+    job_password = credentials.postgres_password(key, "coffee_job")
+    assert run.object("Secret", "coffee-rt-postgres-job")["stringData"] == {
+        "dsn": f"postgresql://coffee_job:{job_password}@db.example.internal:5432/coffee", "password": job_password,
+        "user": "coffee_job"}
+    assert run.object("Deployment", "postgres-exporter")["spec"]["template"]["spec"]["containers"][0]["env"][0] == {
+        "name": "DATA_SOURCE_URI", "value": "db.example.internal:5432/coffee"}
+    for name in ("job", "auditor", "dashboard"):
+        assert run.object("Secret", f"coffee-rt-redis-{name}")["stringData"] == {
+            "url": mockrun.PLACEHOLDER_SECRETS["redisUrl"], "password": "placeholder-redis-password",
+            "user": "default"}
+    assert ("Secret", "coffee-rt-redis-server") not in kinds
     everywhere = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
     assert policy(run, "allow-coffee-ingest")["egress"] == [{"to": everywhere, "ports": tcp(9094)}]
     assert policy(run, "allow-flink")["egress"][:3] == [{"to": everywhere, "ports": tcp(9094)},
@@ -517,7 +552,7 @@ def test_migrations_configmap_holds_the_sql_unchanged_and_the_script() -> None:
         assert f"\\ir {m.path.name}" in data[SCRIPT_NAME]
         assert f"VALUES ('{m.version}', '{m.checksum}')" in data[SCRIPT_NAME]
     assert data[SCRIPT_NAME] == psql_script(discover())
-    assert data[SCRIPT_NAME].count("BEGIN;") == len(discover()) == 4
+    assert data[SCRIPT_NAME].count("BEGIN;") == len(discover()) == 5
 
 
 # -- Offline schema validation ---------------------------------------------------------------------
@@ -535,7 +570,7 @@ def test_every_core_object_validates_against_the_kubernetes_schemas(stack: str, 
         kubernetes_validate.validate(m, version, strict=True)
         checked += 1
     scripts = 1 if monitoring.exporter_scripts() else 0
-    assert checked == {"dev": 48, "prod": 55}[stack] + scripts
+    assert checked == {"dev": 58, "prod": 65}[stack] + scripts
     assert version == "1.37.0"
 
 

@@ -12,9 +12,17 @@ import yaml
 
 from coffee_orders import topics
 from coffee_rt.paths import REPO_ROOT
-from infra import mockrun
+from infra import credentials, mockrun
 from infra.components import kafka as kf
-from infra.context import INGEST_AUTH_SECRET, POSTGRES_SECRET, REDIS_SECRET
+from infra.components.postgres import VERIFIERS_DIR
+from infra.context import (
+    INGEST_AUTH_SECRET,
+    POSTGRES_JOB_SECRET,
+    POSTGRES_ROLES_SECRET,
+    POSTGRES_SECRET,
+    REDIS_JOB_SECRET,
+    REDIS_SECRET,
+)
 
 COMPONENTS = {"coffee-rt:infra:Postgres", "coffee-rt:infra:Redis", "coffee-rt:infra:Kafka", "coffee-rt:infra:Flink",
               "coffee-rt:infra:PipelineOperator", "coffee-rt:infra:Dashboard", "coffee-rt:infra:Monitoring",
@@ -23,6 +31,11 @@ COMPONENTS = {"coffee-rt:infra:Postgres", "coffee-rt:infra:Redis", "coffee-rt:in
 DEV_OBJECTS = {
     ("Namespace", "coffee-rt"),
     ("Secret", "coffee-rt-postgres"), ("Service", "postgres"), ("StatefulSet", "postgres"),
+    ("Secret", "coffee-rt-postgres-roles"), ("Secret", "coffee-rt-postgres-job"),
+    ("Secret", "coffee-rt-postgres-auditor"), ("Secret", "coffee-rt-postgres-dashboard"),
+    ("Secret", "coffee-rt-postgres-monitor"),
+    ("Secret", "coffee-rt-redis-server"), ("Secret", "coffee-rt-redis-job"), ("Secret", "coffee-rt-redis-auditor"),
+    ("Secret", "coffee-rt-redis-dashboard"), ("Secret", "coffee-rt-redis-monitor"),
     ("ConfigMap", "postgres-migrations-*"), ("Job", "postgres-migrate-*"),
     ("Secret", "coffee-rt-redis"), ("Service", "redis"), ("StatefulSet", "redis"),
     ("Service", "kafka"), ("Service", "kafka-headless"), ("StatefulSet", "kafka"), ("Job", "kafka-topics-*"),
@@ -84,7 +97,7 @@ def exporter_scripts() -> set[tuple[str, str]]:
 
 def test_dev_creates_exactly_these_objects(dev: mockrun.Run) -> None:
     assert objects(dev) == Counter(DEV_OBJECTS | exporter_scripts())
-    assert len(DEV_OBJECTS) == 49
+    assert len(DEV_OBJECTS) == 59
 
 
 def test_prod_adds_pdbs_ha_s3_and_prometheus_objects_and_drops_the_state_pvc(prod: mockrun.Run) -> None:
@@ -129,7 +142,7 @@ def test_ordering_the_pipeline_waits_for_topics_migrations_and_flink(dev: mockru
     assert {"coffeepipelines", "coffee-rt-operator", "ingest-auth", "postgres-migrate", "kafka-topics",
             "flink-jobmanager", "flink-taskmanager"} <= deps
     migrate = dev.find("kubernetes:batch/v1:Job", "postgres-migrate")
-    assert {dev.by_urn(u).name for u in migrate.dependencies} == {"postgres-migrations", "postgres"}
+    assert {dev.by_urn(u).name for u in migrate.dependencies} == {"postgres-migrations", "postgres", "postgres-roles"}
 
 
 def test_stack_outputs(dev: mockrun.Run, prod: mockrun.Run) -> None:
@@ -245,17 +258,20 @@ def test_flink_gets_job_secrets_as_mounted_files_only(dev: mockrun.Run, prod: mo
         for name, comp in (("flink-jobmanager", "jobmanager"), ("flink-taskmanager", "taskmanager")):
             deployment = run.object("Deployment", name)
             volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-            assert volumes[POSTGRES_SECRET] == {"name": POSTGRES_SECRET, "secret": {
-                "secretName": POSTGRES_SECRET, "items": [{"key": "password", "path": "password"}],
+            # The job's own role's Secrets only (Postgres coffee_job, Redis coffee-job).
+            assert {v["secret"]["secretName"] for v in volumes.values() if "secret" in v} == {
+                POSTGRES_JOB_SECRET, REDIS_JOB_SECRET}
+            assert volumes[POSTGRES_JOB_SECRET] == {"name": POSTGRES_JOB_SECRET, "secret": {
+                "secretName": POSTGRES_JOB_SECRET, "items": [{"key": "password", "path": "password"}],
                 "defaultMode": 0o440}}
-            assert volumes[REDIS_SECRET] == {"name": REDIS_SECRET, "secret": {
-                "secretName": REDIS_SECRET, "items": [{"key": "url", "path": "url"}], "defaultMode": 0o440}}
+            assert volumes[REDIS_JOB_SECRET] == {"name": REDIS_JOB_SECRET, "secret": {
+                "secretName": REDIS_JOB_SECRET, "items": [{"key": "url", "path": "url"}], "defaultMode": 0o440}}
             c = container(deployment, comp)
             mounts = {m["name"]: m for m in c["volumeMounts"]}
-            assert mounts[POSTGRES_SECRET] == {"name": POSTGRES_SECRET, "readOnly": True,
-                                               "mountPath": "/etc/coffee-rt/secrets/coffee-rt-postgres"}
-            assert mounts[REDIS_SECRET] == {"name": REDIS_SECRET, "readOnly": True,
-                                            "mountPath": "/etc/coffee-rt/secrets/coffee-rt-redis"}
+            assert mounts[POSTGRES_JOB_SECRET] == {"name": POSTGRES_JOB_SECRET, "readOnly": True,
+                                                   "mountPath": "/etc/coffee-rt/secrets/coffee-rt-postgres-job"}
+            assert mounts[REDIS_JOB_SECRET] == {"name": REDIS_JOB_SECRET, "readOnly": True,
+                                                "mountPath": "/etc/coffee-rt/secrets/coffee-rt-redis-job"}
             # PyFlink logs the environment of the Python processes it starts: no job credential there.
             refs = {(v["secretKeyRef"]["name"], v["secretKeyRef"]["key"])
                     for v in env(c).values() if isinstance(v, dict) and "secretKeyRef" in v}
@@ -276,11 +292,23 @@ def test_postgres_and_redis_secrets_and_services(dev: mockrun.Run) -> None:
                   "password": "placeholder-redis-password"}
     sts = dev.object("StatefulSet", "postgres")
     c = container(sts, "postgres")
-    assert env(c)["POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": POSTGRES_SECRET, "key": "password"}}
+    assert env(c)["POSTGRES_PASSWORD_FILE"] == "/etc/coffee-rt/postgres-owner/password"
+    assert "POSTGRES_PASSWORD" not in env(c)
+    assert {"name": "owner", "secret": {"secretName": POSTGRES_SECRET, "defaultMode": 0o440, "items": [
+        {"key": "password", "path": "password"}]}} in sts["spec"]["template"]["spec"]["volumes"]
     assert c["readinessProbe"]["exec"]["command"] == ["pg_isready", "-h", "127.0.0.1", "-U", "coffee", "-d", "coffee"]
-    redis = container(dev.object("StatefulSet", "redis"), "redis")
-    assert "--appendonly yes" in redis["command"][2] and "requirepass $REDIS_PASSWORD" in redis["command"][2]
-    assert env(redis)["REDISCLI_AUTH"] == {"secretKeyRef": {"name": REDIS_SECRET, "key": "password"}}
+    sts = dev.object("StatefulSet", "redis")
+    redis = container(sts, "redis")
+    assert redis["command"] == ["sh", "-c", (
+        'exec redis-server /etc/coffee-redis/users.conf --port "$REDIS_PORT" --dir "$REDIS_DATA_DIR" --appendonly yes '
+        '--appendfsync everysec --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction --protected-mode no')]
+    assert redis["readinessProbe"]["exec"]["command"] == [
+        "sh", "-c", 'REDISCLI_AUTH="$(cat /etc/coffee-redis/admin-password)" redis-cli ping | grep -qx PONG']
+    assert not [v for v in redis["env"] if "valueFrom" in v]
+    assert {"name": "users", "projected": {"defaultMode": 0o440, "sources": [
+        {"secret": {"name": "coffee-rt-redis-server", "items": [{"key": "users.conf", "path": "users.conf"}]}},
+        {"secret": {"name": REDIS_SECRET, "items": [{"key": "password", "path": "admin-password"}]}}]}} in \
+        sts["spec"]["template"]["spec"]["volumes"]
 
 
 def test_migrations_job_runs_psql_on_the_shipped_sql(dev: mockrun.Run) -> None:
@@ -288,17 +316,30 @@ def test_migrations_job_runs_psql_on_the_shipped_sql(dev: mockrun.Run) -> None:
 
     (cm,) = [m for m in dev.manifests()
              if m["kind"] == "ConfigMap" and m["metadata"]["name"].startswith("postgres-mig")]
-    assert cm["data"] == configmap_data()
+    assert cm["data"] == {**configmap_data(), "roles.psql": credentials.roles_script(VERIFIERS_DIR)}
     assert sorted(cm["data"]) == ["0001_orders.sql", "0002_rollups.sql", "0003_ledger.sql", "0004_roles.sql",
-                                  "migrate.psql"]
+                                  "0005_auditor_role.sql", "migrate.psql", "roles.psql"]
     assert cm["immutable"] is True
     (job,) = [m for m in dev.manifests() if m["kind"] == "Job" and m["metadata"]["name"].startswith("postgres-migrate")]
-    assert job["metadata"]["name"].removeprefix("postgres-migrate-") == \
-        cm["metadata"]["name"].removeprefix("postgres-migrations-")
     c = container(job, "migrate")
     assert c["image"] == "postgres:15.14-bookworm"
-    assert env(c)["DATABASE_URL"] == {"secretKeyRef": {"name": POSTGRES_SECRET, "key": "dsn"}}
-    assert job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+    # The owner's DSN without its password; the password and the roles' verifiers are files.
+    assert c["env"] == [{"name": "DATABASE_URL",
+                         "value": "postgresql://coffee@postgres.coffee-rt.svc:5432/coffee?sslmode=disable"}]
+    assert c["command"] == ["sh", "-c", 'export PGPASSWORD="$(cat /etc/coffee-rt/postgres-owner/password)" && '
+                            'exec psql "$DATABASE_URL" -X -v ON_ERROR_STOP=1 -f /migrations/migrate.psql '
+                            '-f /migrations/roles.psql']
+    pod = job["spec"]["template"]["spec"]
+    assert pod["volumes"][1:] == [
+        {"name": "owner", "secret": {"secretName": POSTGRES_SECRET, "defaultMode": 0o440,
+                                     "items": [{"key": "password", "path": "password"}]}},
+        {"name": "verifiers", "secret": {"secretName": POSTGRES_ROLES_SECRET, "defaultMode": 0o440}}]
+    assert pod["securityContext"]["fsGroup"] == 999
+    assert pod["restartPolicy"] == "OnFailure"
+    key = mockrun.PLACEHOLDER_SECRETS["credentialsKey"]
+    assert dev.object("Secret", POSTGRES_ROLES_SECRET)["stringData"] == {
+        role: credentials.postgres_verifier(key, role)
+        for role in ("coffee_job", "coffee_dashboard", "coffee_monitor", "coffee_auditor")}
 
 
 # -- Hardening ------------------------------------------------------------------------------------
@@ -391,7 +432,7 @@ def test_sink_secret_names_are_the_ones_the_operator_role_may_read(dev: mockrun.
     (secret_rule,) = [r for r in role["rules"] if r["resources"] == ["secrets"]]
     spec = dev.object("CoffeePipeline", "roastery")["spec"]
     sinks = {spec["sinks"]["postgres"]["secretRef"]["name"], spec["sinks"]["redis"]["secretRef"]["name"]}
-    assert sinks == {POSTGRES_SECRET, REDIS_SECRET}
+    assert sinks == {POSTGRES_JOB_SECRET, REDIS_JOB_SECRET}
     assert sinks <= set(secret_rule["resourceNames"])
     assert spec["ingest"]["authSecretRef"]["name"] == INGEST_AUTH_SECRET
     assert dev.object("Secret", INGEST_AUTH_SECRET)["stringData"] == {
@@ -453,7 +494,9 @@ def test_coffeepipeline_is_wired_to_everything_and_valid_for_the_crd(dev: mockru
         assert (spec["ingest"]["image"], spec["ingest"]["replicas"], spec["job"]["parallelism"]) == \
             (image, replicas, parallelism)
         assert spec["ingest"]["authSecretRef"] == {"name": INGEST_AUTH_SECRET, "key": "tokens.json"}
-        assert spec["audit"] == {"enabled": True, "image": image.replace("order-ingest", "auditor"), "interval": "30s"}
+        assert spec["audit"] == {"enabled": True, "image": image.replace("order-ingest", "auditor"), "interval": "30s",
+                                 "postgresSecretRef": {"name": "coffee-rt-postgres-auditor", "key": "dsn"},
+                                 "redisSecretRef": {"name": "coffee-rt-redis-auditor", "key": "url"}}
 
 
 # -- Policies (the same rules the PulumiPolicy pack runs) ---------------------------------------

@@ -21,7 +21,7 @@ config:
   coffee-rt:redisPassword:
     secure: AAABAKnown
 """
-CREDS = deploy.Credentials("p" * 48, "r" * 48, {"store-02": "tok2", "store-01": "tok1"}, "dash")
+CREDS = deploy.Credentials("p" * 48, "r" * 48, {"store-02": "tok2", "store-01": "tok1"}, "dash", "k" * 64)
 
 
 def _sha(text: str) -> str:
@@ -36,7 +36,18 @@ def test_secret_config_is_what_infra_config_requires() -> None:
             {"store_id": "store-01", "sha256": _sha("tok1"), "label": "coffee-rt deploy"},
             {"store_id": "store-02", "sha256": _sha("tok2"), "label": "coffee-rt deploy"}]}, separators=(",", ":")),
         "coffee-rt:dashboardTokensSha256": _sha("dash"),
+        "coffee-rt:credentialsKey": "k" * 64,
     }
+
+
+def test_credentials_of_an_older_file_get_a_stable_key_derived_from_the_owner_password(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps({"postgres_password": "p" * 48, "redis_password": "r" * 48,
+                                "ingest_tokens": {"store-01": "tok1"}, "dashboard_token": "dash"}))
+    creds = deploy.load_credentials(path)
+    key = _sha("coffee-rt roles/" + "p" * 48)
+    assert creds.secret_config()["coffee-rt:credentialsKey"] == key
+    assert deploy.load_credentials(path).secret_config()["coffee-rt:credentialsKey"] == key
 
 
 def test_stack_config_overrides_images_and_adds_kubeconfig_and_secrets() -> None:
@@ -60,6 +71,8 @@ def test_credentials_are_made_once_private_and_reused(tmp_path: Path) -> None:
     assert deploy.load_credentials(path) == first
     assert sorted(first.ingest_tokens) == ["store-01", "store-02"]
     assert len(first.postgres_password) == 48 and first.postgres_password != first.redis_password
+    assert len(first.credentials_key) == 64 and first.credentials_key not in (first.postgres_password,
+                                                                              first.redis_password)
 
 
 def test_describe_names_the_changes_and_the_time() -> None:

@@ -1,0 +1,111 @@
+"""One credential per role: the Postgres roles' and Redis ACL users' passwords, derived from one key.
+
+Each password is ``HMAC-SHA256(credentialsKey, "<store>/<role>")`` in hex: one Pulumi secret
+(``coffee-rt:credentialsKey``) stands for all of them, so a stack cannot forget one, a new role needs
+no new config, and rotating the key rotates every role at the next ``pulumi up`` (the migrations Job,
+named by the verifiers, runs again and sets them; the clients read their mounted files anew). The
+owner's passwords (``postgresPassword``, ``redisPassword``) stay separate secrets: they open
+everything and are used only by the servers, the migrations Job and a human.
+
+Postgres gets SCRAM-SHA-256 verifiers, not passwords: the migrations Job reads them from the
+``coffee-rt-postgres-roles`` Secret and runs ``ALTER ROLE ... PASSWORD '<verifier>'``, so neither the
+Job nor the server's log ever holds a role's password. The salt is derived from the key too, so the
+verifier (and the Job's name) is the same at every ``pulumi up``. Redis gets each user's password as
+its SHA-256 (``#<hex>`` in the ACL rules), so the server's config file holds no password either.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from coffee_db import roles
+
+SCRAM_ITERATIONS = 4096  # PostgreSQL's default (scram_iterations)
+
+# Redis ACL users (in-cluster Redis) and what each may do. Keys and channels are the pipeline's
+# coffee:* only. DASHBOARD is the local stack's DASHBOARD_ACL (coffee_rt/local/components/redis.py;
+# a unit test keeps them equal): read commands, MULTI/EXEC and (P)SUBSCRIBE.
+REDIS_JOB = "coffee-job"
+REDIS_AUDITOR = "coffee-auditor"
+REDIS_DASHBOARD = "coffee-dashboard"
+REDIS_MONITOR = "coffee-monitor"
+WRITER_ACL = ("resetkeys ~coffee:* resetchannels &coffee:* -@all +@connection +@read +@write +@scripting "
+              "+@transaction +publish -@dangerous -script|flush -function")
+DASHBOARD_ACL = ("resetkeys ~coffee:* resetchannels &coffee:* -@all +@read +@connection +multi +exec +discard "
+                 "+subscribe +unsubscribe +psubscribe +punsubscribe -@dangerous")
+# redis_exporter: INFO, CONFIG GET, the slow log, latency, client list and its key-check scripts
+# (alerts/exporters/*.lua, read-only: a script's commands are checked against the caller's ACL).
+MONITOR_ACL = ("resetkeys ~coffee:* resetchannels -@all +@connection +@read -keys +info +config|get +client|list "
+               "+client|setname +client|getname +slowlog|get +slowlog|len +latency|latest +latency|histogram "
+               "+memory|usage +dbsize +eval +evalsha +eval_ro +evalsha_ro +script|load +script|exists "
+               "+cluster|info +module|list +xinfo")
+REDIS_USERS = {REDIS_JOB: WRITER_ACL, REDIS_AUDITOR: WRITER_ACL, REDIS_DASHBOARD: DASHBOARD_ACL,
+               REDIS_MONITOR: MONITOR_ACL}
+# The migrations' owner is the default user's: everything (the job's users need none of it).
+ADMIN_ACL = "~* &* +@all"
+
+MIN_KEY_LENGTH = 32
+
+
+def derive(key: str, purpose: str) -> str:
+    """A role's password: 64 hex digits (safe unquoted in URLs, DSNs and ACL rules)."""
+    return hmac.new(key.encode(), f"coffee-rt/{purpose}".encode(), hashlib.sha256).hexdigest()
+
+
+def postgres_password(key: str, role: str) -> str:
+    if role not in roles.ALL_ROLES:
+        raise ValueError(f"{role!r} is not one of the database's roles {roles.ALL_ROLES}")
+    return derive(key, f"postgres/{role}")
+
+
+def redis_password(key: str, user: str) -> str:
+    if user not in REDIS_USERS:
+        raise ValueError(f"{user!r} is not one of the Redis users {sorted(REDIS_USERS)}")
+    return derive(key, f"redis/{user}")
+
+
+def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
+    """PostgreSQL's stored form of a SCRAM-SHA-256 password (RFC 5802/7677), as ``pg_authid`` keeps it.
+
+    The passwords here are ASCII hex, which SASLprep leaves as they are."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def postgres_verifier(key: str, role: str) -> str:
+    salt = hmac.new(key.encode(), f"coffee-rt/postgres-salt/{role}".encode(), hashlib.sha256).digest()[:16]
+    return scram_verifier(postgres_password(key, role), salt)
+
+
+def roles_script(directory: str, role_names: tuple[str, ...] = roles.ALL_ROLES) -> str:
+    """psql, after the migrations: each role's password from its verifier file ``<directory>/<role>``.
+
+    The verifier goes through a psql variable (``\\set`` reads the file), never through the
+    command line or the Pod spec, and psql echoes nothing of it."""
+    out = ["-- Generated by infra/credentials.py: each role's password, from its mounted verifier.", "\\set QUIET on"]
+    for role in role_names:
+        out += [f"\\set verifier `cat {directory}/{role}`",
+                f"ALTER ROLE {role} PASSWORD :'verifier';"]
+    out += ["\\unset verifier", f"\\echo role passwords set: {', '.join(role_names)}", ""]
+    return "\n".join(out)
+
+
+def redis_acl_conf(admin_password: str, key: str) -> str:
+    """The in-cluster Redis's users, as config lines; passwords as their SHA-256 only."""
+
+    def sha(password: str) -> str:
+        return hashlib.sha256(password.encode()).hexdigest()
+
+    lines = [f"user default on resetpass #{sha(admin_password)} {ADMIN_ACL}"]
+    lines += [f"user {user} on resetpass #{sha(redis_password(key, user))} {rules}"
+              for user, rules in REDIS_USERS.items()]
+    return "\n".join(lines) + "\n"
