@@ -44,6 +44,8 @@ from infra.context import (
 INGEST_PORT = 8080  # coffee_operator.children.INGEST_PORT
 INGEST_INTERNAL_PORT = 9080  # coffee_operator.children.INGEST_INTERNAL_PORT: /metrics, /openapi.json
 
+APP_REBUILD = "coffee-rebuild"  # the operator's rebuild Job Pods (coffee_operator.children.REBUILD_APP)
+
 
 @dataclass(frozen=True)
 class Pods:
@@ -105,9 +107,11 @@ def flows(ctx: Context) -> Flows:
     kafka, flink, postgres, redis = Pods(APP_KAFKA), Pods(APP_FLINK), Pods(APP_POSTGRES), Pods(APP_REDIS)
     ingest, operator, dashboard = Pods(APP_INGEST), Pods(APP_OPERATOR), Pods(APP_DASHBOARD)
     auditor = Pods(APP_AUDITOR) if cfg.images.auditor is not None else None
+    # The rebuild Jobs the operator runs for spec.rebuild (auditor image) read and write what the auditor reads.
+    rebuild = [Pods(APP_REBUILD)] if auditor else []
 
     # Kafka and its clients.
-    kafka_clients = [ingest, flink, Pods(APP_TOPICS), *([auditor] if auditor else [])]
+    kafka_clients = [ingest, flink, Pods(APP_TOPICS), *([auditor] if auditor else []), *rebuild]
     kafka_exporter = cfg.monitoring.exporters and cfg.images.kafka_exporter is not None
     if kafka_exporter:
         kafka_clients.append(Pods(APP_KAFKA_EXPORTER))
@@ -122,8 +126,8 @@ def flows(ctx: Context) -> Flows:
             f.allow(client, external, ports)
 
     # Postgres and Redis and their clients.
-    pg_clients = [flink, dashboard, Pods(APP_MIGRATE), *([auditor] if auditor else [])]
-    redis_clients = [flink, dashboard, *([auditor] if auditor else [])]
+    pg_clients = [flink, dashboard, Pods(APP_MIGRATE), *([auditor] if auditor else []), *rebuild]
+    redis_clients = [flink, dashboard, *([auditor] if auditor else []), *rebuild]
     if cfg.monitoring.exporters:
         pg_clients.append(Pods(APP_POSTGRES_EXPORTER))
         redis_clients.append(Pods(APP_REDIS_EXPORTER))
