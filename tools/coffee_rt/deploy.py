@@ -153,6 +153,14 @@ def _standin_references() -> dict[str, str]:
     return {_camel(key): BASES[name].reference(name) for key, name in STANDINS.items()}
 
 
+def _pinned(builder: Any, built: Any) -> str:
+    """The image also tagged by its id: a rebuilt image is a new reference, so `pulumi up` rolls its Pods
+    (a fixed ``:dev`` tag would leave them running the old one)."""
+    pinned = f"{built.reference.rsplit(':', 1)[0]}:{built.image_id.removeprefix('sha256:')[:12]}"
+    builder.buildah("tag", built.reference, pinned)
+    return pinned
+
+
 def _images(cluster: Any, cache: Path, progress: Progress) -> dict[str, str]:
     """Build the stack's images (buildah's layer cache: unchanged ones take seconds) and import them."""
     from coffee_rt.cluster.images import IMAGES, STANDINS, Builder
@@ -162,7 +170,7 @@ def _images(cluster: Any, cache: Path, progress: Progress) -> dict[str, str]:
         raise PrerequisiteError(f"coffee_rt.cluster.images has no recipe for {', '.join(missing)}")
     builder = Builder(cache)
     builder.ensure_pause()
-    references = {key: builder.build(name, progress).reference for key, name in IMAGE_NAMES.items()}
+    references = {key: _pinned(builder, builder.build(name, progress)) for key, name in IMAGE_NAMES.items()}
     references.update({_camel(key): builder.ensure_base(name, progress) for key, name in STANDINS.items()})
     cluster.import_images(sorted(references.values()), progress)
     return references
