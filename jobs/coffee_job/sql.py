@@ -82,9 +82,15 @@ def jdbc_url(cfg: JobConfig) -> str:
             f"&passwordFile={quote(cfg.postgres_password_file, safe='/')}")
 
 
+# The JDBC connector's sink with its options, its sink function wrapped (jobs/functions
+# JdbcSinkFactory): the connector's close() throws a failed flush again in a failed task's clean-up,
+# which Flink treats as fatal to the TaskManager process; the wrapper only logs it there.
+JDBC_CONNECTOR = "coffee-jdbc"
+
+
 def _jdbc(cfg: JobConfig, table: str) -> str:
     return _with({
-        "connector": "jdbc",
+        "connector": JDBC_CONNECTOR,
         "url": jdbc_url(cfg),
         "table-name": table,
         "sink.buffer-flush.max-rows": str(cfg.jdbc_batch_size),

@@ -273,6 +273,11 @@ def target_processes(stack: LocalStack, target: str) -> list[ManagedProcess]:
     return [p for p in stack[component].processes() if process is None or p.name == process]
 
 
+def taskmanager_pid(stack: LocalStack) -> int | None:
+    """The TaskManager's pid, None when it is not running; a new pid means it was started again."""
+    return next((p.pid() for p in target_processes(stack, "taskmanager")), None)
+
+
 def _signal_all(processes: Iterable[ManagedProcess], sig: int) -> None:
     """``sig`` to each process's whole group (a start script and its JVM alike)."""
     for process in processes:
@@ -291,12 +296,15 @@ def _total(view: Totals | str) -> int | str:
 def drill(stack: LocalStack, target: str, how: str, orders: int = 3000, hang: float = 40.0,
           timeout: float = 300.0, say: Callable[[str], None] = print) -> Result:
     """One drill: a rush of ``orders``; a third of the way in, ``target`` gets SIGKILL (``kill``) or
-    SIGSTOP for ``hang`` seconds then SIGCONT (``stop``); then wait up to ``timeout`` s for exact totals."""
+    SIGSTOP for ``hang`` seconds then SIGCONT (``stop``); then wait up to ``timeout`` s for exact totals.
+    Unless the target is the TaskManager itself, the TaskManager process must survive: a server's
+    outage fails the job's tasks, and Flink restarts them in the same process."""
     if target not in TARGETS or how not in SIGNALS:
         raise UsageError(f"drill: unknown target {target!r} or signal {how!r}")
     component = TARGETS[target][0]
     processes = target_processes(stack, target)
     base = settled_totals(stack)
+    taskmanager = taskmanager_pid(stack)
     letters = dead_letters(stack)
     tokens: dict[str, str] = stack["ingest"].dev_tokens()  # type: ignore[attr-defined]
     rush = Rush(stack.settings.ingest_url, tokens, orders).start()
@@ -335,6 +343,9 @@ def drill(stack: LocalStack, target: str, how: str, orders: int = 3000, hang: fl
     want_all = sum(count for (store, _), (count, _) in want.items() if store == "_all")
     if verdict == "ok" and (_total(pg) != want_all or _total(live) != want_all):
         verdict = "totals changed after they were exact"
+    survivor = taskmanager_pid(stack)
+    if verdict == "ok" and target not in ("taskmanager", "flink") and survivor != taskmanager:
+        verdict = f"the TaskManager process was started again (pid {taskmanager}, now {survivor})"
     return Result(target, how, len(rush.accepted), _total(pg), _total(live), len(added), recovery,
                   rush.retries, verdict)
 

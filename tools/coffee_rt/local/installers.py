@@ -143,16 +143,19 @@ JOB_FUNCTIONS_JAR = "coffee-rt-job-functions.jar"
 
 
 def job_functions_jar(cache: Path, classpath: Sequence[Path], progress: Progress = _no_progress) -> Path:
-    """Compile the job's Java code (jobs/functions: its SQL functions and the JDBC driver's
-    password plugin) against the jars in the ``classpath`` folders (Flink's lib/ and the
-    connectors), once per source.
+    """Compile the job's Java code (jobs/functions: its SQL functions, its Postgres sink factory and
+    the JDBC driver's password plugin) against the jars in the ``classpath`` folders (Flink's lib/
+    and the connectors), once per source.
 
-    javac and jar only: no Maven plugins to fetch. The jar goes into Flink's lib/ next to the
-    connectors, so every job on the cluster can call ``parse_order``.
+    javac and jar only: no Maven plugins to fetch. The other files under the source folder
+    (``META-INF/services``: the sink factory's registration) go into the jar as they are. The jar
+    goes into Flink's lib/ next to the connectors, so every job on the cluster can use them.
     """
-    sources = sorted(JOB_FUNCTIONS_SRC.rglob("*.java"))
+    files = sorted(path for path in JOB_FUNCTIONS_SRC.rglob("*") if path.is_file())
+    sources = [path for path in files if path.suffix == ".java"]
+    resources = [path for path in files if path.suffix != ".java"]
     digest = hashlib.sha256()
-    for source in sources:
+    for source in files:
         digest.update(source.relative_to(JOB_FUNCTIONS_SRC).as_posix().encode())
         digest.update(source.read_bytes())
     for folder in classpath:
@@ -171,6 +174,10 @@ def job_functions_jar(cache: Path, classpath: Sequence[Path], progress: Progress
     shutil.rmtree(build, ignore_errors=True)
     classes = build / "classes"
     classes.mkdir(parents=True)
+    for resource in resources:
+        copied = classes / resource.relative_to(JOB_FUNCTIONS_SRC)
+        copied.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(resource, copied)
     for command in (
         [javac, "--release", "17", "-nowarn", "-cp", ":".join(f"{folder}/*" for folder in classpath),
          "-d", str(classes), *map(str, sources)],
