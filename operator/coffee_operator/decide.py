@@ -478,6 +478,14 @@ def _after_stop(spec: PipelineSpec, generation: int, status: PipelineStatus, job
         return []  # a job that keeps failing is resubmitted less and less often (30 s, 1 min, ... 16 min)
     if path is None and _had_state(status):
         return [_no_restore_point(status, f"{what}; cannot resubmit")]
+    rolled_back = status.rollback is not None and status.rollback.failed_spec == target
+    if status.deployed.spec != target and not rolled_back and status.deployed.startup_ms is None:
+        # A newer spec waits: submit it from the restore point as the upgrade. The old spec may name
+        # what went away with the job (a Secret no longer mounted, code no longer in the image).
+        lost = Event("Warning", "JobLost", f"{what}; submitting generation {generation} from {kind} {path}"
+                     if path else f"{what}; it never had state, submitting generation {generation} fresh")
+        return [Record(events=(lost,)), *_submit(spec, generation, status, target, path, "upgrade", now,
+                                                 known=known)]
     # A job that never had state started where its deployment said (a live rebuild's replay: from the
     # day's first instant, not from the group's offsets); so does its resubmission.
     submit = _submit(spec, status.deployed.generation, status, status.deployed.spec, path, "recover", now,

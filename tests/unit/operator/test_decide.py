@@ -443,6 +443,17 @@ def test_a_failed_job_is_resubmitted_from_its_newest_checkpoint() -> None:
     assert events(actions) == [("Warning", "JobLost")]
 
 
+def test_a_lost_job_with_a_newer_spec_waiting_is_resubmitted_as_the_upgrade() -> None:
+    """Its old spec may name what is gone with it (a Secret no longer mounted, code no longer in the
+    image); submitting it only to stop it again for the upgrade would fail or waste a cycle."""
+    actions = run(spec(parallelism=2), running_status(), seen(None), generation=3)
+    action = only(actions)
+    assert (action.target, action.generation, action.reason, action.restore_path) == (
+        target(parallelism=2), 3, "upgrade", "file:/chk/job-1/chk-5")
+    assert action.upgrade is not None and action.upgrade.spec == target(parallelism=2)
+    assert events(actions) == [("Warning", "JobLost")]
+
+
 def test_a_newer_savepoint_wins_over_an_older_checkpoint() -> None:
     obs = seen(job("CANCELED", checkpoint=("file:/chk/job-1/chk-9", 30), savepoint=("file:/sp/m", 10)))
     assert only(run(spec(), running_status(), obs)).restore_path == "file:/sp/m"
