@@ -1,8 +1,9 @@
 #!/bin/sh
 # The Postgres stand-in image's entrypoint, with the official image's contract for what coffee-rt
 # uses: `postgres` (the default command) initialises PGDATA on first start as POSTGRES_USER with
-# POSTGRES_PASSWORD (scram-sha-256 over TCP, trust on the pod's own socket), creates POSTGRES_DB,
-# then runs the server in the foreground listening on every address; anything else runs as given.
+# POSTGRES_PASSWORD or the file POSTGRES_PASSWORD_FILE names (scram-sha-256 over TCP, trust on the
+# pod's own socket), creates POSTGRES_DB, then runs the server in the foreground listening on every
+# address; anything else runs as given.
 set -eu
 if [ "${1:-postgres}" != postgres ]; then
   exec "$@"
@@ -11,8 +12,11 @@ fi
 : "${PGDATA:=/var/lib/postgresql/data}"
 user="${POSTGRES_USER:-postgres}"
 db="${POSTGRES_DB:-$user}"
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+  POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE")
+fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required to initialise a new database}"
+  : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE is required to initialise a new database}"
   mkdir -p "$PGDATA"
   chmod 0700 "$PGDATA"
   pwfile=$(mktemp)
