@@ -70,8 +70,8 @@ def flink_config(ctx: Context) -> dict[str, Any]:
         "execution.checkpointing.num-retained": 3,
         # A task slow to cancel (a JDBC sink's close() retrying into a Postgres that is down) would
         # after this timeout be a fatal TaskManager error, ending the process and its slots: 0
-        # turns that watchdog off. (A sink whose close() throws still ends the TaskManager in
-        # Flink 2.2; the supervisor or Kubernetes starts it again: docs/flink-job.md.)
+        # turns that watchdog off. (The job's Postgres sinks do not throw from close() after a
+        # failure, which Flink would also treat as fatal: docs/flink-job.md.)
         "task.cancellation.timeout": 0,
         # The job's state as gauges (<state>State = 1): the dashboard reads it there, not from REST.
         "metrics.job.status.enable": "STATE",
