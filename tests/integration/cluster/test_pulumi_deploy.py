@@ -123,8 +123,11 @@ def kubectl(cluster: Cluster) -> Kubectl:
 
 @pytest.fixture(scope="module")
 def stack(cluster: Cluster, kubectl: Kubectl) -> Iterator[Deployed]:
-    # The namespace is the stack's own: one another test left (test_cluster's hand-made deployment) goes first.
+    # The namespace and the CRD are the stack's own: those test_cluster's hand-made deployment left
+    # (kubectl apply of operator/manifests) go first, or Pulumi's create of them would fail.
     kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=300s")
+    kubectl("delete", "-f", str(REPO_ROOT / "operator" / "manifests" / "crd.yaml"), "--ignore-not-found",
+            "--wait=true", "--timeout=120s")
     started = time.monotonic()
     up = deploy.run("up", _say, settings=cluster.stack_settings)
     _say(f"{deploy.describe(up)} (with image builds and imports: {time.monotonic() - started:.0f} s)")
