@@ -124,7 +124,11 @@ def kubectl(cluster: Cluster) -> Kubectl:
 @pytest.fixture(scope="module")
 def stack(cluster: Cluster, kubectl: Kubectl) -> Iterator[Deployed]:
     # The namespace and the CRD are the stack's own: those test_cluster's hand-made deployment left
-    # (kubectl apply of operator/manifests) go first, or Pulumi's create of them would fail.
+    # (kubectl apply of operator/manifests) go first, or Pulumi's create of them would fail. Its
+    # pipeline's finalizer goes first: the operator that would remove it is deleted with the namespace.
+    left = kubectl.run("get", "coffeepipelines", "-A", "-o", "name", check=False)
+    for name in left.stdout.split() if left.returncode == 0 else []:
+        kubectl("patch", "-n", NAMESPACE, name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
     kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=300s")
     kubectl("delete", "-f", str(REPO_ROOT / "operator" / "manifests" / "crd.yaml"), "--ignore-not-found",
             "--wait=true", "--timeout=120s")
