@@ -368,7 +368,8 @@ def test_only_the_monitoring_reaches_the_internal_ports(dev: mockrun.Run) -> Non
 def test_kafka_accepts_its_clients_and_itself(dev: mockrun.Run) -> None:
     spec = policy(dev, "allow-kafka")
     assert spec["ingress"] == [{"ports": tcp(9092), "from": [pods(a)]} for a in
-                               ("coffee-ingest", "flink", "kafka-topics", "coffee-auditor", "kafka-exporter")] + \
+                               ("coffee-ingest", "flink", "kafka-topics", "coffee-auditor", "coffee-rebuild",
+                                "kafka-exporter")] + \
         [{"ports": tcp(9092, 9093), "from": [pods("kafka")]}]
 
 
@@ -570,7 +571,7 @@ def test_every_core_object_validates_against_the_kubernetes_schemas(stack: str, 
         kubernetes_validate.validate(m, version, strict=True)
         checked += 1
     scripts = 1 if monitoring.exporter_scripts() else 0
-    assert checked == {"dev": 58, "prod": 65}[stack] + scripts
+    assert checked == {"dev": 59, "prod": 66}[stack] + scripts
     assert version == "1.37.0"
 
 

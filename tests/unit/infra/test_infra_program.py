@@ -52,7 +52,7 @@ DEV_OBJECTS = {
         "default-deny", "allow-dns", "allow-kafka", "allow-flink", "allow-postgres", "allow-redis",
         "allow-coffee-ingest", "allow-coffee-dashboard", "allow-coffee-rt-operator", "allow-kafka-topics",
         "allow-postgres-migrate", "allow-kafka-exporter", "allow-postgres-exporter", "allow-redis-exporter",
-        "allow-coffee-auditor")},
+        "allow-coffee-auditor", "allow-coffee-rebuild")},
 }
 PROD_EXTRA = {
     ("PodDisruptionBudget", "kafka"), ("PodDisruptionBudget", "flink-taskmanager"),
@@ -97,7 +97,7 @@ def exporter_scripts() -> set[tuple[str, str]]:
 
 def test_dev_creates_exactly_these_objects(dev: mockrun.Run) -> None:
     assert objects(dev) == Counter(DEV_OBJECTS | exporter_scripts())
-    assert len(DEV_OBJECTS) == 59
+    assert len(DEV_OBJECTS) == 60
 
 
 def test_prod_adds_pdbs_ha_s3_and_prometheus_objects_and_drops_the_state_pvc(prod: mockrun.Run) -> None:
