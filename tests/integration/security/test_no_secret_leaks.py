@@ -52,9 +52,10 @@ def canaries(stack: LocalStack) -> dict[str, str]:
     s = stack.settings
     ingest, dashboard = stack["ingest"], stack["dashboard"]
     assert isinstance(ingest, Ingest) and isinstance(dashboard, Dashboard)
-    # every generated password: the owner's and each role's in Postgres, Redis's and its dashboard user's
+    # every generated secret: the owner's and each role's Postgres password, Redis's and its dashboard
+    # user's, the dashboard's session key
     found = {f"secret {path.name}": path.read_text().strip() for path in sorted(s.secrets_dir.iterdir())}
-    assert len(found) == 6, sorted(found)
+    assert len(found) == 7, sorted(found)
     found.update({"redis URL": s.redis_url, "dashboard redis URL": s.redis_dashboard_url,
                   "dashboard token": dashboard.dev_token()})
     found.update({f"ingest token of {store}": token for store, token in ingest.dev_tokens().items()})
