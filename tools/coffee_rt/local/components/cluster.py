@@ -248,8 +248,13 @@ class Cluster(Kubernetes):
                       {"name": "dns-tcp", "port": layout.dns_port, "protocol": "TCP"}],
         }
         with self._client() as client:
-            for path, body in (("/api/v1/namespaces/kube-system/services", service),
-                               ("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices", endpoints)):
+            for path, name, body in (("/api/v1/namespaces/kube-system/services", "kube-dns", service),
+                                     ("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices",
+                                      "kube-dns-node", endpoints)):
+                # Present from an earlier start (etcd is kept): a second create of the Service would be
+                # refused with 422 (its ClusterIP is allocated, to itself) rather than 409.
+                if client.get(f"{path}/{name}").status_code == 200:
+                    continue
                 response = client.post(path, json=body)
                 if response.status_code not in (201, 409):
                     raise StartupError(f"cluster: creating {body['kind']} kube-dns failed: "
