@@ -139,7 +139,16 @@ def expected_totals(orders: list[Order], base: Totals | None = None) -> Totals:
 
 
 def postgres_totals(stack: LocalStack) -> Totals:
-    with psycopg.connect(stack.settings.postgres_dsn, connect_timeout=5) as conn:
+    return postgres_totals_at(stack.settings.postgres_dsn)
+
+
+def redis_totals(stack: LocalStack, days: set[str]) -> Totals:
+    return redis_totals_at(stack.settings.redis_url, days)
+
+
+def postgres_totals_at(dsn: str) -> Totals:
+    """Per store and all stores, per UTC day, from the history in the Postgres at ``dsn``."""
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
         rows = conn.execute(
             "SELECT store_id, (placed_at AT TIME ZONE 'UTC')::date::text, count(*), sum(total_cents) "
             "FROM orders GROUP BY 1, 2").fetchall()
@@ -151,8 +160,9 @@ def postgres_totals(stack: LocalStack) -> Totals:
     return totals
 
 
-def redis_totals(stack: LocalStack, days: set[str]) -> Totals:
-    client = redis.Redis.from_url(stack.settings.redis_url, decode_responses=True, socket_timeout=5)
+def redis_totals_at(url: str, days: set[str]) -> Totals:
+    """The live summaries of ``days`` in the Redis at ``url``, per store and all stores."""
+    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
     totals: Totals = {}
     try:
         for day in sorted(days):

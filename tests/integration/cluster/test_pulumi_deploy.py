@@ -25,11 +25,9 @@ import pytest
 import redis
 import yaml
 
-from coffee_live.layout import day_key
-from coffee_orders.loadgen import DEFAULT_STORES
 from coffee_orders.schema import to_wire
 from coffee_rt import deploy
-from coffee_rt.drill import Rush, Totals, expected_totals
+from coffee_rt.drill import Rush, Totals, expected_totals, postgres_totals_at, redis_totals_at
 from coffee_rt.k8s.kubectl import Kubectl
 from coffee_rt.local.components.cluster import STORAGE_CLASS, Cluster
 from coffee_rt.paths import REPO_ROOT
@@ -91,30 +89,10 @@ class Deployed:
         return self.get("coffeepipeline", PIPELINE)
 
     def postgres_totals(self) -> Totals:
-        dsn = self.reachable(self.secret("coffee-rt-postgres", "dsn"), "postgres")
-        with psycopg.connect(dsn, connect_timeout=5) as conn:
-            rows = conn.execute("SELECT store_id, (placed_at AT TIME ZONE 'UTC')::date::text, count(*), "
-                                "sum(total_cents) FROM orders GROUP BY 1, 2").fetchall()
-        totals: dict[tuple[str, str], tuple[int, int]] = {}
-        for store, day, count, revenue in rows:
-            for key in ((store, day), ("_all", day)):
-                old = totals.get(key, (0, 0))
-                totals[key] = (old[0] + int(count), old[1] + int(revenue))
-        return totals
+        return postgres_totals_at(self.reachable(self.secret("coffee-rt-postgres", "dsn"), "postgres"))
 
     def redis_totals(self, days: set[str]) -> Totals:
-        client = redis.Redis.from_url(self.reachable(self.secret("coffee-rt-redis", "url"), "redis"),
-                                      decode_responses=True, socket_timeout=5)
-        totals: Totals = {}
-        try:
-            for day in days:
-                for store in [s.store_id for s in DEFAULT_STORES] + ["_all"]:
-                    summary: dict[str, str] = client.hgetall(day_key(store, day, "summary"))  # type: ignore[assignment]
-                    if summary:
-                        totals[(store, day)] = (int(summary["orders"]), int(summary["revenue_cents"]))
-        finally:
-            client.close()
-        return totals
+        return redis_totals_at(self.reachable(self.secret("coffee-rt-redis", "url"), "redis"), days)
 
     def ready_pods(self, selector: str) -> list[dict[str, Any]]:
         pods = self.get("pods", "-l", selector)["items"]
