@@ -37,6 +37,8 @@ S3_SECRET = "coffee-rt-flink-s3"  # keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_K
 KAFKA_SERVICE = "kafka"
 KAFKA_HEADLESS = "kafka-headless"
 FLINK_JOBMANAGER = "flink-jobmanager"
+# The session cluster's Deployments; the operator sets the job's image on them (spec.job.sessionDeployments).
+FLINK_DEPLOYMENTS = ("flink-jobmanager", "flink-taskmanager")
 POSTGRES_SERVICE = "postgres"
 REDIS_SERVICE = "redis"
 DASHBOARD_SERVICE = "coffee-dashboard"

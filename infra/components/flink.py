@@ -20,7 +20,15 @@ from coffee_jobconfig.secrets import CLUSTER_SECRETS_DIR, POSTGRES_PASSWORD_KEY
 from infra import hardening as h
 from infra.components.flink_release import FLINK_VERSION, JAVA_OPTS_ALL, LOG4J_CONSOLE_PROPERTIES
 from infra.config import resources
-from infra.context import APP_FLINK, FLINK_JOBMANAGER, POSTGRES_JOB_SECRET, REDIS_JOB_SECRET, S3_SECRET, Context
+from infra.context import (
+    APP_FLINK,
+    FLINK_DEPLOYMENTS,
+    FLINK_JOBMANAGER,
+    POSTGRES_JOB_SECRET,
+    REDIS_JOB_SECRET,
+    S3_SECRET,
+    Context,
+)
 
 FLINK_UID = 9999  # flink in the official image
 REST_PORT = 8081
@@ -201,9 +209,14 @@ class Flink(pulumi.ComponentResource):
         # One JobManager; Kubernetes restarts it and, with HA, it recovers the job from the HA store.
         jm_spec["strategy"] = {"type": "Recreate"}
         deps = [ctx.namespace, self.config_map, state_pvc, *depends_on]
+        jm_name, tm_name = FLINK_DEPLOYMENTS
+        # The job's image is the operator's once the Deployments exist (spec.job.image): it sets a new one
+        # between the old job's savepoint and the new job's submission, never under a running job.
+        image_is_the_operators = pulumi.ResourceOptions(ignore_changes=[
+            "spec.template.spec.containers[*].image", "spec.template.spec.initContainers[*].image"])
         self.jobmanager = k8s.apps.v1.Deployment(
-            "flink-jobmanager", metadata=h.meta("flink-jobmanager", ns, jm_lbls), spec=jm_spec,
-            opts=h.child(self, *deps))
+            "flink-jobmanager", metadata=h.meta(jm_name, ns, jm_lbls), spec=jm_spec,
+            opts=pulumi.ResourceOptions.merge(h.child(self, *deps), image_is_the_operators))
         k8s.core.v1.Service(
             "flink-jobmanager", metadata=h.meta(FLINK_JOBMANAGER, ns, jm_lbls),
             spec={"selector": jm_sel, "ports": [{"name": "rpc", "port": RPC_PORT}, {"name": "blob", "port": BLOB_PORT},
@@ -212,14 +225,14 @@ class Flink(pulumi.ComponentResource):
             opts=opts_)
         tm_lbls, tm_sel = h.labels(APP_FLINK, "taskmanager"), h.selector(APP_FLINK, "taskmanager")
         self.taskmanager = k8s.apps.v1.Deployment(
-            "flink-taskmanager", metadata=h.meta("flink-taskmanager", ns, tm_lbls),
+            "flink-taskmanager", metadata=h.meta(tm_name, ns, tm_lbls),
             spec=pod("taskmanager", ["taskmanager"],
                      [{"name": "rpc", "containerPort": TM_RPC_PORT}, {"name": "data", "containerPort": TM_DATA_PORT},
                       metrics_port],
                      {"livenessProbe": {"tcpSocket": {"port": "rpc"}, "initialDelaySeconds": 30,
                                         "periodSeconds": 15, "failureThreshold": 4}},
                      f.task_manager_resources, f.task_managers),
-            opts=h.child(self, *deps))
+            opts=pulumi.ResourceOptions.merge(h.child(self, *deps), image_is_the_operators))
         h.pdb("flink-taskmanager", ns, tm_sel, tm_lbls, f.task_managers, opts_)
         self.register_outputs({"restUrl": self.rest_url})
 

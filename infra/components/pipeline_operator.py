@@ -21,6 +21,7 @@ from coffee_orders import topics
 from infra import hardening as h
 from infra.context import (
     APP_OPERATOR,
+    FLINK_DEPLOYMENTS,
     INGEST_AUTH_SECRET,
     INGEST_TOKENS_KEY,
     POSTGRES_AUDITOR_SECRET,
@@ -85,6 +86,9 @@ def pipeline_spec(ctx: Context, kafka_bootstrap: str, flink_rest_url: str) -> di
         "state": "running",
         "allowNonRestoredState": False,
         "savepointHistory": {"maxCount": p.savepoint_max_count},
+        # The operator owns the session cluster's image: a new one reaches it through a savepoint.
+        "image": images.flink,
+        "sessionDeployments": list(FLINK_DEPLOYMENTS),
     }
     if p.periodic_savepoint_interval:
         job["periodicSavepointInterval"] = p.periodic_savepoint_interval

@@ -34,10 +34,12 @@ from coffee_operator.decide import (
     Event,
     Record,
     RollBack,
+    RollSession,
     StopWithSavepoint,
     Submit,
     TriggerSavepoint,
 )
+from coffee_operator.observation import SessionDeployment
 from coffee_operator.settings import OperatorSettings
 from coffee_operator.spec import flink_duration
 from coffee_operator.status import (
@@ -76,6 +78,12 @@ class JobCreator(Protocol):
     same name counts as created."""
 
     def __call__(self, job: dict[str, Any]) -> None: ...
+
+
+class ImageSetter(Protocol):
+    """Sets ``image`` on every container and init container of one session cluster Deployment."""
+
+    def __call__(self, deployment: SessionDeployment, image: str) -> None: ...
 
 
 def group_id(namespace: str, name: str, settings: OperatorSettings) -> str:
@@ -167,6 +175,7 @@ class Actor:
     emit: Callable[[Event], None]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     create_job: JobCreator | None = None  # where rebuild Jobs are created (the API server; tests: a list)
+    set_image: ImageSetter | None = None  # how the session cluster's Deployments get the job's image
 
     # ---- status ----------------------------------------------------------------------------
     @property
@@ -223,6 +232,8 @@ class Actor:
                 return self.roll_back(action)
             case CreateRebuildJob():
                 return self.create_rebuild_job(action)
+            case RollSession():
+                return self.roll_session(action)
         raise AssertionError(f"unknown action {action!r}")
 
     # ---- submit ------------------------------------------------------------------------------
@@ -411,6 +422,23 @@ class Actor:
         metrics.ROLLBACKS.labels(self.pipeline.namespace, self.pipeline.name).inc()
         self.emit(Event("Warning", "RolledBack", action.rollback.message))
         return self.submit(action.submit)
+
+    # ---- the session cluster's image ------------------------------------------------------------
+    def roll_session(self, action: RollSession) -> bool:
+        """Set the job's image on the session cluster's Deployments; the submission waits for their rollout."""
+        names = ", ".join(d.name for d in action.deployments)
+        if self.set_image is None:
+            raise ActError("no way to set the session cluster's image was given to the actor")
+        try:
+            for deployment in action.deployments:
+                self.set_image(deployment, action.image)
+        except Exception as exc:  # noqa: BLE001 - the API server's refusal, reported and retried next round
+            self.emit(Event("Warning", "SessionImageFailed", f"could not set image {action.image} on {names}: "
+                                                             f"{str(exc)[:500]}; retrying"))
+            return False
+        self.emit(Event("Normal", "SessionImageSet", f"image {action.image} set on {names}; the job is submitted "
+                                                      "once they have rolled out"))
+        return False  # nothing more this round: the submission waits for the rollout
 
     # ---- rebuilds --------------------------------------------------------------------------------
     def create_rebuild_job(self, action: CreateRebuildJob) -> bool:

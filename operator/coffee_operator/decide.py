@@ -27,8 +27,10 @@ from typing import Literal
 
 from coffee_flink.lifecycle import ACTIVE, TERMINAL, TRANSITIONAL
 from coffee_operator import rebuild as rebuild_rules
+from coffee_operator import session
 from coffee_operator.children import job_calendar
 from coffee_operator.observation import JobObservation, Observation, PointInTime
+from coffee_operator.session import RollSession
 from coffee_operator.settings import OperatorSettings
 from coffee_operator.spec import PipelineSpec, duration_seconds
 from coffee_operator.status import (
@@ -148,7 +150,7 @@ class CreateRebuildJob:
 
 
 Action = (Record | Submit | Adopt | StopWithSavepoint | Cancel | TriggerSavepoint | Dispose | RollBack
-          | CreateRebuildJob)
+          | CreateRebuildJob | RollSession)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -235,6 +237,38 @@ def observed_update(status: PipelineStatus, obs: Observation) -> Record | None:
 # ---- the decision ----------------------------------------------------------------------------
 
 def decide(
+    spec: PipelineSpec,
+    generation: int,
+    status: PipelineStatus,
+    obs: Observation,
+    now: datetime,
+    settings: OperatorSettings,
+) -> list[Action]:
+    return _through_session(spec, _decide(spec, generation, status, obs, now, settings), obs)
+
+
+def _through_session(spec: PipelineSpec, actions: list[Action], obs: Observation) -> list[Action]:
+    """A submission waits until the session cluster runs its target's image (``session.py``): the image
+    is set, or its rollout awaited, instead; what came after the submission waits with it."""
+    out: list[Action] = []
+    for action in actions:
+        submit = action if isinstance(action, Submit) else action.submit if isinstance(action, RollBack) else None
+        image = submit.target.image if submit is not None else None
+        step = session.before_submit(image, spec.job.session_deployments, obs.session) if image else None
+        if step is None:
+            out.append(action)
+            continue
+        if isinstance(action, RollBack) and action.cancel is not None:
+            out.append(action.cancel)  # the failed new job stops now; its rollback waits for the old image
+        if isinstance(step, RollSession):
+            out.append(step)
+        elif step.problem:
+            out.append(Record(events=(Event("Warning", "SessionClusterMissing", step.problem),)))
+        break
+    return out
+
+
+def _decide(
     spec: PipelineSpec,
     generation: int,
     status: PipelineStatus,
@@ -813,6 +847,6 @@ def summarize(spec: PipelineSpec, generation: int, status: PipelineStatus, obs: 
 
 __all__ = [
     "ACTIVE", "Action", "Adopt", "Cancel", "CreateRebuildJob", "Dispose", "Event", "JobObservation", "Observation",
-    "PointInTime", "Record", "RollBack", "StopWithSavepoint", "Submit", "TriggerSavepoint", "decide", "decide_delete",
-    "decide_rebuild", "observed_update", "prune", "restore_point", "submitting_phase", "summarize",
+    "PointInTime", "Record", "RollBack", "RollSession", "StopWithSavepoint", "Submit", "TriggerSavepoint", "decide",
+    "decide_delete", "decide_rebuild", "observed_update", "prune", "restore_point", "submitting_phase", "summarize",
 ]

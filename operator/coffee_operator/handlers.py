@@ -130,6 +130,8 @@ def reconcile_job(spec: kopf.Spec, meta: kopf.Meta, name: str, namespace: str | 
                 ingest=memo.kube.ingest_status(namespace, children.ingest_name(name)),
                 rebuild_job=lambda job: memo.kube.rebuild_job(namespace, job),  # type: ignore[no-any-return]
                 create_job=lambda job: _create_owned_job(memo.kube, namespace, job, body),
+                session=lambda deployment: memo.kube.session_deployment(namespace, deployment),  # type: ignore[no-any-return]
+                set_image=lambda deployment, image: memo.kube.set_image(namespace, deployment, image),
             )
         except SpecError as exc:
             metrics.RECONCILE_ERRORS.labels("job").inc()

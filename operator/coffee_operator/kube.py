@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import kubernetes
 
-from coffee_operator.observation import RebuildJobObservation
+from coffee_operator.observation import RebuildJobObservation, SessionDeployment
 from coffee_operator.status import IngestStatus
 
 GROUP, VERSION, PLURAL = "coffee-rt.dev", "v1alpha1", "coffeepipelines"
@@ -109,3 +109,30 @@ class Kube:
             if condition.type == "Failed":
                 return RebuildJobObservation(name, "failed", f"{condition.reason}: {condition.message}")
         return RebuildJobObservation(name, "running")
+
+    def session_deployment(self, namespace: str, name: str) -> SessionDeployment:
+        """A session cluster Deployment's images (all containers) and whether it has rolled out."""
+        try:
+            deployment = self.apps.read_namespaced_deployment(name, namespace)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return SessionDeployment(name)
+            raise
+        pod = deployment.spec.template.spec
+        assert pod is not None and deployment.metadata is not None  # the API server always sets them
+        containers, inits = list(pod.containers or []), list(pod.init_containers or [])
+        want = deployment.spec.replicas if deployment.spec.replicas is not None else 1
+        seen = deployment.status
+        settled = bool(seen and (seen.observed_generation or 0) >= (deployment.metadata.generation or 0)
+                       and (seen.updated_replicas or 0) == want and (seen.ready_replicas or 0) == want
+                       and (seen.replicas or 0) == want)
+        return SessionDeployment(name, frozenset(str(c.image) for c in containers + inits),
+                                 tuple(c.name for c in containers), tuple(c.name for c in inits), settled)
+
+    def set_image(self, namespace: str, deployment: SessionDeployment, image: str) -> None:
+        """``image`` on every container and init container (a strategic merge patch: by container name)."""
+        spec: dict[str, Any] = {"containers": [{"name": c, "image": image} for c in deployment.containers]}
+        if deployment.init_containers:
+            spec["initContainers"] = [{"name": c, "image": image} for c in deployment.init_containers]
+        self.apps.patch_namespaced_deployment(deployment.name, namespace, {"spec": {"template": {"spec": spec}}},
+                                              field_manager=FIELD_MANAGER)

@@ -40,6 +40,17 @@ class RebuildJobObservation:
 
 
 @dataclass(frozen=True)
+class SessionDeployment:
+    """One Deployment of the session cluster (spec.job.sessionDeployments) as Kubernetes reports it."""
+
+    name: str
+    images: frozenset[str] = frozenset()  # of all its containers and init containers; empty: it is missing
+    containers: tuple[str, ...] = ()
+    init_containers: tuple[str, ...] = ()
+    settled: bool = False  # rolled out: the latest generation observed, every replica updated and ready
+
+
+@dataclass(frozen=True)
 class Observation:
     flink_error: str | None = None  # Flink REST unreachable or erroring: take no lifecycle step
     job: JobObservation | None = None  # None: no job yet, or Flink does not know our job id
@@ -50,3 +61,4 @@ class Observation:
     known: Mapping[int, str] = field(default_factory=dict)
     ingest: IngestStatus | None = None
     rebuild_job: RebuildJobObservation | None = None  # the Job status.rebuild names, while it runs
+    session: tuple[SessionDeployment, ...] | None = None  # None: not read (no spec.job.image, or the API failed)

@@ -5,15 +5,16 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from coffee_flink.rest import FlinkRest
 from coffee_operator import metrics
-from coffee_operator.act import Actor, JobCreator, Pipeline, Secrets, StatusStore
+from coffee_operator.act import Actor, ImageSetter, JobCreator, Pipeline, Secrets, StatusStore
 from coffee_operator.decide import Event, decide, decide_delete, summarize
-from coffee_operator.observation import Observation, RebuildJobObservation
+from coffee_operator.observation import Observation, RebuildJobObservation, SessionDeployment
 from coffee_operator.observe import observe
 from coffee_operator.settings import OperatorSettings
 from coffee_operator.spec import PipelineSpec, parse_spec
@@ -59,16 +60,21 @@ def step(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     rebuild_job: Callable[[str], RebuildJobObservation] | None = None,
     create_job: JobCreator | None = None,
+    session: Callable[[str], SessionDeployment] | None = None,
+    set_image: ImageSetter | None = None,
 ) -> Observation:
     """Observe, decide and carry out one round of actions, then write phase and conditions.
-    ``rebuild_job`` reads a rebuild's Kubernetes Job by name, ``create_job`` creates one (owned by the pipeline)."""
+    ``rebuild_job`` reads a rebuild's Kubernetes Job by name, ``create_job`` creates one (owned by the pipeline);
+    ``session`` reads a session cluster Deployment by name, ``set_image`` sets the job's image on one."""
     spec = parse_spec(spec_raw)
-    actor = Actor(pipeline, store, secrets, settings, flink, emit, now, create_job)
+    actor = Actor(pipeline, store, secrets, settings, flink, emit, now, create_job, set_image)
     status = actor.status
     obs = observe(flink(_rest_url(spec, status)), pipeline.uid, status, ingest)
     running = status.rebuild
     if rebuild_job is not None and running is not None and running.phase == "Running" and running.job:
         obs = dataclasses.replace(obs, rebuild_job=rebuild_job(running.job))
+    if session is not None and spec.job.image and spec.job.session_deployments:
+        obs = dataclasses.replace(obs, session=_session(session, spec.job.session_deployments))
     for action in decide(spec, generation, status, obs, now(), settings):
         if not actor.run(action):
             break
@@ -110,6 +116,15 @@ def finalize(
             return obs.flink_error
         actions = decide_delete(spec, actor.status, obs)
     return f"could not stop job {status.job_status.job_id}"
+
+
+def _session(read: Callable[[str], SessionDeployment], names: tuple[str, ...]) -> tuple[SessionDeployment, ...] | None:
+    """The session cluster's Deployments; None when the API server cannot say (the submission waits)."""
+    try:
+        return tuple(read(name) for name in names)
+    except Exception as exc:  # noqa: BLE001 - an API error this round: decide waits, the next round reads again
+        logging.getLogger(__name__).warning("cannot read the session cluster's Deployments: %s", exc)
+        return None
 
 
 def _export(pipeline: Pipeline, status: PipelineStatus, now: datetime) -> None:

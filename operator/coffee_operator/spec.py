@@ -62,6 +62,10 @@ class SavepointHistorySpec(_Model):
 class JobSpec(_Model):
     rest_url: str
     entry: Entry
+    # The session cluster's image (the job's code runs in its JobManager and TaskManagers) and the
+    # Deployments that run it: a new image reaches them through the job's upgrade (session.py).
+    image: str | None = None
+    session_deployments: tuple[str, ...] = ()
     parallelism: int = 1
     checkpoint_interval: str = "10s"
     upgrade_mode: Literal["stateless", "savepoint", "last-state"] = "savepoint"

@@ -19,12 +19,14 @@ class JobTarget(_Model):
     checkpoint_interval: str
     kafka: KafkaSpec
     sinks: Sinks
+    image: str | None = None  # the session cluster's image: a new one is an upgrade like new code
 
     @classmethod
     def of(cls, spec: PipelineSpec) -> JobTarget:
         job = spec.job
         return cls(rest_url=job.rest_url, entry=job.entry, parallelism=job.parallelism,
-                   checkpoint_interval=job.checkpoint_interval, kafka=spec.kafka, sinks=spec.sinks)
+                   checkpoint_interval=job.checkpoint_interval, kafka=spec.kafka, sinks=spec.sinks,
+                   image=job.image)
 
     def dump(self) -> dict[str, Any]:
         """The status form (camelCase JSON, no nulls)."""

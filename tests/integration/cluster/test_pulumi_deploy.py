@@ -193,8 +193,9 @@ def test_a_deleted_order_row_comes_back_through_a_history_rebuild_job(stack: Dep
     before = stack.postgres_totals()
     dsn = stack.reachable(stack.secret("coffee-rt-postgres", "dsn"), "postgres")  # the owner's
     with psycopg.connect(dsn, connect_timeout=5) as conn:
-        (day,) = conn.execute("DELETE FROM orders WHERE message_id = (SELECT min(message_id) FROM orders) "
-                              "RETURNING (placed_at AT TIME ZONE 'UTC')::date::text").fetchone() or ("",)
+        (day,) = conn.execute(
+            "DELETE FROM orders WHERE message_id = (SELECT message_id FROM orders ORDER BY message_id LIMIT 1) "
+            "RETURNING (placed_at AT TIME ZONE 'UTC')::date::text").fetchone() or ("",)
     assert stack.postgres_totals() != before
     request = [{"op": "add", "path": "/spec/rebuild",
                 "value": {"nonce": f"{day}-e2e", "history": {"from": day}}}]
