@@ -113,7 +113,7 @@ class StopWithSavepoint:
 @dataclass(frozen=True)
 class Cancel:
     job_id: str
-    reason: Literal["upgrade", "suspend", "restart", "orphan", "delete"]
+    reason: Literal["upgrade", "suspend", "restart", "orphan", "delete", "redeploy"]
     resume_from: str | None = None  # where the next submission resumes (recorded in status.stopped)
     resume_kind: Literal["checkpoint", "savepoint", "none"] = "none"
 
@@ -158,7 +158,7 @@ Action = (Record | Submit | Adopt | StopWithSavepoint | Cancel | TriggerSavepoin
 def submitting_phase(reason: str) -> str:
     """status.phase while a submission for ``reason`` is in flight."""
     return {"rollback": "RollingBack", "upgrade": "Upgrading", "restart": "Restarting",
-            "rebuild": "Rebuilding"}.get(reason, "Deploying")
+            "rebuild": "Rebuilding", "redeploy": "Redeploying"}.get(reason, "Deploying")
 
 
 def healthy(job: JobObservation | None, now: datetime, settings: OperatorSettings) -> bool:
@@ -307,8 +307,9 @@ def _decide(
     if pending is not None:
         retry = Submit(submission=pending.submission, generation=pending.generation, target=pending.spec,
                        restore_path=pending.restore_path, reason=pending.reason,
-                       allow_non_restored_state=spec.job.allow_non_restored_state, nonces=_nonces(spec, status),
-                       upgrade=status.upgrade, phase=submitting_phase(pending.reason),
+                       allow_non_restored_state=spec.job.allow_non_restored_state,
+                       nonces=_nonces(spec, status, pending.reason), upgrade=status.upgrade,
+                       phase=submitting_phase(pending.reason),
                        recoveries=_recoveries(status, pending.reason), startup_ms=pending.startup_ms,
                        rebuild=_replay_submitted(status) if pending.reason == "rebuild" else None)
         accepted = obs.known.get(pending.submission)
@@ -340,11 +341,15 @@ def _decide(
     # 3. Never submitted.
     if status.job_status.job_id is None or status.deployed is None:
         if desired == "running":
-            actions.extend(_submit(spec, generation, status, target, None, "initial", now, known=obs.known))
+            actions.extend(_submit(spec, generation, status, target, spec.job.initial_savepoint_path, "initial", now,
+                                   known=obs.known))
         return actions
 
     # 4. The job is not running: we stopped it, or it failed / vanished behind our back.
     if state not in ACTIVE:
+        if _redeploy_due(spec, status) and status.stopped is None and desired == "running":
+            return actions + _submit(spec, generation, status, target, spec.job.initial_savepoint_path, "redeploy",
+                                     now, known=obs.known)
         return actions + _after_stop(spec, generation, status, job, target, mode, obs.known, now, settings)
 
     # 5. The job is active.
@@ -370,6 +375,9 @@ def _decide(
     rebuild = status.rebuild
     if rebuild is not None and rebuild.phase == "Running" and rebuild.step == "stop":
         return actions + _stop_for_rebuild(job, generation, status, now)
+
+    if _redeploy_due(spec, status):
+        return [*actions, Cancel(job.job_id, "redeploy", spec.job.initial_savepoint_path, "savepoint")]
 
     if spec.job.restart_nonce is not None and spec.job.restart_nonce != status.nonces.restart:
         return [*actions, _cancel(job, "restart", status, keep_state=mode != "stateless")]
@@ -400,11 +408,21 @@ def _deadline_start(status: PipelineStatus) -> str | None:
     return upgrade.started_at
 
 
-def _nonces(spec: PipelineSpec, status: PipelineStatus) -> Nonces:
-    """Nonces a submission settles: any submission is a restart; a savepoint nonce already set
-    when the pipeline is created does not ask for a savepoint."""
-    savepoint = status.nonces.savepoint if status.submissions else spec.job.savepoint_trigger_nonce
-    return Nonces(savepoint=savepoint, restart=spec.job.restart_nonce)
+def _nonces(spec: PipelineSpec, status: PipelineStatus, reason: str = "") -> Nonces:
+    """Nonces a submission settles: any submission is a restart; a savepoint or redeploy nonce already
+    set when the pipeline is created asks for nothing more; only a redeploy (from initialSavepointPath)
+    settles a new redeploy nonce."""
+    first = not status.submissions
+    savepoint = spec.job.savepoint_trigger_nonce if first else status.nonces.savepoint
+    redeploy = spec.job.savepoint_redeploy_nonce if first or reason == "redeploy" else status.nonces.redeploy
+    return Nonces(savepoint=savepoint, restart=spec.job.restart_nonce, redeploy=redeploy)
+
+
+def _redeploy_due(spec: PipelineSpec, status: PipelineStatus) -> bool:
+    """A new savepointRedeployNonce (with initialSavepointPath, as the CRD requires): submit from that savepoint."""
+    nonce = spec.job.savepoint_redeploy_nonce
+    return (nonce is not None and spec.job.initial_savepoint_path is not None and nonce != status.nonces.redeploy
+            and status.submissions > 0)
 
 
 def _recoveries(status: PipelineStatus, reason: str) -> int:
@@ -441,7 +459,7 @@ def _submit(spec: PipelineSpec, generation: int, status: PipelineStatus, job_spe
         upgrade = Upgrade(generation=generation, spec=job_spec, started_at=iso(now), restore_path=restore)
     submit = Submit(submission=submission, generation=generation, target=job_spec, restore_path=restore,
                     reason=reason, allow_non_restored_state=spec.job.allow_non_restored_state,
-                    nonces=_nonces(spec, status), upgrade=upgrade, phase=submitting_phase(reason),
+                    nonces=_nonces(spec, status, reason), upgrade=upgrade, phase=submitting_phase(reason),
                     recoveries=_recoveries(status, reason), startup_ms=startup_ms, rebuild=rebuild)
     return [Record(events=events), submit] if events else [submit]
 
@@ -491,6 +509,8 @@ def _after_stop(spec: PipelineSpec, generation: int, status: PipelineStatus, job
                            known=known, startup_ms=replay.replay_from_ms, rebuild=replay)
         reason = {"suspend": "resume", "upgrade": "upgrade", "restart": "restart",
                   "rebuild": "restart"}.get(stopped.reason, stopped.reason)
+        if reason == "redeploy":
+            return _submit(spec, generation, status, target, stopped.restore_path, reason, now, known=known)
         if mode == "stateless":
             return _submit(spec, generation, status, target, None, reason, now, known=known)
         path = stopped.restore_path
@@ -793,7 +813,8 @@ def summarize(spec: PipelineSpec, generation: int, status: PipelineStatus, obs: 
     elif desired == "suspended":
         phase, ready = "Suspending", ("False", "Suspending", "stopping the job")
     elif stopped is not None:
-        phase = {"restart": "Restarting", "rebuild": "Rebuilding"}.get(stopped.reason, "Upgrading")
+        phase = {"restart": "Restarting", "rebuild": "Rebuilding", "redeploy": "Redeploying"}.get(stopped.reason,
+                                                                                                 "Upgrading")
         ready = ("False", "Stopped", f"job stopped for {stopped.reason}")
     elif is_healthy:
         phase = "RolledBack" if rolled_back else ("Upgrading" if upgrade is not None else "Running")

@@ -72,6 +72,10 @@ class JobSpec(_Model):
     state: Literal["running", "suspended"] = "running"
     savepoint_trigger_nonce: int | None = None
     restart_nonce: int | None = None
+    # The first submission starts from this savepoint (a pipeline recreated from its final savepoint);
+    # a new savepointRedeployNonce submits the job from it again, whatever state the job has now.
+    initial_savepoint_path: str | None = None
+    savepoint_redeploy_nonce: int | None = None
     allow_non_restored_state: bool = False
     periodic_savepoint_interval: str | None = None
     savepoint_history: SavepointHistorySpec = Field(default_factory=lambda: SavepointHistorySpec.model_validate({}))

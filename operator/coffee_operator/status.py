@@ -107,7 +107,7 @@ class Pending(_Model):
 class Stopped(_Model):
     """The operator stopped the job on purpose; where to resume from."""
 
-    reason: str  # suspend, upgrade, restart
+    reason: str  # suspend, upgrade, restart, rebuild, redeploy
     restore_path: str | None = None
     restore_kind: str = "none"  # savepoint, checkpoint, none
     at: str
@@ -159,6 +159,7 @@ class RebuildStatus(_Model):
 class Nonces(_Model):
     savepoint: int | None = None
     restart: int | None = None
+    redeploy: int | None = None
 
 
 class Condition(_Model):

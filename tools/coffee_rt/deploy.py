@@ -155,7 +155,8 @@ def _standin_references() -> dict[str, str]:
 
 def _pinned(builder: Any, built: Any) -> str:
     """The image also tagged by its id: a rebuilt image is a new reference, so `pulumi up` rolls its Pods
-    (a fixed ``:dev`` tag would leave them running the old one)."""
+    (the session cluster's through the operator's savepoint upgrade); a fixed ``:dev`` tag would leave
+    them running the old one."""
     pinned = f"{built.reference.rsplit(':', 1)[0]}:{built.image_id.removeprefix('sha256:')[:12]}"
     builder.buildah("tag", built.reference, pinned)
     return pinned
@@ -177,11 +178,12 @@ def _images(cluster: Any, cache: Path, progress: Progress) -> dict[str, str]:
 
 
 def run(action: str, progress: Progress, stack: str = "dev", settings: Any = None,
-        overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        overrides: Mapping[str, Any] | None = None, images: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Bring the stack to ``action`` (up, preview, destroy, up-no-changes); returns the RESULT summary.
 
     ``settings`` (a LocalSettings) names the local cluster, default the environment's; ``overrides``
-    replace stack config keys (``coffee-rt:pipeline`` -> a map), as ``pulumi config set`` would.
+    replace stack config keys (``coffee-rt:pipeline`` -> a map), as ``pulumi config set`` would;
+    ``images`` replace built images (``images`` config key -> a reference the node already has).
     """
     from coffee_rt.pulumi import build
 
@@ -194,13 +196,13 @@ def run(action: str, progress: Progress, stack: str = "dev", settings: Any = Non
     if action == "destroy":
         from coffee_rt.cluster.images import IMAGES
 
-        images = {key: IMAGES[name].reference(name) for key, name in IMAGE_NAMES.items() if name in IMAGES}
-        images.update(_standin_references())
+        built = {key: IMAGES[name].reference(name) for key, name in IMAGE_NAMES.items() if name in IMAGES}
+        built.update(_standin_references())
     else:
-        images = _images(cluster, cluster.stack_settings.cache_dir, progress)
+        built = _images(cluster, cluster.stack_settings.cache_dir, progress)
         cluster.ensure_storage(progress)
     creds = load_credentials(state / "credentials.json")
-    config = stack_config(stack_file.read_text(), images, cluster.kubeconfig, creds)
+    config = stack_config(stack_file.read_text(), {**built, **(images or {})}, cluster.kubeconfig, creds)
     for key, value in (overrides or {}).items():
         config[key] = (value if isinstance(value, str) else json.dumps(value, separators=(",", ":")), False)
     backend = state / "backend"
