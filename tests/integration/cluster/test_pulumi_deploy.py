@@ -27,6 +27,7 @@ import yaml
 
 from coffee_orders.schema import to_wire
 from coffee_rt import deploy
+from coffee_rt.cluster.images import Builder
 from coffee_rt.drill import Rush, Totals, expected_totals, postgres_totals_at, redis_totals_at
 from coffee_rt.k8s.kubectl import Kubectl
 from coffee_rt.local.components.cluster import STORAGE_CLASS, Cluster
@@ -226,6 +227,40 @@ def test_more_ingest_replicas_roll_out_without_touching_the_job(stack: Deployed)
     _wait("two ingest pods ready", lambda: len(stack.ready_pods(selector)) == 2 or None, timeout=300)
     status = stack.pipeline()["status"]
     assert (status["jobStatus"]["jobId"], status["jobStatus"]["state"]) == (job_id, "RUNNING")
+
+
+def test_a_new_job_image_reaches_the_job_through_a_savepoint(stack: Deployed) -> None:
+    """`coffee-rt deploy` after a job change: a new Flink image reference. Pulumi changes the pipeline only;
+    the operator stops the job with a savepoint, sets the image on the session cluster, waits for its
+    rollout and submits the job from the savepoint: the totals go on from where they were."""
+    pipeline = stack.pipeline()
+    old_job, old_image = pipeline["status"]["jobStatus"]["jobId"], pipeline["spec"]["job"]["image"]
+    new_image = f"{old_image.rsplit(':', 1)[0]}:e2e-upgrade"
+    Builder(stack.cluster.stack_settings.cache_dir).buildah("tag", old_image, new_image)
+    stack.cluster.import_images([new_image], _say)
+    before = stack.postgres_totals()
+    changed = deploy.run("up", _say, settings=stack.cluster.stack_settings, images={"flink": new_image})
+    assert changed["changes"].get("update") == 1, changed["changes"]  # the pipeline; the Deployments are left alone
+
+    def upgraded() -> dict[str, Any] | None:
+        status: dict[str, Any] = stack.pipeline()["status"]
+        job = status.get("jobStatus", {})
+        done = (job.get("jobId") != old_job and job.get("state") == "RUNNING" and status.get("phase") == "Running"
+                and status.get("deployed", {}).get("spec", {}).get("image") == new_image and "upgrade" not in status)
+        return status if done else None
+
+    status = _wait("the job upgraded to the new image", upgraded, timeout=900)
+    assert "savepoint" in status["jobStatus"]["restoredFrom"], status["jobStatus"]
+    for name in ("flink-jobmanager", "flink-taskmanager"):
+        template = stack.get("deployment", name)["spec"]["template"]["spec"]
+        assert {c["image"] for c in template["containers"] + template.get("initContainers", [])} == {new_image}
+    rush = Rush(stack.ingest_url, stack.creds.ingest_tokens, total=100, workers=2, rate=40.0).start()
+    rush.join(timeout=600)
+    assert rush.refused == [] and len(rush.accepted) == 100
+    want = expected_totals(rush.accepted, base=before)
+    _wait("Postgres totals exact after the upgrade", lambda: stack.postgres_totals() == want or None, timeout=300)
+    days = {day for _, day in want}
+    _wait("Redis totals exact after the upgrade", lambda: stack.redis_totals(days) == want or None, timeout=300)
 
 
 def test_destroy_leaves_nothing_of_the_stack(stack: Deployed, kubectl: Kubectl) -> None:
