@@ -12,14 +12,17 @@ matcher to the routes and inhibition rules of an AlertmanagerConfig (its default
 The AlertmanagerConfig is alerts/alertmanager.yaml, the file the local stack's Alertmanager runs,
 converted to the v1alpha1 schema: the same routes, receivers and inhibition rules; the Slack
 webhook from the Secret instead of a file; alerts/templates/*.tmpl inlined into each templated
-field (an AlertmanagerConfig cannot ship template files). A key the conversion does not know stops
-the program with the key named, so the file and the cluster cannot drift apart silently.
+field (an AlertmanagerConfig cannot ship template files); a time interval with a ``location``
+(the shops' opening hours) as UTC intervals for the next years (time_intervals.py: the
+AlertmanagerConfig has no location). A key the conversion does not know stops the program with the
+key named, so the file and the cluster cannot drift apart silently.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ import yaml
 from coffee_db import roles
 from infra import credentials
 from infra import hardening as h
+from infra.components import time_intervals
 from infra.config import RUNBOOK_BASE
 from infra.context import (
     APP_AUDITOR,
@@ -131,7 +135,10 @@ class AlertmanagerFileError(ValueError):
 
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|([^"\s]+))\s*$')
 _ROUTE_KEYS = {"receiver": "receiver", "group_by": "groupBy", "group_wait": "groupWait",
-               "group_interval": "groupInterval", "repeat_interval": "repeatInterval", "continue": "continue"}
+               "group_interval": "groupInterval", "repeat_interval": "repeatInterval", "continue": "continue",
+               "active_time_intervals": "activeTimeIntervals", "mute_time_intervals": "muteTimeIntervals"}
+# Years of UTC intervals rendered for a time interval with a location, from the year of `pulumi up`.
+TIME_INTERVAL_YEARS = 10
 _SLACK_KEYS = {"channel": "channel", "send_resolved": "sendResolved", "username": "username", "color": "color",
                "title": "title", "title_link": "titleLink", "pretext": "pretext", "text": "text",
                "fallback": "fallback", "footer": "footer", "mrkdwn_in": "mrkdwnIn", "icon_emoji": "iconEmoji",
@@ -197,14 +204,16 @@ def _templated(value: Any, definitions: str) -> Any:
     return definitions + value if isinstance(value, str) and "{{" in value else value
 
 
-def alertmanager_config_spec(directory: Path, slack_secret: str, slack_channel: str) -> dict[str, Any]:
-    """The AlertmanagerConfig spec of ``directory``/alertmanager.yaml and its templates."""
+def alertmanager_config_spec(directory: Path, slack_secret: str, slack_channel: str,
+                             first_year: int | None = None) -> dict[str, Any]:
+    """The AlertmanagerConfig spec of ``directory``/alertmanager.yaml and its templates; time intervals
+    with a location for TIME_INTERVAL_YEARS years from ``first_year`` (default: this year, UTC)."""
     path = directory / ALERTMANAGER_FILE
     try:
         config = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise AlertmanagerFileError(f"{path}: {exc}") from None
-    _unknown(f"{path}", config, {"global", "templates", "route", "inhibit_rules", "receivers"})
+    _unknown(f"{path}", config, {"global", "templates", "route", "inhibit_rules", "receivers", "time_intervals"})
     _unknown(f"{path}: global", config.get("global") or {}, {"resolve_timeout", "slack_api_url_file"})
     if config.get("templates", ["templates/*.tmpl"]) != ["templates/*.tmpl"]:
         raise AlertmanagerFileError(f"{path}: templates must be [templates/*.tmpl] (they are inlined from there)")
@@ -237,7 +246,19 @@ def alertmanager_config_spec(directory: Path, slack_secret: str, slack_channel: 
         if "equal" in rule:
             converted["equal"] = rule["equal"]
         inhibit.append(converted)
-    return {"route": _route(config["route"], f"{path}: route"), "receivers": receivers, "inhibitRules": inhibit}
+    spec = {"route": _route(config["route"], f"{path}: route"), "receivers": receivers, "inhibitRules": inhibit}
+    year = datetime.now(UTC).year if first_year is None else first_year
+    intervals = []
+    for entry in config.get("time_intervals") or []:
+        _unknown(f"{path}: time_intervals", entry, {"name", "time_intervals"})
+        try:
+            intervals.append(time_intervals.render(entry["name"], entry["time_intervals"], year,
+                                                   TIME_INTERVAL_YEARS))
+        except time_intervals.TimeIntervalError as exc:
+            raise AlertmanagerFileError(f"{path}: {exc}") from None
+    if intervals:
+        spec["muteTimeIntervals"] = intervals  # v1alpha1's name for the list routes mute or activate by
+    return spec
 
 
 class Monitoring(pulumi.ComponentResource):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -104,3 +105,37 @@ def test_template_renders(amtool: str) -> None:
     _title, dashboard, silence = result.stdout.strip().split("|")
     assert dashboard == "http://coffee-dashboard.coffee-rt.svc/"
     assert silence.startswith("https://example.com/#/silences/new?filter=%7B")
+
+
+def test_orders_stopped_is_sent_only_while_the_shops_expect_orders(amtool: str) -> None:
+    """Its own route, before the critical one: same receiver and repeat, active only in the shops' hours."""
+    config = yaml.safe_load(CONFIG.read_text())
+    assert config["route"]["routes"][1] == {
+        "receiver": "slack-critical", "matchers": ['alertname="CoffeeRtOrdersStopped"'],
+        "active_time_intervals": ["shops-expecting-orders"], "repeat_interval": "1h"}
+    assert config["route"]["routes"][2]["matchers"] == ['severity="critical"']
+    assert config["time_intervals"] == [{"name": "shops-expecting-orders", "time_intervals": [
+        {"weekdays": ["monday:friday"], "times": [{"start_time": "07:30", "end_time": "19:00"}],
+         "location": "Europe/Amsterdam"},
+        {"weekdays": ["saturday"], "times": [{"start_time": "08:30", "end_time": "18:00"}],
+         "location": "Europe/Amsterdam"},
+        {"weekdays": ["sunday"], "times": [{"start_time": "09:30", "end_time": "17:00"}],
+         "location": "Europe/Amsterdam"}]}]
+    # The interval starts 30 minutes after opening: the rule's window must lie inside opening hours.
+    (rule,) = [a for a in alerts() if a.alert == "CoffeeRtOrdersStopped"]
+    assert '[30m])) == 0' in rule.expr
+    assert route(amtool, "alertname=CoffeeRtOrdersStopped", "severity=critical") == "slack-critical"
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda i: i.update(location="Europe/Amsterdm"), "unknown time zone Europe/Amsterdm"),
+    (lambda i: i.update(times=[{"start_time": "19:00", "end_time": "07:30"}]), "start time cannot be equal or greater"),
+])
+def test_check_config_rejects_a_bad_time_interval(amtool: str, tmp_path: Path, change: Any, problem: str) -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+    change(config["time_intervals"][0]["time_intervals"][0])
+    bad = tmp_path / "am.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = subprocess.run([amtool, "check-config", str(bad)], capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert problem in result.stdout + result.stderr, result.stdout + result.stderr

@@ -36,12 +36,29 @@ def test_alertmanager_test_timings_touch_only_timings(settings: LocalSettings) -
     component.route_timings = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"}
     route = component.config()["route"]
     assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("1s", "2s", "1h")
-    watchdog, critical, warning = route["routes"]
+    watchdog, orders_stopped, critical, warning = route["routes"]
     assert watchdog == {"receiver": "watchdog", "matchers": ['alertname="CoffeeRtWatchdog"'], "group_interval": "2s",
                         "repeat_interval": "1h"}
+    assert orders_stopped == {"receiver": "slack-critical", "matchers": ['alertname="CoffeeRtOrdersStopped"'],
+                              "active_time_intervals": ["shops-expecting-orders"], "repeat_interval": "1h"}
     assert critical == {"receiver": "slack-critical", "matchers": ['severity="critical"'], "repeat_interval": "1h"}
     assert warning == {"receiver": "slack-warning", "matchers": ['severity="warning"']}
     assert Alertmanager(settings).config()["route"]["group_wait"] == "30s"  # the class default is untouched
+
+
+def test_alertmanager_test_time_intervals_replace_only_the_named_one(settings: LocalSettings) -> None:
+    committed = Alertmanager(settings).config()["time_intervals"]
+    assert [i["name"] for i in committed] == ["shops-expecting-orders"]
+    component = Alertmanager(settings)
+    now = [{"times": [{"start_time": "10:00", "end_time": "10:02"}], "location": "Europe/Amsterdam"}]
+    component.time_intervals = {"shops-expecting-orders": now}
+    config = component.config()
+    assert config["time_intervals"] == [{"name": "shops-expecting-orders", "time_intervals": now}]
+    assert {k: v for k, v in config.items() if k != "time_intervals"} == {
+        k: v for k, v in Alertmanager(settings).config().items() if k != "time_intervals"}
+    component.time_intervals = {"closed-days": now}
+    with pytest.raises(KeyError, match="closed-days"):
+        component.config()
 
 
 def test_prometheus_scrapes_the_stack_with_operator_job_names(settings: LocalSettings) -> None:

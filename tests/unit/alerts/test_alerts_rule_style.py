@@ -27,8 +27,8 @@ REQUIRED = {
 
 def test_rule_files_are_found() -> None:
     assert [p.name for p in rule_files()] == [
-        "business-hours.rules.yaml", "data.rules.yaml", "flink.rules.yaml", "ingest.rules.yaml", "kafka.rules.yaml",
-        "ledger.rules.yaml", "operator.rules.yaml", "watchdog.rules.yaml"]
+        "data.rules.yaml", "flink.rules.yaml", "ingest.rules.yaml", "kafka.rules.yaml", "ledger.rules.yaml",
+        "operator.rules.yaml", "watchdog.rules.yaml"]
     assert len(ALERTS) == 24
     assert REQUIRED <= {a.alert for a in ALERTS}
 

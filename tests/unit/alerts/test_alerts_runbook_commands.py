@@ -48,7 +48,7 @@ def test_commands_are_found() -> None:
     assert len(by_kind("kubectl")) > 60
     assert len(by_kind("coffee-rt")) >= 10
     assert len(by_kind("curl")) >= 15
-    assert len(by_kind("uv")) >= 3
+    assert len(by_kind("uv")) >= 2
 
 
 def test_manifest_names_the_runbooks_rely_on() -> None:

@@ -139,7 +139,8 @@ def _file_matcher(m: dict[str, str]) -> str:
 def _file_route(route: dict[str, Any]) -> dict[str, Any]:
     """An AlertmanagerConfig route back in alertmanager.yaml's schema (written here, not by the program)."""
     names = {"receiver": "receiver", "groupBy": "group_by", "groupWait": "group_wait",
-             "groupInterval": "group_interval", "repeatInterval": "repeat_interval"}
+             "groupInterval": "group_interval", "repeatInterval": "repeat_interval",
+             "activeTimeIntervals": "active_time_intervals"}
     out: dict[str, Any] = {names[k]: v for k, v in route.items() if k in names}
     assert set(route) - set(names) <= {"matchers", "routes"}, route
     if "matchers" in route:
@@ -179,6 +180,9 @@ def test_the_alertmanager_config_is_the_tested_file_tree(prod: mockrun.Run) -> N
     assert receivers == file["receivers"]
     assert file["global"] == {"resolve_timeout": "5m",
                               "slack_api_url_file": "/etc/alertmanager/secrets/slack-webhook-url"}
+    # The file's time interval has a location; the AlertmanagerConfig carries its UTC rendering
+    # (tests/unit/infra/test_infra_time_intervals.py).
+    assert [i["name"] for i in spec["muteTimeIntervals"]] == [i["name"] for i in file["time_intervals"]]
 
 
 def test_the_routing_tree_as_the_operator_reads_it(prod: mockrun.Run) -> None:
@@ -189,6 +193,9 @@ def test_the_routing_tree_as_the_operator_reads_it(prod: mockrun.Run) -> None:
         "routes": [
             {"receiver": "watchdog", "matchers": [{"name": "alertname", "value": "CoffeeRtWatchdog", "matchType": "="}],
              "groupInterval": "1m", "repeatInterval": "5m"},
+            {"receiver": "slack-critical",
+             "matchers": [{"name": "alertname", "value": "CoffeeRtOrdersStopped", "matchType": "="}],
+             "activeTimeIntervals": ["shops-expecting-orders"], "repeatInterval": "1h"},
             {"receiver": "slack-critical", "matchers": [{"name": "severity", "value": "critical", "matchType": "="}],
              "repeatInterval": "1h"},
             {"receiver": "slack-warning", "matchers": [{"name": "severity", "value": "warning", "matchType": "="}]},
@@ -270,8 +277,8 @@ def test_matchers_convert(text: str, expected: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize(("change", "problem"), [
-    (lambda c: c["route"]["routes"][0].update(mute_time_intervals=["closed"]) or c,
-     "route.routes[0]: mute_time_intervals not supported in the AlertmanagerConfig conversion"),
+    (lambda c: c["route"]["routes"][0].update(match={"severity": "critical"}) or c,
+     "route.routes[0]: match not supported in the AlertmanagerConfig conversion"),
     (lambda c: c.update(templates=["other/*.tmpl"]) or c, "templates must be [templates/*.tmpl]"),
     (lambda c: c["route"].update(group_byy=["x"]) or c,
      "route: group_byy not supported in the AlertmanagerConfig conversion"),
@@ -280,7 +287,9 @@ def test_matchers_convert(text: str, expected: dict[str, str]) -> None:
     (lambda c: c["global"].update(smtp_from="a@b") or c, "global: smtp_from not supported"),
     (lambda c: c["inhibit_rules"][0].update(source_matchers=["severity critical"]) or c,
      "matcher 'severity critical': expected name, one of = != =~ !~, and a value"),
-    (lambda c: c.update(time_intervals=[]) or c, "time_intervals not supported"),
+    (lambda c: c.update(mute_time_intervals=[]) or c, "mute_time_intervals not supported"),
+    (lambda c: c["time_intervals"][0]["time_intervals"][0].update(location="Europe/Amsterdm") or c,
+     "time_intervals shops-expecting-orders[0]: location 'Europe/Amsterdm' is not an IANA time zone"),
 ])
 def test_what_the_conversion_does_not_know_stops_it(tmp_path: Path, change: Any, problem: str) -> None:
     shutil.copytree(monitoring.ALERTS_DIR / "templates", tmp_path / "templates")

@@ -1,1 +1,1 @@
-"""Alerting helpers: the business-hours rule generator and readers of the project's rule files."""
+"""Alerting helpers: readers of the project's rule files and of the commands its runbooks name."""

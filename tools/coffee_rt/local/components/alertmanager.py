@@ -3,7 +3,8 @@
 The config is alerts/alertmanager.yaml as committed, with two local changes only: the Slack webhook
 URL file points at ``<home>/slack-webhook-url`` (kept across restarts; a placeholder that goes
 nowhere until someone writes a real URL there) and links.tmpl names the local dashboard. A test may
-shorten the route timings (``route_timings``) so a resolve arrives in seconds, not minutes.
+shorten the route timings (``route_timings``) so a resolve arrives in seconds, not minutes, and
+replace a named time interval (``time_intervals``) with one around the current time.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Alertmanager(Component):
     name = "alertmanager"
     start_timeout = 30.0
     route_timings: dict[str, str] | None = None  # e.g. {"group_wait": "1s", "group_interval": "2s"}
+    time_intervals: dict[str, list[dict[str, Any]]] | None = None  # name -> its time_intervals list
 
     @property
     def config_dir(self) -> Path:
@@ -61,6 +63,11 @@ class Alertmanager(Component):
         config["global"]["slack_api_url_file"] = str(self.webhook_file)
         if self.route_timings:
             _retime(config["route"], self.route_timings)
+        for name, intervals in (self.time_intervals or {}).items():
+            entries = [e for e in config.get("time_intervals", []) if e["name"] == name]
+            if not entries:
+                raise KeyError(f"alerts/alertmanager.yaml has no time interval {name!r}")
+            entries[0]["time_intervals"] = intervals
         return config
 
     def prepare(self, progress: Progress) -> None:
