@@ -283,12 +283,13 @@ def rebuild_job(pipeline: str, spec: PipelineSpec, rebuild: RebuildStatus, group
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
-                    "securityContext": POD_SECURITY_CONTEXT,
+                    # Secret files belong to root: readable through the Pod's group (fsGroup), 0440.
+                    "securityContext": {**POD_SECURITY_CONTEXT, "fsGroup": RUN_AS},
                     "containers": [container],
                     "volumes": [
-                        {"name": "postgres", "secret": {"secretName": postgres_ref.name, "defaultMode": 0o400,
+                        {"name": "postgres", "secret": {"secretName": postgres_ref.name, "defaultMode": 0o440,
                                                         "items": [{"key": postgres_ref.key, "path": "dsn"}]}},
-                        {"name": "redis", "secret": {"secretName": redis_ref.name, "defaultMode": 0o400,
+                        {"name": "redis", "secret": {"secretName": redis_ref.name, "defaultMode": 0o440,
                                                      "items": [{"key": redis_ref.key, "path": "url"}]}},
                     ],
                 },

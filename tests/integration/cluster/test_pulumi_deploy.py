@@ -208,7 +208,9 @@ def test_a_deleted_order_row_comes_back_through_a_history_rebuild_job(stack: Dep
             "Succeeded", "Failed", "Rejected") else None
 
     rebuild = _wait("the rebuild Job's end", ended, timeout=600)
-    assert rebuild["phase"] == "Succeeded", rebuild
+    if rebuild["phase"] != "Succeeded":
+        logs = stack.kubectl.run("-n", NAMESPACE, "logs", f"job/{rebuild.get('job')}", "--tail=40", check=False)
+        raise AssertionError(f"{rebuild}\n{logs.stdout}{logs.stderr}")
     assert stack.postgres_totals() == before
 
 

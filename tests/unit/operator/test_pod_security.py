@@ -62,3 +62,15 @@ def test_the_ingest_pod_s_security_context() -> None:
     assert pod["automountServiceAccountToken"] is False
     assert pod["volumes"] == [{"name": "tokens", "secret": {"secretName": "coffee-rt-ingest-auth",
                                                             "items": [{"key": "tokens.json", "path": "tokens.json"}]}}]
+
+
+def test_the_rebuild_job_s_user_can_read_its_credential_files() -> None:
+    """Secret files are owned by root: the Pod's group (fsGroup) must be able to read them (0440), as its
+    non-root user is only in that group. With 0400 and no fsGroup, the rebuild stops at "unreadable"."""
+    raw = pipeline()
+    raw["rebuild"] = {"nonce": "n1", "history": {"from": "2026-03-01"}}
+    rebuild = RebuildStatus(nonce="n1", kind="history", phase="Running", days="2026-03-01..2026-03-01")
+    pod = children.rebuild_job("roastery", parse_spec(raw), rebuild, "g", {})["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"] == 10001
+    assert [(v["name"], v["secret"]["defaultMode"]) for v in pod["volumes"]] == [("postgres", 0o440),
+                                                                                  ("redis", 0o440)]

@@ -301,7 +301,7 @@ def test_the_job_is_the_auditor_image_with_its_secrets_as_read_only_files() -> N
             "backoffLimit": 1, "activeDeadlineSeconds": 10800, "ttlSecondsAfterFinished": 604800,
             "template": {"metadata": {"labels": labels}, "spec": {
                 "restartPolicy": "Never", "automountServiceAccountToken": False,
-                "securityContext": children.POD_SECURITY_CONTEXT,
+                "securityContext": {**children.POD_SECURITY_CONTEXT, "fsGroup": 10001},
                 "containers": [{
                     "name": "rebuild", "image": AUDIT["image"],
                     "args": ["rebuild", "--from", "2026-03-01", "--to", "2026-03-05"],
@@ -321,9 +321,9 @@ def test_the_job_is_the_auditor_image_with_its_secrets_as_read_only_files() -> N
                     "securityContext": children.SECURITY_CONTEXT,
                 }],
                 "volumes": [
-                    {"name": "postgres", "secret": {"secretName": "pg", "defaultMode": 0o400,
+                    {"name": "postgres", "secret": {"secretName": "pg", "defaultMode": 0o440,
                                                     "items": [{"key": "dsn", "path": "dsn"}]}},
-                    {"name": "redis", "secret": {"secretName": "rd", "defaultMode": 0o400,
+                    {"name": "redis", "secret": {"secretName": "rd", "defaultMode": 0o440,
                                                  "items": [{"key": "url", "path": "url"}]}},
                 ],
             }},
