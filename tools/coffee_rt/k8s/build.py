@@ -4,7 +4,8 @@ node's kubelet, kube-proxy and kubectl, and CoreDNS once into the project cache.
 One ``go build`` compiles them all so the packages they share (client-go, apiserver, grpc, etcd
 client) compile once. The result lives in ``<cache>/k8s/<version>/bin`` with a stamp of what was
 built (wrapper go.mod/go.sum, ldflags, Go version); a matching stamp means no work, anything else
-rebuilds. CoreDNS is a module of its own (tools/k8s/coredns), built by a second ``go build``.
+rebuilds. CoreDNS is a module of its own (tools/k8s/coredns), built by a second ``go build``;
+kube-router (coffee_rt.k8s.kube_router) is a third, which ``main`` builds as well.
 Run ``python -m coffee_rt.k8s.build`` (or tools/k8s/build.sh) to build ahead of time.
 """
 
@@ -238,9 +239,15 @@ def _binary_name(package: str) -> str:
 
 
 def main() -> int:
-    binaries = ensure_built(progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    from coffee_rt.k8s import kube_router  # it builds with this module's helpers: imported here, not above
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    binaries = ensure_built(progress=progress)
     for name in (*TOOLS, "coredns"):
         print(binaries[name])
+    print(kube_router.ensure_built(progress))
     return 0
 
 
