@@ -32,7 +32,7 @@ RUN_AS = 10001  # the ingest and auditor images' non-root user
 AUDITOR_APP = "coffee-auditor"
 AUDITOR_PORT = 9195  # /metrics and /healthz
 REBUILD_APP = "coffee-rebuild"
-REBUILD_SECRETS_DIR = "/etc/coffee-auditor/secrets"  # <dir>/postgres/dsn, <dir>/redis/url: the sinks' Secret keys
+AUDITOR_SECRETS_DIR = "/etc/coffee-auditor/secrets"  # <dir>/postgres/dsn, <dir>/redis/url: the sinks' Secret keys
 REBUILD_BACKOFF_LIMIT = 1  # one retry: both rebuilds are idempotent
 REBUILD_DEADLINE_SECONDS = 3 * 3600
 REBUILD_TTL_SECONDS = 7 * 86400  # a finished Job (and its Pod's log) is kept a week
@@ -154,8 +154,17 @@ def job_calendar(job_config_overrides: Mapping[str, Any]) -> dict[str, Any]:
             for name in JOB_CALENDAR}
 
 
-def _secret_env(name: str, ref: SecretKeyRef) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+def _credential_files(postgres: SecretKeyRef, redis: SecretKeyRef) -> tuple[list[dict[str, Any]], ...]:
+    """The auditor's credentials as read-only files of their Secrets (env, volumeMounts, volumes), never in
+    its environment. Secret files belong to root: 0440 and the Pod's fsGroup let its user read them."""
+    env = [{"name": "AUDITOR_POSTGRES_DSN_FILE", "value": f"{AUDITOR_SECRETS_DIR}/postgres/dsn"},
+           {"name": "AUDITOR_REDIS_URL_FILE", "value": f"{AUDITOR_SECRETS_DIR}/redis/url"}]
+    mounts = [{"name": name, "mountPath": f"{AUDITOR_SECRETS_DIR}/{name}", "readOnly": True}
+              for name in ("postgres", "redis")]
+    volumes = [{"name": name, "secret": {"secretName": ref.name, "defaultMode": 0o440,
+                                         "items": [{"key": ref.key, "path": path}]}}
+               for name, ref, path in (("postgres", postgres, "dsn"), ("redis", redis, "url"))]
+    return env, mounts, volumes
 
 
 def auditor_deployment(pipeline: str, spec: PipelineSpec, job_config_overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,15 +185,16 @@ def auditor_deployment(pipeline: str, spec: PipelineSpec, job_config_overrides: 
         {"name": "AUDITOR_DEFAULT_TIMEZONE", "value": str(calendar["default_timezone"])},
         {"name": "AUDITOR_STORE_TIMEZONES", "value": json.dumps(calendar["store_timezones"], sort_keys=True)},
         {"name": "AUDITOR_DEDUP_TTL", "value": str(calendar["dedup_ttl"])},
-        _secret_env("AUDITOR_POSTGRES_DSN", audit.postgres_secret_ref or postgres.secret_ref),
-        _secret_env("AUDITOR_REDIS_URL", audit.redis_secret_ref or redis.secret_ref),
     ]
+    files, mounts, volumes = _credential_files(audit.postgres_secret_ref or postgres.secret_ref,
+                                               audit.redis_secret_ref or redis.secret_ref)
     probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10}
     container: dict[str, Any] = {
         "name": "auditor",
         "image": audit.image,
         "ports": [{"name": "metrics", "containerPort": AUDITOR_PORT}],
-        "env": env,
+        "env": env + files,
+        "volumeMounts": mounts,
         "readinessProbe": probe,
         "livenessProbe": {**probe, "failureThreshold": 3},
         "securityContext": SECURITY_CONTEXT,
@@ -202,7 +212,7 @@ def auditor_deployment(pipeline: str, spec: PipelineSpec, job_config_overrides: 
             "template": {
                 "metadata": {"labels": labels(pipeline, AUDITOR_APP)},
                 "spec": {"containers": [container], "automountServiceAccountToken": False,
-                         "securityContext": POD_SECURITY_CONTEXT},
+                         "securityContext": {**POD_SECURITY_CONTEXT, "fsGroup": RUN_AS}, "volumes": volumes},
             },
         },
     }
@@ -253,18 +263,14 @@ def rebuild_job(pipeline: str, spec: PipelineSpec, rebuild: RebuildStatus, group
         {"name": "AUDITOR_DEFAULT_TIMEZONE", "value": str(calendar["default_timezone"])},
         {"name": "AUDITOR_STORE_TIMEZONES", "value": json.dumps(calendar["store_timezones"], sort_keys=True)},
         {"name": "AUDITOR_DEDUP_TTL", "value": str(calendar["dedup_ttl"])},
-        {"name": "AUDITOR_POSTGRES_DSN_FILE", "value": f"{REBUILD_SECRETS_DIR}/postgres/dsn"},
-        {"name": "AUDITOR_REDIS_URL_FILE", "value": f"{REBUILD_SECRETS_DIR}/redis/url"},
     ]
+    files, mounts, volumes = _credential_files(postgres_ref, redis_ref)
     container: dict[str, Any] = {
         "name": "rebuild",
         "image": audit.image,
         "args": rebuild_args(rebuild, spec, group_id),
-        "env": env,
-        "volumeMounts": [
-            {"name": "postgres", "mountPath": f"{REBUILD_SECRETS_DIR}/postgres", "readOnly": True},
-            {"name": "redis", "mountPath": f"{REBUILD_SECRETS_DIR}/redis", "readOnly": True},
-        ],
+        "env": env + files,
+        "volumeMounts": mounts,
         "securityContext": SECURITY_CONTEXT,
     }
     if audit.resources:
@@ -283,15 +289,9 @@ def rebuild_job(pipeline: str, spec: PipelineSpec, rebuild: RebuildStatus, group
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
-                    # Secret files belong to root: readable through the Pod's group (fsGroup), 0440.
                     "securityContext": {**POD_SECURITY_CONTEXT, "fsGroup": RUN_AS},
                     "containers": [container],
-                    "volumes": [
-                        {"name": "postgres", "secret": {"secretName": postgres_ref.name, "defaultMode": 0o440,
-                                                        "items": [{"key": postgres_ref.key, "path": "dsn"}]}},
-                        {"name": "redis", "secret": {"secretName": redis_ref.name, "defaultMode": 0o440,
-                                                     "items": [{"key": redis_ref.key, "path": "url"}]}},
-                    ],
+                    "volumes": volumes,
                 },
             },
         },

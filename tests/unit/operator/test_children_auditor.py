@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +46,13 @@ def test_the_auditor_is_a_deployment_and_a_service_after_the_ingest_children() -
             "template": {"metadata": {"labels": LABELS}, "spec": {
                 "automountServiceAccountToken": False,
                 "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
-                                    "seccompProfile": {"type": "RuntimeDefault"}},
+                                    "seccompProfile": {"type": "RuntimeDefault"}, "fsGroup": 10001},
+                "volumes": [
+                    {"name": "postgres", "secret": {"secretName": "pg", "defaultMode": 0o440,
+                                                    "items": [{"key": "dsn", "path": "dsn"}]}},
+                    {"name": "redis", "secret": {"secretName": "rd", "defaultMode": 0o440,
+                                                 "items": [{"key": "url", "path": "url"}]}},
+                ],
                 "containers": [{
                 "name": "auditor",
                 "image": "coffee-rt/auditor:0.1.0",
@@ -59,8 +66,13 @@ def test_the_auditor_is_a_deployment_and_a_service_after_the_ingest_children() -
                     {"name": "AUDITOR_DEFAULT_TIMEZONE", "value": "Europe/Amsterdam"},
                     {"name": "AUDITOR_STORE_TIMEZONES", "value": '{"store-02": "Europe/London"}'},
                     {"name": "AUDITOR_DEDUP_TTL", "value": "48h"},
-                    {"name": "AUDITOR_POSTGRES_DSN", "valueFrom": {"secretKeyRef": {"name": "pg", "key": "dsn"}}},
-                    {"name": "AUDITOR_REDIS_URL", "valueFrom": {"secretKeyRef": {"name": "rd", "key": "url"}}},
+                    # The credentials as files of their Secrets, never in the environment.
+                    {"name": "AUDITOR_POSTGRES_DSN_FILE", "value": "/etc/coffee-auditor/secrets/postgres/dsn"},
+                    {"name": "AUDITOR_REDIS_URL_FILE", "value": "/etc/coffee-auditor/secrets/redis/url"},
+                ],
+                "volumeMounts": [
+                    {"name": "postgres", "mountPath": "/etc/coffee-auditor/secrets/postgres", "readOnly": True},
+                    {"name": "redis", "mountPath": "/etc/coffee-auditor/secrets/redis", "readOnly": True},
                 ],
                 "readinessProbe": probe,
                 "livenessProbe": {**probe, "failureThreshold": 3},
@@ -87,13 +99,20 @@ def test_without_overrides_the_auditor_has_the_jobs_defaults() -> None:
     assert (defaults["default_timezone"].default, defaults["dedup_ttl"].default) == ("UTC", "36h")
 
 
-def test_the_rendered_environment_is_valid_auditor_settings() -> None:
-    """What the Pod gets (the Secrets' values filled in) is what ``python -m coffee_auditor`` accepts."""
+def test_the_rendered_environment_is_valid_auditor_settings(tmp_path: Path) -> None:
+    """What the Pod gets (the Secrets' files where it mounts them) is what ``python -m coffee_auditor`` accepts."""
     (container,) = children.auditor_deployment("roastery", parse_spec(audited()), ZONES)["spec"]["template"][
         "spec"]["containers"]
-    secrets = {"AUDITOR_POSTGRES_DSN": "postgresql://coffee:pw@pg:5432/coffee", "AUDITOR_REDIS_URL": "redis://rd:6379/0"}
-    env = {e["name"]: e.get("value", secrets.get(e["name"])) for e in container["env"]}
+    files = {"/etc/coffee-auditor/secrets/postgres/dsn": "postgresql://coffee:pw@pg:5432/coffee",
+             "/etc/coffee-auditor/secrets/redis/url": "redis://rd:6379/0"}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    for name in ("AUDITOR_POSTGRES_DSN_FILE", "AUDITOR_REDIS_URL_FILE"):
+        local = tmp_path / name
+        local.write_text(files[env[name]])
+        env[name] = str(local)
     settings = AuditorSettings.from_env(env)
+    assert (settings.postgres_dsn.get_secret_value(), settings.redis_url.get_secret_value()) == (
+        "postgresql://coffee:pw@pg:5432/coffee", "redis://rd:6379/0")
     targets = settings.targets()
     assert (settings.host, settings.port, settings.interval.total_seconds()) == ("0.0.0.0", 9195, 30.0)
     assert (targets.kafka_bootstrap, targets.topic, targets.default_timezone, dict(targets.store_timezones),
