@@ -1,8 +1,9 @@
 """A real Prometheus scraping the running local stack with the project's rules (test copies whose
 ``for:`` is 3 s and whose runbook links point under another folder; scrape and evaluation every
 second): every metric the rules use is really exported; the runbooks' Flink REST calls work;
-stopping the Flink job or the ingest service brings its alert, with the configured runbook link, to
-the fake Slack, and starting it again brings the resolve."""
+stopping the Flink job or the ingest service, or breaking the ingest's and the dashboard's token
+files, brings its alert, with the configured runbook link, to the fake Slack, and starting it again
+(the good files back) brings the resolve."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ OPERATOR_METRICS = {"coffee_operator_job_state", "coffee_operator_last_savepoint
 @pytest.fixture(scope="module")
 def prometheus(local_stack: LocalStack, alertmanager: Alertmanager, ingest_tokens: dict[str, str]) -> Iterator[str]:
     local_stack.up(PIPELINE)
+    local_stack.up(["dashboard"])  # after the rest: started beside Flink's boot it can miss its 30 s on two cores
     component = local_stack["prometheus"]
     assert isinstance(component, Prometheus)
     local_stack.down(["prometheus"])
@@ -65,7 +67,7 @@ def test_rules_loaded_with_the_test_for(prometheus: str) -> None:
             break
         time.sleep(1)
     alerts = {r["name"]: r for g in groups for r in g["rules"] if r["type"] == "alerting"}
-    assert len(alerts) == 24
+    assert len(alerts) == 26
     assert alerts["CoffeeRtFlinkJobNotRunning"]["duration"] == 3
     assert all(g["interval"] == 1 for g in groups)
     assert all(r["health"] == "ok" for g in groups for r in g["rules"]), [
@@ -86,11 +88,11 @@ def test_every_metric_the_rules_use_is_exported(prometheus: str) -> None:
         time.sleep(2)
     assert missing == set(), f"not exported by any running component: {sorted(missing)}"
     # Every target answers its scrape (a Prometheus restarted by the fixture may not have scraped each
-    # one yet). The dashboard is not part of PIPELINE: it answers too when an earlier test left it running.
-    expected_up = {"coffee-rt/coffee-rt-ingest", "coffee-rt/coffee-rt-flink", "coffee-rt-auditor", "redis-exporter",
-                   "postgres-exporter"}
+    # one yet).
+    expected_up = {"coffee-rt/coffee-rt-ingest", "coffee-rt/coffee-rt-flink", "coffee-rt-auditor", DASHBOARD_JOB,
+                   "redis-exporter", "postgres-exporter"}
     deadline = time.monotonic() + 60
-    while (up := {q["metric"]["job"] for q in query(prometheus, "up == 1")} - {DASHBOARD_JOB}) != expected_up \
+    while (up := {q["metric"]["job"] for q in query(prometheus, "up == 1")}) != expected_up \
             and time.monotonic() < deadline:  # type: ignore[index]
         time.sleep(1)
     assert up == expected_up
@@ -197,6 +199,37 @@ def test_stopping_ingest_alerts_and_starting_it_resolves(local_stack: LocalStack
     start = len(fake_slack.snapshot())
     local_stack.up(["ingest"])
     since(fake_slack, start, "resolved CoffeeRtIngestDown", "RESOLVED", "CoffeeRtIngestDown")
+
+
+def test_a_bad_token_file_alerts_and_the_good_one_back_resolves(local_stack: LocalStack, prometheus: str,
+                                                                fake_slack: FakeSlack) -> None:
+    """The services keep their last good tokens and say so; the alerts name the instance."""
+    files = {"CoffeeRtIngestTokenFileRejected": local_stack["ingest"].tokens_file,  # type: ignore[attr-defined]
+             "CoffeeRtDashboardTokenFileRejected": local_stack["dashboard"].tokens_file}  # type: ignore[attr-defined]
+    for name in files:
+        wait_alert(prometheus, name, "inactive")
+    good = {name: path.read_bytes() for name, path in files.items()}
+    start = len(fake_slack.snapshot())
+    try:
+        for path in files.values():
+            path.write_text("{not a token file\n")
+        for name in files:
+            since(fake_slack, start, f"firing {name}", "FIRING", name)
+    finally:
+        for name, path in files.items():
+            path.write_bytes(good[name])
+    s = local_stack.settings
+    instances = {"CoffeeRtIngestTokenFileRejected": f"{s.host}:{s.ingest_internal_port}",
+                 "CoffeeRtDashboardTokenFileRejected": f"{s.host}:{s.dashboard_internal_port}"}
+    for name, instance in instances.items():
+        message = next(p for p in fake_slack.snapshot()[start:] if is_message(p, "FIRING", name, instance=instance))
+        (attachment,) = message["attachments"]
+        assert {a["text"]: a["url"] for a in attachment["actions"]}["Runbook"] == f"{RUNBOOKS}/{name}.md"
+        assert f"has coffee_{'ingest' if 'Ingest' in name else 'dashboard'}_token_file_ok 0 for" in attachment["text"]
+    assert attachment["title"] == "[FIRING:1] CoffeeRtDashboardTokenFileRejected (warning)"
+    start = len(fake_slack.snapshot())
+    for name in files:
+        since(fake_slack, start, f"resolved {name}", "RESOLVED", name)
 
 
 def test_test_rule_copies_differ_only_in_for_and_runbook_folder(prometheus: str, local_stack: LocalStack) -> None:

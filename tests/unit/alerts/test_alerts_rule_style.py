@@ -22,14 +22,15 @@ REQUIRED = {
     "CoffeeRtPostgresDown", "CoffeeRtPostgresNearCapacity", "CoffeeRtRedisDown", "CoffeeRtRedisNearCapacity",
     "CoffeeRtOperatorReconcileErrors", "CoffeeRtPipelineRolledBack", "CoffeeRtLedgerMismatch",
     "CoffeeRtWatchdog", "CoffeeRtKafkaBrokerDown", "CoffeeRtKafkaUnderReplicatedPartitions",
+    "CoffeeRtIngestTokenFileRejected", "CoffeeRtDashboardTokenFileRejected",
 }
 
 
 def test_rule_files_are_found() -> None:
     assert [p.name for p in rule_files()] == [
         "data.rules.yaml", "flink.rules.yaml", "ingest.rules.yaml", "kafka.rules.yaml", "ledger.rules.yaml",
-        "operator.rules.yaml", "watchdog.rules.yaml"]
-    assert len(ALERTS) == 24
+        "operator.rules.yaml", "tokens.rules.yaml", "watchdog.rules.yaml"]
+    assert len(ALERTS) == 26
     assert REQUIRED <= {a.alert for a in ALERTS}
 
 

@@ -25,12 +25,13 @@ NAMES = {
     "APP_INGEST": "coffee-ingest", "APP_OPERATOR": "coffee-rt-operator", "APP_FLINK": "flink", "APP_KAFKA": "kafka",
     "APP_REDIS": "redis", "APP_POSTGRES": "postgres", "APP_REDIS_EXPORTER": "redis-exporter",
     "APP_POSTGRES_EXPORTER": "postgres-exporter", "APP_KAFKA_EXPORTER": "kafka-exporter",
-    "FLINK_JOBMANAGER": "flink-jobmanager",
+    "FLINK_JOBMANAGER": "flink-jobmanager", "APP_DASHBOARD": "coffee-dashboard",
 }
 OBJECTS = {
     "cp": {PIPELINE}, "coffeepipeline": {PIPELINE},
     "deploy": {f"{PIPELINE}-ingest", NAMES["APP_OPERATOR"], NAMES["FLINK_JOBMANAGER"], "flink-taskmanager",
-               NAMES["APP_REDIS_EXPORTER"], NAMES["APP_POSTGRES_EXPORTER"], NAMES["APP_KAFKA_EXPORTER"]},
+               NAMES["APP_REDIS_EXPORTER"], NAMES["APP_POSTGRES_EXPORTER"], NAMES["APP_KAFKA_EXPORTER"],
+               NAMES["APP_DASHBOARD"]},  # infra/components/dashboard.py names its Deployment after the app
     "statefulset": {"postgres", "redis", "kafka"},
     "svc": {NAMES["FLINK_JOBMANAGER"]},
     # infra/components/monitoring.py: one PrometheusRule per alerts/<name>.rules.yaml, the AlertmanagerConfig.
@@ -48,7 +49,7 @@ def test_commands_are_found() -> None:
     assert len(by_kind("kubectl")) > 60
     assert len(by_kind("coffee-rt")) >= 10
     assert len(by_kind("curl")) >= 15
-    assert len(by_kind("uv")) >= 2
+    assert len(by_kind("uv")) >= 4
 
 
 def test_manifest_names_the_runbooks_rely_on() -> None:
@@ -70,6 +71,8 @@ def test_infra_and_operator_names_the_runbooks_rely_on() -> None:
     assert 'name: str = Field(default="roastery"' in config.read_text()
     monitoring = (REPO_ROOT / "infra" / "components" / "monitoring.py").read_text()
     assert 'name = "coffee-rt-" + ' in monitoring and 'AMC_NAME = "coffee-rt-slack"' in monitoring
+    dashboard = (REPO_ROOT / "infra" / "components" / "dashboard.py").read_text()
+    assert '"coffee-dashboard", metadata=h.meta(APP_DASHBOARD, ns' in dashboard
     for statefulset in OBJECTS["statefulset"]:
         component = (REPO_ROOT / "infra" / "components" / f"{statefulset}.py").read_text()
         assert "StatefulSet(" in component and f'h.meta("{statefulset}", ns' in component, statefulset
@@ -148,3 +151,4 @@ def test_uv_run_command_runs(command: Command) -> None:
 def test_curl_commands_call_flink_rest(command: Command) -> None:
     url = next(a for a in command.argv if a.startswith("$FLINK/"))
     assert url.startswith(("$FLINK/jobs", "$FLINK/overview")), url
+

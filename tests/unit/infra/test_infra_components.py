@@ -83,7 +83,7 @@ def test_every_alert_links_its_runbook_under_the_configured_folder() -> None:
     alerts = [(rule, committed) for name, groups in monitoring.rule_files()
               for group, committed_group in zip(rules[name]["spec"]["groups"], groups, strict=True)
               for rule, committed in zip(group["rules"], committed_group["rules"], strict=True) if "alert" in rule]
-    assert len(alerts) == 24
+    assert len(alerts) == 26
     for rule, committed in alerts:
         assert rule["annotations"]["runbook_url"] == f"{base}/{rule['alert']}.md"
         assert committed["annotations"]["runbook_url"] == f"{monitoring.RUNBOOK_BASE}/{rule['alert']}.md"
@@ -259,7 +259,7 @@ def test_every_alert_carries_the_stacks_namespace(prod: mockrun.Run) -> None:
     """The operator routes an AlertmanagerConfig's alerts only when namespace=<its namespace>."""
     alerts = [rule for m in prod.manifests() if m["kind"] == "PrometheusRule"
               for group in m["spec"]["groups"] for rule in group["rules"] if "alert" in rule]
-    assert len(alerts) == 24
+    assert len(alerts) == 26
     assert {rule["labels"]["namespace"] for rule in alerts} == {"coffee-rt"}
     records = [rule for m in prod.manifests() if m["kind"] == "PrometheusRule"
                for group in m["spec"]["groups"] for rule in group["rules"] if "record" in rule]
