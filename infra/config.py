@@ -205,6 +205,10 @@ class NetworkConfig(Model):
     api_server_ports: list[int] = Field(default_factory=lambda: [443, 6443], min_length=1)
     # Where external services (managed Kafka/Postgres/Redis, S3) are, for egress to them.
     external_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"], min_length=1)
+    # Where DNS answers when it is not in kube-system's Pods (the local cluster's CoreDNS runs on its
+    # node; `coffee-rt deploy` sets these): every Pod may also send DNS to these CIDRs on these ports.
+    dns_cidrs: list[str] = Field(default_factory=list)
+    dns_ports: list[int] = Field(default_factory=lambda: [53], min_length=1)
 
 
 class DashboardConfig(Model):

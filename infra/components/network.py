@@ -24,6 +24,7 @@ from infra.components import monitoring as mon
 from infra.components import pipeline_operator as op
 from infra.components.dashboard import INTERNAL_PORT as DASHBOARD_INTERNAL_PORT
 from infra.components.dashboard import PORT as DASHBOARD_PORT
+from infra.config import NetworkConfig
 from infra.context import (
     APP_AUDITOR,
     APP_DASHBOARD,
@@ -185,6 +186,18 @@ def flows(ctx: Context) -> Flows:
     return f
 
 
+def dns_egress(net: NetworkConfig) -> list[dict[str, Any]]:
+    """DNS for every Pod: kube-system's Pods on 53, and ``dnsCidrs`` (a DNS server outside Pods) on ``dnsPorts``."""
+    rules: list[dict[str, Any]] = [
+        {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
+    if net.dns_cidrs:
+        rules.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in net.dns_cidrs],
+                      "ports": [{"protocol": protocol, "port": port} for port in net.dns_ports
+                                for protocol in ("UDP", "TCP")]})
+    return rules
+
+
 class NetworkPolicies(pulumi.ComponentResource):
     def __init__(self, ctx: Context, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("coffee-rt:infra:NetworkPolicies", "network", None, opts)
@@ -197,11 +210,7 @@ class NetworkPolicies(pulumi.ComponentResource):
             spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, opts=opts_)
         k8s.networking.v1.NetworkPolicy(
             "allow-dns", metadata=h.meta("allow-dns", ns, lbls),
-            spec={"podSelector": {}, "policyTypes": ["Egress"],
-                  "egress": [{"to": [{"namespaceSelector": {"matchLabels": {
-                      "kubernetes.io/metadata.name": "kube-system"}}}],
-                              "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]},
-            opts=opts_)
+            spec={"podSelector": {}, "policyTypes": ["Egress"], "egress": dns_egress(ctx.cfg.network)}, opts=opts_)
         table = flows(ctx)
         for app in sorted(set(table.ingress) | set(table.egress)):
             name = f"allow-{app}"

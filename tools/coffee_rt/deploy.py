@@ -104,10 +104,21 @@ def load_credentials(path: Path) -> Credentials:
     return creds
 
 
+def node_network(node_ip: str, apiserver_port: int, dns_port: int) -> dict[str, Any]:
+    """``network`` keys for the local cluster, whose API server and CoreDNS are processes on its node,
+    not Pods: the stack's NetworkPolicies (kube-router enforces them there) let Pods reach them at the
+    node IP, on the ports a Service's traffic has after kube-proxy's DNAT."""
+    node = f"{node_ip}/32"
+    return {"apiServerCidrs": [node], "apiServerPorts": [apiserver_port], "dnsCidrs": [node], "dnsPorts": [dns_port]}
+
+
 def stack_config(stack_file: str, images: Mapping[str, str], kubeconfig: Path,
-                 creds: Credentials) -> dict[str, tuple[str, bool]]:
-    """Pulumi config for the stack: key -> (value, secret). Maps and lists become JSON, as the CLI passes them."""
+                 creds: Credentials, network: Mapping[str, Any] | None = None) -> dict[str, tuple[str, bool]]:
+    """Pulumi config for the stack: key -> (value, secret). Maps and lists become JSON, as the CLI passes them.
+    ``network`` keys are set into the stack file's ``network`` map."""
     config: dict[str, Any] = (yaml.safe_load(stack_file) or {}).get("config") or {}
+    if network:
+        config[f"{PROJECT}:network"] = {**(config.get(f"{PROJECT}:network") or {}), **network}
     result: dict[str, tuple[str, bool]] = {}
     for key, value in config.items():
         if isinstance(value, dict) and "secure" in value:
@@ -202,7 +213,9 @@ def run(action: str, progress: Progress, stack: str = "dev", settings: Any = Non
         built = _images(cluster, cluster.stack_settings.cache_dir, progress)
         cluster.ensure_storage(progress)
     creds = load_credentials(state / "credentials.json")
-    config = stack_config(stack_file.read_text(), {**built, **(images or {})}, cluster.kubeconfig, creds)
+    node = node_network(cluster.node_ip, cluster.stack_settings.cluster_apiserver_port,
+                        cluster.stack_settings.coredns_port)
+    config = stack_config(stack_file.read_text(), {**built, **(images or {})}, cluster.kubeconfig, creds, node)
     for key, value in (overrides or {}).items():
         config[key] = (value if isinstance(value, str) else json.dumps(value, separators=(",", ":")), False)
     backend = state / "backend"
