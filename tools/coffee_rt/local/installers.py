@@ -35,15 +35,22 @@ def require_java(min_major: int = 17) -> str:
             f"Java {min_major}+ is required (Kafka and Flink run on it) but no `java` was found on PATH "
             "or in JAVA_HOME. Install it with: apt-get install -y openjdk-17-jre-headless"
         )
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
-    try:
-        version = out.split('"')[1]
-        major = int(version.split(".")[0]) if not version.startswith("1.") else int(version.split(".")[1])
-    except (IndexError, ValueError):
-        raise PrerequisiteError(f"could not read the Java version from `{java} -version`: {out.strip()}") from None
+    version, major = _java_version(java)
     if major < min_major:
         raise PrerequisiteError(f"Java {min_major}+ is required, found {version} at {java}")
     return java
+
+
+@cache
+def _java_version(java: str) -> tuple[str, int]:
+    """``java -version`` of one binary, asked once per process: a JVM start costs about 100 ms of CPU,
+    and the supervisor and every health wait ask for a server's argv (its java) each half second."""
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    try:
+        version = out.split('"')[1]
+        return version, int(version.split(".")[0]) if not version.startswith("1.") else int(version.split(".")[1])
+    except (IndexError, ValueError):
+        raise PrerequisiteError(f"could not read the Java version from `{java} -version`: {out.strip()}") from None
 
 
 @cache

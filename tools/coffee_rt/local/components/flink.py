@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
-from coffee_flink import dist
+from coffee_flink import dist, rest
 from coffee_rt.errors import PrerequisiteError
 from coffee_rt.local.components.base import Component, Health, Progress
 from coffee_rt.local.installers import job_functions_jar, maven_jars, require_java
@@ -158,7 +158,7 @@ class Flink(Component):
 
     def health(self) -> Health:
         try:
-            overview = httpx.get(f"{self.address()}/overview", timeout=2).json()
+            overview = httpx.get(f"{self.address()}/overview", timeout=2, verify=rest.tls_context()).json()
         except (httpx.HTTPError, ValueError) as exc:
             return Health(False, str(exc) or type(exc).__name__)
         if overview.get("taskmanagers", 0) < 1:
