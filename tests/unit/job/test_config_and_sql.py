@@ -142,8 +142,8 @@ def test_sql_quotes_config_values_and_uses_upserts() -> None:
     cfg = JobConfig(**{**BASE, "orders_topic": "it's"})  # type: ignore[arg-type]
     assert "'topic' = 'it''s'" in sql.source_ddl(cfg)
     # One fetch per order cost the broker and the source more CPU than the ingest service spends.
-    assert "'properties.fetch.min.bytes' = '16384'" in sql.source_ddl(cfg)
-    assert "'properties.fetch.max.wait.ms' = '5'" in sql.source_ddl(cfg)
+    assert "'properties.fetch.min.bytes' = '2048'" in sql.source_ddl(cfg)
+    assert "'properties.fetch.max.wait.ms' = '25'" in sql.source_ddl(cfg)
     ddls = "\n".join(sql.sink_ddls(cfg))
     assert ddls.count("PRIMARY KEY") == 4
     assert ddls.count(f"'url' = '{sql.jdbc_url(cfg)}'") == 4
