@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from coffee_rt.errors import StartupError, UsageError
@@ -26,7 +28,7 @@ from coffee_rt.local.settings import LocalSettings
 
 Progress = Callable[[str], None]
 
-# Start order; stopped in reverse.
+# Listing order; stopped in reverse.
 COMPONENTS: dict[str, type[Component]] = {
     "postgres": Postgres,
     "redis": Redis,
@@ -45,6 +47,17 @@ COMPONENTS: dict[str, type[Component]] = {
 }
 # Started only when named (e.g. `coffee-rt local up k8s`); `down` with no names still stops them.
 OPTIONAL: set[str] = {"k8s", "cluster", "redis-exporter", "postgres-exporter", "alertmanager", "prometheus"}
+# What a component needs running before it starts; `up` starts the rest side by side (on a warm
+# machine the servers' own starts, not their installs, are most of the wait). The servers start
+# together, their clients once all of them listen: a client's connection takes a port of the
+# machine's ephemeral range, which a stack at a port offset shares (a dashboard's Kafka connection
+# on the TaskManager's data port stops the TaskManager from binding it). A component not listed here
+# starts after every component listed before it in COMPONENTS.
+SERVERS = frozenset({"postgres", "redis", "kafka", "flink"})
+NEEDS: dict[str, frozenset[str]] = {
+    **{name: frozenset() for name in SERVERS},
+    **{name: SERVERS for name in ("ingest", "job", "dashboard", "auditor")},
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,8 @@ class LocalStack:
         self.settings = settings or LocalSettings.from_env()
         self.progress = progress
         self.components = {name: cls(self.settings) for name, cls in COMPONENTS.items()}
+        # Installs run one at a time: apt and Maven each lock or share a cache of their own.
+        self._prepare_lock = threading.Lock()
 
     def select(self, names: Iterable[str] | None, include_optional: bool = False) -> list[Component]:
         names = list(names or [])
@@ -83,9 +98,43 @@ class LocalStack:
 
     def up(self, names: Iterable[str] | None = None) -> list[ComponentStatus]:
         selected = self.select(names)
-        for component in selected:
-            self._up_one(component)
+        self._up_side_by_side(selected)
         return self.status([c.name for c in selected])
+
+    def needs(self, component: Component, selected: list[Component]) -> set[str]:
+        """The selected components that must be running before ``component`` starts."""
+        names = [c.name for c in selected]
+        if component.name in NEEDS:
+            return set(NEEDS[component.name]) & set(names)
+        order = list(self.components)
+        return {n for n in names if order.index(n) < order.index(component.name)}
+
+    def _up_side_by_side(self, selected: list[Component]) -> None:
+        """Each component once what it needs is up; after a failure nothing more starts, those
+        starting finish, and the first failure is raised."""
+        pending, done, failures = list(selected), set[str](), list[BaseException]()
+        running: dict[Future[None], Component] = {}
+        pool = ThreadPoolExecutor(max_workers=max(1, len(selected)), thread_name_prefix="up")
+        try:
+            while pending or running:
+                for component in [c for c in pending if not failures and self.needs(c, selected) <= done]:
+                    pending.remove(component)
+                    running[pool.submit(self._up_one, component)] = component
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    component = running.pop(future)
+                    if (exc := future.exception()) is not None:
+                        failures.append(exc)
+                    else:
+                        done.add(component.name)
+        except BaseException:  # Ctrl-C: start nothing more, leave at once
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        if failures:
+            raise failures[0]
 
     def _up_one(self, component: Component) -> None:
         started = time.monotonic()
@@ -107,7 +156,8 @@ class LocalStack:
                 "by another process; stop it or choose other ports (see `coffee-rt local up --help`)"
             )
         self.progress(f"{component.name}: preparing")
-        component.prepare(self.progress)
+        with self._prepare_lock:
+            component.prepare(self.progress)
         self.progress(f"{component.name}: starting")
         for process in component.processes():
             process.start()
@@ -120,7 +170,8 @@ class LocalStack:
         if component.health().ok:
             self.progress(f"{component.name}: already running")
             return
-        component.prepare(self.progress)
+        with self._prepare_lock:
+            component.prepare(self.progress)
         self.progress(f"{component.name}: starting")
         component.after_start(self.progress)
         self._wait_healthy(component)
