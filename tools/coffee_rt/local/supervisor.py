@@ -126,6 +126,9 @@ class Supervisor:
         self.clock = clock
         self.say = say or _print
         self.state: dict[str, _Backoff] = {}
+        # Each component's processes, described once: building them (environments, paths) was most
+        # of a tick's CPU, and a stack's settings do not change while its supervisor runs.
+        self.processes: dict[str, list[ManagedProcess]] = {}
         self.stopped = False
 
     def stop(self) -> None:
@@ -146,7 +149,9 @@ class Supervisor:
                 if component.runs_inside_another:
                     self._hosted(name)
                 else:
-                    for process in component.processes():
+                    if name not in self.processes:
+                        self.processes[name] = component.processes()
+                    for process in self.processes[name]:
                         self._process(name, process)
             except Exception as exc:  # noqa: BLE001 - one component's trouble must not end the supervisor
                 self._say(f"{name}: check failed: {type(exc).__name__}: {exc}")
