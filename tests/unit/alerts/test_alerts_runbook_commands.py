@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from coffee_rt.alerts.rules import rule_files
-from coffee_rt.alerts.runbooks import Command, commands
+from coffee_rt.alerts.runbooks import Command, commands, local_mitigation
 from coffee_rt.cli import build_parser
 from coffee_rt.errors import UsageError
 from coffee_rt.k8s.kubectl import kubectl_path
@@ -152,3 +153,17 @@ def test_curl_commands_call_flink_rest(command: Command) -> None:
     url = next(a for a in command.argv if a.startswith("$FLINK/"))
     assert url.startswith(("$FLINK/jobs", "$FLINK/overview")), url
 
+
+def test_local_mitigation_steps_in_the_order_written(tmp_path: Path) -> None:
+    """What the runbook drills (tests/failure/test_runbook_drills.py) run after inducing the failure."""
+    assert [c.line for c in local_mitigation("CoffeeRtPostgresDown")] == [
+        "coffee-rt local up postgres postgres-exporter"]
+    assert [c.line for c in local_mitigation("CoffeeRtFlinkJobNotRunning")] == ["coffee-rt local up flink job"]
+    assert [c.line for c in local_mitigation("CoffeeRtKafkaBrokerDown")] == [
+        "coffee-rt local down kafka", "coffee-rt local up kafka"]
+    (tmp_path / "X.md").write_text(
+        "# X\n\n## Diagnosis\n`coffee-rt local status`\n\n## Mitigation\n- first `coffee-rt local up a`, then\n"
+        "  ```sh\n  coffee-rt local down b\n  kubectl -n coffee-rt get cp roastery\n  coffee-rt local up b\n  ```\n"
+        "- `coffee-rt local up <component>` is for reading\n\n## Escalation\n`coffee-rt local up c`\n")
+    assert [c.line for c in local_mitigation("X", tmp_path)] == [
+        "coffee-rt local up a", "coffee-rt local down b", "coffee-rt local up b"]

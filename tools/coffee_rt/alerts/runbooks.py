@@ -1,5 +1,6 @@
 """The commands the runbooks name, so tests can check each one exists and accepts its arguments:
-every shell line of a ```sh block, and inline `kubectl ...`, `coffee-rt ...`, `uv run ...` spans."""
+every shell line of a ```sh block, and inline `kubectl ...`, `coffee-rt ...`, `uv run ...` spans; and
+a runbook's local-stack mitigation, the steps a drill runs after inducing the failure."""
 
 from __future__ import annotations
 
@@ -51,3 +52,20 @@ def commands(directory: Path = RUNBOOKS_DIR) -> list[Command]:
                     if command:
                         found.append(command)
     return found
+
+
+def local_mitigation(runbook: str, directory: Path = RUNBOOKS_DIR) -> list[Command]:
+    """The ``coffee-rt`` commands of a runbook's Mitigation section, in the order written (blocks and
+    inline spans alike): what someone at the local stack runs, and what the runbook drills run."""
+    text = (directory / f"{runbook}.md").read_text()
+    found = re.search(r"^## Mitigation\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M)
+    if found is None:
+        raise ValueError(f"{runbook}.md: no Mitigation section")
+    steps = []
+    for block, span in re.findall(r"```sh\n(.*?)```|`([^`\n]+)`", found.group(1), flags=re.S):
+        for line in block.splitlines() if block else [span]:
+            if line.strip().startswith("coffee-rt ") and not re.search(r"<[^>]+>", line):
+                command = _command(f"{runbook}.md", line)
+                if command:
+                    steps.append(command)
+    return steps
