@@ -1,6 +1,8 @@
-"""The project's images on a real node: each starts in a pod and passes its readiness probe, the
-operator runs in the cluster and its ingest pods take orders through their Service (its auditor pod
-runs too), a deleted ingest pod is replaced, and kubectl logs / exec / port-forward work against the node."""
+"""The operator installed the kubectl way (operator/manifests, no Pulumi) on a real node: its pods and
+the ingest and auditor pods it makes start non-root and pass their readiness probes, the ingest pods
+take orders through their Service from the host and from a pod, a deleted ingest pod is replaced, and
+kubectl logs / exec / port-forward work against the node. Every other image runs in the Pulumi
+deployment test (test_pulumi_deploy.py)."""
 
 from __future__ import annotations
 
@@ -34,32 +36,6 @@ INGEST_SELECTOR = f"app.kubernetes.io/name=coffee-ingest,app.kubernetes.io/insta
 AUDITOR_SELECTOR = f"app.kubernetes.io/name=coffee-auditor,app.kubernetes.io/instance={PIPELINE}"
 OPERATOR_SELECTOR = "app.kubernetes.io/name=coffee-rt-operator"  # operator/manifests/deployment.yaml
 STORE = DEFAULT_STORES[0].store_id
-FLINK_UID = 9999  # the official Flink image's user
-NON_ROOT = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
-
-
-def _deployment(name: str, image: str, port: int, probe: str, env: dict[str, str] | None = None,
-                args: list[str] | None = None, service_account: str | None = None,
-                writable: tuple[str, ...] = (), uid: int = 10001) -> dict[str, Any]:
-    container: dict[str, Any] = {
-        "name": name, "image": image, "imagePullPolicy": "Never",
-        "ports": [{"name": "http", "containerPort": port}],
-        "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
-        "readinessProbe": {"httpGet": {"path": probe, "port": "http"}, "periodSeconds": 2},
-        "securityContext": {**NON_ROOT, "runAsUser": uid, "runAsGroup": uid},
-        # The only writable paths: empty folders of the pod's own.
-        "volumeMounts": [{"name": f"scratch-{i}", "mountPath": path} for i, path in enumerate(writable)],
-    }
-    if args:
-        container["args"] = args
-    spec: dict[str, Any] = {"containers": [container],
-                            "volumes": [{"name": f"scratch-{i}", "emptyDir": {}} for i in range(len(writable))]}
-    if service_account:
-        spec["serviceAccountName"] = service_account
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +46,7 @@ def ingest_token() -> str:
 @pytest.fixture(scope="module")
 def deployed(cluster: Cluster, kubectl: Kubectl, images: dict[str, str], pod_servers: LocalSettings,
              ingest_token: str) -> dict[str, str]:
-    """The operator's manifests (its Deployment included), the dashboard, and the example pipeline (ingest image
+    """The operator's manifests (its Deployment included) and the example pipeline (ingest and auditor images
     named as built here). Returns image name -> Deployment name."""
     for name in ("namespace.yaml", "crd.yaml", "rbac.yaml"):  # deployment.yaml below, with the image built here
         kubectl.apply(MANIFESTS / name)
@@ -88,18 +64,12 @@ def deployed(cluster: Cluster, kubectl: Kubectl, images: dict[str, str], pod_ser
     (container,) = operator["spec"]["template"]["spec"]["containers"]
     container.update(image=images["operator"], imagePullPolicy="Never")
     objects.append(operator)
-    objects.append(_deployment("coffee-dashboard", images["dashboard"], 8090, "/readyz", env={
-        "DASHBOARD_HOST": "0.0.0.0", "DASHBOARD_REDIS_URL": redis_url, "DASHBOARD_AUTH": "none"}))
-    # Flink writes its log file and temporary files; the JobManager is ready when its REST API answers.
-    objects.append(_deployment("coffee-flink", images["flink"], 8081, "/overview", args=["jobmanager"],
-                               writable=("/opt/flink/log", "/tmp"), uid=FLINK_UID))
     apply(kubectl, objects)
     pipeline = yaml.safe_load(EXAMPLE.read_text())
     pipeline["spec"]["ingest"]["image"] = images["order-ingest"]
     pipeline["spec"]["audit"]["image"] = images["auditor"]  # its rounds fail here (no Postgres); it serves anyway
     kubectl.apply(json.dumps(pipeline))
-    return {"operator": "coffee-rt-operator", "dashboard": "coffee-dashboard", "flink": "coffee-flink",
-            "order-ingest": f"{PIPELINE}-ingest", "auditor": f"{PIPELINE}-auditor"}
+    return {"operator": "coffee-rt-operator", "order-ingest": f"{PIPELINE}-ingest", "auditor": f"{PIPELINE}-auditor"}
 
 
 def _pods(kubectl: Kubectl, selector: str) -> list[dict[str, Any]]:
@@ -151,19 +121,17 @@ def test_node_runs_the_built_kubelet_on_containerd(cluster: Cluster, kubectl: Ku
     assert addresses["InternalIP"] == cluster.node_ip
 
 
-@pytest.mark.parametrize("image", ["operator", "dashboard", "flink", "order-ingest", "auditor"])
+@pytest.mark.parametrize("image", ["operator", "order-ingest", "auditor"])
 def test_each_image_starts_non_root_and_passes_readiness(image: str, kubectl: Kubectl, images: dict[str, str],
                                                          deployed: dict[str, str]) -> None:
-    selector = {"order-ingest": INGEST_SELECTOR, "operator": OPERATOR_SELECTOR,
-                "auditor": AUDITOR_SELECTOR}.get(image, f"app={deployed[image]}")
+    selector = {"order-ingest": INGEST_SELECTOR, "operator": OPERATOR_SELECTOR, "auditor": AUDITOR_SELECTOR}[image]
     pods = _wait_ready_pods(kubectl, selector, 2 if image == "order-ingest" else 1)
     for pod in pods:
         assert pod["status"]["phase"] == "Running"
         assert pod["spec"]["containers"][0]["image"] == images[image]
         assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
         ids = kubectl("exec", "-n", NAMESPACE, pod["metadata"]["name"], "--", "sh", "-c", "id -u; id -g").split()
-        uid = str(FLINK_UID if image == "flink" else 10001)
-        assert ids == [uid, uid]
+        assert ids == ["10001", "10001"]
 
 
 def test_ingest_service_takes_orders_from_the_host_and_from_a_pod(kubectl: Kubectl, deployed: dict[str, str],
@@ -173,12 +141,12 @@ def test_ingest_service_takes_orders_from_the_host_and_from_a_pod(kubectl: Kubec
     response = httpx.post(f"http://{cluster_ip}/v1/orders", content=_order_body(), timeout=30,
                           headers={"Authorization": f"Bearer {ingest_token}", "Content-Type": "application/json"})
     assert response.status_code == 202, response.text
-    dashboard = _wait_ready_pods(kubectl, f"app={deployed['dashboard']}", 1)[0]["metadata"]["name"]
+    client = _wait_ready_pods(kubectl, INGEST_SELECTOR, 2)[0]["metadata"]["name"]  # any pod with Python
     script = ("import sys, urllib.request; r = urllib.request.Request("
               f"'http://{PIPELINE}-ingest.{NAMESPACE}.svc.cluster.local/v1/orders', data=sys.stdin.buffer.read(), "
               f"headers={{'Authorization': 'Bearer {ingest_token}', 'Content-Type': 'application/json'}}); "
               "print(urllib.request.urlopen(r, timeout=30).status)")
-    status = kubectl("exec", "-i", "-n", NAMESPACE, dashboard, "--", "python", "-c", script,
+    status = kubectl("exec", "-i", "-n", NAMESPACE, client, "--", "python", "-c", script,
                      stdin=_order_body().decode())
     assert status.strip() == "202"
 

@@ -1,19 +1,17 @@
 """`pulumi up` of the dev stack on the real one-node cluster, run the way `coffee-rt deploy` runs it (the
 Automation API, the CLI and Kubernetes provider built from the Go module proxy, a file backend): every
 part comes up, the operator runs the job in the in-cluster session cluster, orders sent to the ingest
-Service land exactly once in Postgres, Redis and on the dashboard, a second `up` changes nothing, a
-config change rolls out, and `pulumi destroy` leaves nothing of the stack behind.
+Service land exactly once in Postgres, Redis and on the dashboard, a history rebuild Job restores a
+deleted row, a second `up` changes nothing, a config change rolls out, a new job image reaches the job
+through a savepoint, and `pulumi destroy` leaves nothing of the stack behind.
 
 The tests of this module run in order and share one deployment (module scope), like a user's session.
-They run when asked (``COFFEE_RT_DEPLOY_TEST=1``, this file alone: test_cluster's hand-made deployment
-in the same session leaves a pipeline whose operator is gone) until they have passed in CI.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -32,9 +30,6 @@ from coffee_rt.drill import Rush, Totals, expected_totals, postgres_totals_at, r
 from coffee_rt.k8s.kubectl import Kubectl
 from coffee_rt.local.components.cluster import STORAGE_CLASS, Cluster
 from coffee_rt.paths import REPO_ROOT
-
-pytestmark = pytest.mark.skipif(os.environ.get("COFFEE_RT_DEPLOY_TEST") != "1",
-                                reason="the pulumi deployment test runs with COFFEE_RT_DEPLOY_TEST=1")
 
 NAMESPACE = "coffee-rt"
 PIPELINE = "roastery"

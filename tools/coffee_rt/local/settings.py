@@ -25,8 +25,7 @@ ENV_PREFIX = "COFFEE_RT_"
 # (coffee_rt.paths), the test stack (tests/conftest.py), the failure suite's whole matrix
 # (tests/failure) and the API server wait (coffee_rt.k8s).
 READ_ELSEWHERE = frozenset({"COFFEE_RT_CACHE", "COFFEE_RT_STATE", "COFFEE_RT_TEST_PORT_OFFSET",
-                            "COFFEE_RT_TEST_KEEP", "COFFEE_RT_FAILURE_MATRIX", "COFFEE_RT_AWAIT_READY_TIMEOUT",
-                            "COFFEE_RT_DEPLOY_TEST"})
+                            "COFFEE_RT_TEST_KEEP", "COFFEE_RT_FAILURE_MATRIX", "COFFEE_RT_AWAIT_READY_TIMEOUT"})
 
 Port = int
 REDIS_DASHBOARD_USER = "coffee-dashboard"  # the dashboard's Redis ACL user (the job uses the default user)
