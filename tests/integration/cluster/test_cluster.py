@@ -50,7 +50,7 @@ def deployed(cluster: Cluster, kubectl: Kubectl, images: dict[str, str], pod_ser
     named as built here). Returns image name -> Deployment name."""
     for name in ("namespace.yaml", "crd.yaml", "rbac.yaml"):  # deployment.yaml below, with the image built here
         kubectl.apply(MANIFESTS / name)
-    kubectl("wait", "--for", "condition=Established", "--timeout=120s", "crd/coffeepipelines.coffee-rt.dev")
+    kubectl.wait_established("coffeepipelines.coffee-rt.dev")
     tokens = TokenFile(tokens=[entry_for(STORE, ingest_token, "cluster test")]).model_dump_json()
     redis_url = "redis://redis.coffee-rt.svc.cluster.local:6379/0"
     secrets = [("coffee-rt-ingest-auth", "tokens.json", tokens), ("coffee-rt-redis", "url", redis_url),

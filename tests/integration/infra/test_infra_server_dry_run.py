@@ -38,7 +38,7 @@ def test_every_object_passes_server_side_dry_run(k8s: Path, stack: str) -> None:
     rest = [m for m in manifests if m["kind"] not in ("Namespace", "CustomResourceDefinition", *PROMETHEUS_KINDS)]
     try:
         kubectl.apply(yaml.safe_dump_all(first))
-        kubectl("wait", "--for", "condition=Established", "--timeout=60s", "crd/coffeepipelines.coffee-rt.dev")
+        kubectl.wait_established("coffeepipelines.coffee-rt.dev")
         result = kubectl.run("apply", "--dry-run=server", "-o", "json", "-f", "-", stdin=yaml.safe_dump_all(rest))
         assert result.returncode == 0, result.stderr
         # Pod Security "restricted" is warned about in this namespace: no workload may trigger a warning.

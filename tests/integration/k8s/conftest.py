@@ -23,7 +23,7 @@ def kubectl(k8s: Path) -> Kubectl:
 def crd(kubectl: Kubectl) -> str:
     """The CoffeePipeline CRD, installed with `kubectl apply` and established."""
     kubectl.apply(MANIFESTS / "crd.yaml")
-    kubectl("wait", "--for", "condition=Established", "--timeout=60s", f"crd/{CRD_NAME}")
+    kubectl.wait_established(CRD_NAME)
     return CRD_NAME
 
 

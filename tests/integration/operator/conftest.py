@@ -93,7 +93,7 @@ def kubectl(k8s: Path) -> Kubectl:
 def operator_namespace(kubectl: Kubectl) -> Iterator[str]:
     """The CRD installed, and a fresh namespace holding the shipped ServiceAccount, Role and RoleBinding."""
     kubectl.apply(MANIFESTS / "crd.yaml")
-    kubectl("wait", "--for", "condition=Established", "--timeout=60s", "crd/coffeepipelines.coffee-rt.dev")
+    kubectl.wait_established("coffeepipelines.coffee-rt.dev")
     ns = f"cp-op-{uuid.uuid4().hex[:8]}"
     kubectl("create", "namespace", ns)
     docs = [d for d in yaml.safe_load_all((MANIFESTS / "rbac.yaml").read_text()) if d]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,19 @@ class Kubectl:
     def __call__(self, *args: str, stdin: str | None = None) -> str:
         """stdout of a command that must succeed."""
         return self.run(*args, stdin=stdin).stdout
+
+    def wait_established(self, crd: str, timeout: float = 120.0) -> None:
+        """Until the CRD serves its resource. Polled: ``kubectl wait --for condition=Established`` fails at
+        once on a CRD the API server has not given conditions yet (a fresh one on a busy machine)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            established = 'jsonpath={.status.conditions[?(@.type=="Established")].status}'
+            found = self.run("get", "crd", crd, "-o", established, check=False)
+            if found.returncode == 0 and found.stdout.strip() == "True":
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRD {crd} not Established within {timeout:.0f} s: {found.stderr.strip()}")
+            time.sleep(0.5)
 
     def apply(self, manifest: str | Path, *extra: str) -> str:
         """``kubectl apply`` a file, or YAML text given as a string."""
