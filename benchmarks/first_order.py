@@ -4,7 +4,8 @@ Each run stops the stack (`coffee-rt local down`: the job with a savepoint), opt
 state (``--fresh``: initdb, a new Kafka log, a job without state, as on a first day), then starts
 `coffee-rt local up` and stamps each server's "ready" line. As soon as the ingest answers, one
 order is POSTed (retried until the 202); then Redis is polled until the store's count moved and the
-dashboard's API until the order is among its recent ones. Caches (jars, the Python environment) are
+dashboard's API until the order is among its recent ones; then each server's CPU seconds so far
+(what starting cost, whatever else ran on the machine). Caches (jars, the Python environment) are
 whatever a previous run left: warm after the first.
 
     uv run python benchmarks/first_order.py --port-offset 40000 --repeat 3
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 
 import httpx
 import redis
+from idle_cost import sessions, tasks
 from stack_env import cli, cli_env, stack_settings
 
 from coffee_live.days import business_day
@@ -35,6 +37,7 @@ from coffee_orders.schema import to_wire
 from coffee_rt.local.components.dashboard import Dashboard
 from coffee_rt.local.components.ingest import Ingest
 from coffee_rt.local.settings import LocalSettings
+from coffee_rt.local.stack import LocalStack
 
 READY = re.compile(r"^\[\s*[\d.]+s\] ([\w-]+): (ready at|already running|submitted)")
 STORE = DEFAULT_STORES[0]
@@ -49,6 +52,7 @@ class Run:
         self.marks: dict[str, float] = {}
         self.log: list[str] = []
         self.up: subprocess.Popen[str] | None = None
+        self.cpu: dict[str, float] = {}  # CPU seconds of each server from its start to the order on the dashboard
 
     def mark(self, what: str) -> None:
         self.marks.setdefault(what, time.monotonic() - self.t0)
@@ -118,6 +122,12 @@ class Run:
                 pass
             self._until(deadline, "the order on the dashboard", 0.1)
         self.mark("order on the dashboard")
+        by_session = sessions()
+        for component in LocalStack(self.settings).components.values():
+            for process in [] if component.runs_inside_another else component.processes():
+                if (leader := process.pid()) is not None:
+                    ticks = sum(t.ticks for t in tasks(by_session.get(leader, []), threads=False))
+                    self.cpu[process.name] = ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _orders(client: redis.Redis, summary: str) -> int:
@@ -157,6 +167,8 @@ def main() -> None:
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after {os.getloadavg()[0]:.2f}")
         for what, at in sorted(run.marks.items(), key=lambda kv: kv[1]):
             print(f"  {at:7.1f} s  {what}")
+        print("  CPU seconds each server spent until then: " + ", ".join(
+            f"{name} {seconds:.1f}" for name, seconds in sorted(run.cpu.items(), key=lambda kv: -kv[1])))
     if len(results) > 1:
         print(f"\nover {len(results)} runs: median (min-max) s")
         names = sorted(set.intersection(*(set(r) for r in results)), key=lambda w: statistics.median(

@@ -9,8 +9,8 @@ so what ``down`` stops stays stopped. It looks after the components named in
   pid file): it is started again after 1 s, then 2, 4, ... up to 60 s while it keeps dying, back to
   1 s once it has stayed up for a minute. Each restart is written to that process's own log.
 - the job, which has no process of its own: when Flink answers and our job is not active (its
-  cluster was restarted, or it failed for good), the job component's own start resubmits it, from
-  its newest savepoint or checkpoint.
+  cluster was restarted, or it failed for good; checked every ``JOB_CHECK_EVERY`` s), the job
+  component's own start resubmits it, from its newest savepoint or checkpoint.
 
 Restarts are counted in ``run/restarts.json``; ``local status`` shows them.
 """
