@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what coffee-rt needs on a Debian machine: Java 17, Maven, PostgreSQL, Redis, npm, Chromium,
-# containerd, runc, the CNI plugins, iptables, buildah, mmdebstrap,
+# containerd, runc, the CNI plugins, iptables, ipset, buildah, mmdebstrap,
 # uv, the Python environment (.venv, from uv.lock) and the dashboard's vendored chart library.
 # Idempotent; a second run installs nothing.
 set -euo pipefail
@@ -20,6 +20,7 @@ command -v containerd >/dev/null || need+=(containerd)
 [ -x /usr/sbin/runc ] || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 [ -x /usr/sbin/iptables ] || need+=(iptables)  # kube-proxy
+[ -x /usr/sbin/ipset ] || need+=(ipset)  # kube-router's network policy firewall
 command -v buildah >/dev/null || need+=(buildah)  # builds the Dockerfiles as they are
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)  # base images from Debian packages
 if ((${#need[@]})); then

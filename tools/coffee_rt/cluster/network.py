@@ -1,5 +1,6 @@
 """The node's network on the host: a private bridge, a route for the service range, two sysctls,
-and on ``down`` the removal of all of it and of the kubelet's and kube-proxy's iptables chains.
+and on ``down`` the removal of all of it, of the kubelet's and kube-proxy's iptables chains and of
+kube-router's network policy chains and ipsets.
 
 The bridge exists before the kubelet starts because its address is the node IP the API server,
 the kubelet and CoreDNS bind to. The service range is routed onto the bridge so that a ClusterIP
@@ -9,6 +10,7 @@ never leaves the machine, even for a Service kube-proxy has not programmed yet.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -27,6 +29,10 @@ KUBELET_CHAINS = {
     "nat": ("KUBE-KUBELET-CANARY", "KUBE-MARK-DROP", "KUBE-MARK-MASQ", "KUBE-POSTROUTING"),
     "mangle": ("KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT"),
 }
+# kube-router's network policy controller: its filter chains (hooked into INPUT, FORWARD, OUTPUT)
+# and its ipsets of pod addresses. It has no clean-up of its own that leaves IPVS and routes alone.
+KUBE_ROUTER_CHAIN_PREFIXES = ("KUBE-ROUTER-", "KUBE-NWPLCY-", "KUBE-POD-FW-")
+KUBE_ROUTER_IPSET_PREFIXES = ("KUBE-SRC-", "KUBE-DST-", "inet6:KUBE-SRC-", "inet6:KUBE-DST-")
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -104,6 +110,38 @@ def remove_kubelet_chains() -> None:
         for chain in chains:
             _iptables(table, "-F", chain)
             _iptables(table, "-X", chain)
+
+
+def kube_router_plan(rules: Sequence[str]) -> tuple[list[list[str]], list[str]]:
+    """From ``iptables -S`` of the filter table: the hooks to delete (``-D`` arguments) and kube-router's chains."""
+    chains = [line.split()[1] for line in rules
+              if line.startswith("-N ") and line.split()[1].startswith(KUBE_ROUTER_CHAIN_PREFIXES)]
+    hooks = []
+    for rule in rules:
+        parts = shlex.split(rule)  # the hooks carry quoted comments
+        if (parts[:1] == ["-A"] and not parts[1].startswith(KUBE_ROUTER_CHAIN_PREFIXES)
+                and "-j" in parts and parts[parts.index("-j") + 1] in chains):
+            hooks.append(parts[1:])
+    return hooks, chains
+
+
+def remove_kube_router_state() -> tuple[int, int]:
+    """Delete kube-router's filter chains (after unhooking them) and then its ipsets: (chains, ipsets)."""
+    hooks, chains = kube_router_plan(_iptables("filter", "-S").stdout.splitlines())
+    for hook in hooks:
+        _iptables("filter", "-D", *hook)
+    for chain in chains:  # flushed first: the chains jump to each other
+        _iptables("filter", "-F", chain)
+    for chain in chains:
+        _iptables("filter", "-X", chain)
+    ipset = shutil.which("ipset") or shutil.which("ipset", path="/usr/sbin:/sbin")
+    if ipset is None:
+        return len(chains), 0
+    names = subprocess.run([ipset, "list", "-n"], capture_output=True, text=True, check=False).stdout.split()
+    ours = [name for name in names if name.startswith(KUBE_ROUTER_IPSET_PREFIXES)]
+    for name in ours:
+        subprocess.run([ipset, "destroy", name], capture_output=True, check=False)
+    return len(chains), len(ours)
 
 
 def delete_netns(names: Sequence[str]) -> None:

@@ -68,6 +68,7 @@ class LocalSettings(BaseModel):
     kube_proxy_metrics_port: Port = Field(16249, ge=1024, le=65535)
     coredns_port: Port = Field(16053, ge=1024, le=65535)
     coredns_ready_port: Port = Field(16181, ge=1024, le=65535)
+    kube_router_metrics_port: Port = Field(16258, ge=1024, le=65535)  # kube-router's metrics on loopback
     cluster_bridge: str = Field("coffeert0", pattern=r"^[a-z][a-z0-9]{1,14}$")
     cluster_pod_cidr: str = "172.31.0.0/24"
 
@@ -153,6 +154,7 @@ class LocalSettings(BaseModel):
             "kube_proxy_metrics_port": self.kube_proxy_metrics_port,
             "coredns_port": self.coredns_port,
             "coredns_ready_port": self.coredns_ready_port,
+            "kube_router_metrics_port": self.kube_router_metrics_port,
         }
 
     # Addresses clients use.

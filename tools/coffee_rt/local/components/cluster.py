@@ -1,11 +1,12 @@
 """A real one-node Kubernetes cluster: the k8s component's control plane plus containerd + runc,
-a kubelet, kube-proxy (iptables) and CoreDNS, pods on a private bridge of this machine.
+a kubelet, kube-proxy (iptables), CoreDNS and kube-router's network policy firewall, pods on a
+private bridge of this machine.
 
 Everything listens on the node IP (the bridge's first address, a private range no other machine
 sees) or on loopback. ``kubectl --kubeconfig <home>/kubeconfig`` is an admin. ``down`` kills every
-container, unmounts what the node mounted, removes the bridge, kube-proxy's and the kubelet's
-iptables chains, and puts the two sysctls back. One cluster per machine: kube-proxy owns the
-host's KUBE-* chains.
+container, unmounts what the node mounted, removes the bridge, kube-proxy's, the kubelet's and
+kube-router's iptables chains and kube-router's ipsets, and puts the two sysctls back. One cluster
+per machine: kube-proxy and kube-router own the host's KUBE-* chains.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from coffee_rt.cluster import config, network, runtime
 from coffee_rt.cluster.images import PAUSE, Builder
 from coffee_rt.errors import PrerequisiteError, StartupError
-from coffee_rt.k8s import kubeconfig
+from coffee_rt.k8s import kube_router, kubeconfig
 from coffee_rt.k8s.pki import SERVICE_CIDR, issue
 from coffee_rt.local.components.base import Health, Progress
 from coffee_rt.local.components.k8s import Kubernetes
@@ -40,6 +41,9 @@ NODE_CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "kubelet": (f"system:node:{NODE_NAME}", ("system:nodes", "system:masters")),
     "kube-proxy": ("system:kube-proxy", ()),  # bound to system:node-proxier by default
     "coredns": ("coffee-rt-coredns", ("system:masters",)),
+    # Reads pods, namespaces, NetworkPolicies and its node; it starts before any RBAC object could
+    # be created for it, so no narrower binding exists when it needs one.
+    "kube-router": ("coffee-rt-kube-router", ("system:masters",)),
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
 }
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -48,7 +52,11 @@ HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STORAGE_CLASS = "coffee-rt-local"
 VOLUMES = 8
 VOLUME_SIZE = "20Gi"
-DEBIAN_TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "buildah", "mmdebstrap")
+DEBIAN_TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "ipset", "buildah",
+                "mmdebstrap")
+# kube-router runs its firewall only: no routing (the bridge does it), no service proxy (kube-proxy
+# does it, and kube-router v2.1.0's has a reported flaw: external IPs are not validated).
+KUBE_ROUTER_SYNC_METRIC = "kube_router_controller_iptables_sync_time_count"
 
 
 def control_plane_settings(settings: LocalSettings) -> LocalSettings:
@@ -88,7 +96,11 @@ class Cluster(Kubernetes):
 
     def ports(self) -> list[int]:
         s = self.stack_settings
-        return [s.kube_proxy_port, s.kube_proxy_metrics_port, s.coredns_ready_port]
+        return [s.kube_proxy_port, s.kube_proxy_metrics_port, s.coredns_ready_port, s.kube_router_metrics_port]
+
+    @property
+    def kube_router_binary(self) -> Path:
+        return kube_router.binary_path(cache=self.settings.cache_dir)
 
     def _node_kubeconfig(self, part: str) -> Path:
         return self.home / f"{part}.kubeconfig"
@@ -100,7 +112,7 @@ class Cluster(Kubernetes):
         missing = [tool for tool in DEBIAN_TOOLS if shutil.which(tool, path=HOST_PATH) is None]
         if missing:
             raise PrerequisiteError(f"cluster: missing {', '.join(missing)}; run tools/bootstrap.sh "
-                                    "(Debian's containerd, runc, iptables, buildah, mmdebstrap)")
+                                    "(Debian's containerd, runc, iptables, ipset, buildah, mmdebstrap)")
         layout = self.layout
         self.home.mkdir(parents=True, exist_ok=True)
         self._host_marker.write_text(layout.bridge)
@@ -108,6 +120,7 @@ class Cluster(Kubernetes):
                               SERVICE_CIDR)
         network.enable_sysctls(self.home / "sysctls-before.json")
         super().prepare(progress)  # binaries, PKI (the node IP in the API server's names), kubeconfigs
+        kube_router.ensure_built(progress, cache=self.settings.cache_dir)
         self._ensure_node_certs()
         for part in NODE_CLIENTS:
             if part == "apiserver-kubelet-client":
@@ -171,7 +184,31 @@ class Cluster(Kubernetes):
         ]), env=env)
         coredns = self.process("coredns", self._after_api([str(bins.coredns), "-conf", str(layout.corefile)]),
                                env=env)
-        return [containerd, *control, kubelet, proxy, coredns]
+        return [containerd, *control, kubelet, proxy, coredns, self._kube_router_process(env)]
+
+    def _kube_router_process(self, env: dict[str, str]) -> ManagedProcess:
+        """NetworkPolicies enforced with iptables and ipsets: kube-router's firewall and nothing else.
+
+        It looks its node up once at start, so it waits for the kubelet to register it. Its health
+        server would listen on every interface (v2.1.0 has no address for it): off; its metrics,
+        on loopback, tell that its first full sync is done.
+        """
+        s = self.stack_settings
+        cert, key = self._node_cert("kube-router")
+        argv = self._after_api([
+            str(self.kube_router_binary),
+            "--kubeconfig", str(self._node_kubeconfig("kube-router")),
+            "--hostname-override", NODE_NAME,
+            "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+            "--run-loadbalancer=false", "--enable-cni=false", "--enable-ipv4=true", "--enable-ipv6=false",
+            "--service-cluster-ip-range", SERVICE_CIDR,
+            "--health-port", "0",
+            "--metrics-addr", "127.0.0.1", "--metrics-port", str(s.kube_router_metrics_port),
+            "--v", "1",
+        ])
+        separator = argv.index("--")
+        argv[separator:separator] = ["--node", NODE_NAME, str(cert), str(key)]
+        return self.process("kube-router", argv, env=env)
 
     def _api_for_node(self, apiserver: ManagedProcess, cert: Path, key: Path) -> ManagedProcess:
         """The API server with real endpoints for `kubernetes` (the node IP) and a client cert for kubelets."""
@@ -200,7 +237,23 @@ class Cluster(Kubernetes):
             return Health(False, f"node {NODE_NAME} not Ready")
         if dns.status_code != 200:
             return Health(False, f"CoreDNS not ready ({dns.status_code})")
+        firewall = self._kube_router_health()
+        if not firewall.ok:
+            return firewall
         return Health(True, f"node {NODE_NAME} Ready at {self.node_ip}; kubeconfig {self.kubeconfig}")
+
+    def _kube_router_health(self) -> Health:
+        """kube-router has finished a full sync of the NetworkPolicies into iptables."""
+        try:
+            metrics = httpx.get(f"http://127.0.0.1:{self.stack_settings.kube_router_metrics_port}/metrics",
+                                timeout=2.0)
+        except httpx.HTTPError as exc:
+            return Health(False, f"kube-router: {type(exc).__name__}: {exc}")
+        syncs = [line.split()[-1] for line in metrics.text.splitlines()
+                 if line.startswith(KUBE_ROUTER_SYNC_METRIC + " ")]
+        if metrics.status_code != 200 or not syncs or float(syncs[0]) < 1:
+            return Health(False, "kube-router: no network policy sync yet")
+        return Health(True, "kube-router synced")
 
     def after_start(self, progress: Progress) -> None:
         """The pause image into containerd, the kube-dns Service pointing at CoreDNS, the volume pool."""
@@ -350,6 +403,9 @@ class Cluster(Kubernetes):
         if proxy.is_file():
             subprocess.run([str(proxy), "--cleanup"], capture_output=True, check=False, env={"PATH": HOST_PATH})
         network.remove_kubelet_chains()
+        chains, ipsets = network.remove_kube_router_state()
+        if chains or ipsets:
+            progress(f"cluster: removed kube-router's {chains} iptables chains and {ipsets} ipsets")
         if network.remove_bridge(self.layout.bridge, SERVICE_CIDR):
             progress(f"cluster: removed bridge {self.layout.bridge}")
         network.restore_sysctls(self.home / "sysctls-before.json")
