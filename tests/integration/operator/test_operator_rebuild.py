@@ -141,7 +141,7 @@ def test_a_new_nonce_runs_exactly_one_job_with_the_exact_spec_and_its_success_is
             ) == (1, 10800, 604800)
     pod = job["spec"]["template"]["spec"]
     assert (pod["restartPolicy"], pod["automountServiceAccountToken"], pod["securityContext"]) == (
-        "Never", False, POD_SECURITY_CONTEXT)
+        "Never", False, {**POD_SECURITY_CONTEXT, "fsGroup": 10001})
     (container,) = pod["containers"]
     assert container["image"] == IMAGE
     assert container["args"] == ["rebuild", "--from", world.day, "--to", world.day]
@@ -159,9 +159,9 @@ def test_a_new_nonce_runs_exactly_one_job_with_the_exact_spec_and_its_success_is
         {"name": "redis", "mountPath": "/etc/coffee-auditor/secrets/redis", "readOnly": True}]
     assert container["securityContext"] == SECURITY_CONTEXT
     assert pod["volumes"] == [
-        {"name": "postgres", "secret": {"secretName": PG_SECRET[0], "defaultMode": 0o400,
+        {"name": "postgres", "secret": {"secretName": PG_SECRET[0], "defaultMode": 0o440,
                                         "items": [{"key": PG_SECRET[1], "path": "dsn"}]}},
-        {"name": "redis", "secret": {"secretName": REDIS_SECRET[0], "defaultMode": 0o400,
+        {"name": "redis", "secret": {"secretName": REDIS_SECRET[0], "defaultMode": 0o440,
                                      "items": [{"key": REDIS_SECRET[1], "path": "url"}]}}]
     # kwok ran its Pod to Succeeded; the Job controller marked the Job Complete
     assert [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"][-1] == "Complete"
