@@ -25,3 +25,9 @@ def test_kafka_jvm_crash_reports_go_to_the_log_folder_too(tmp_path: Path) -> Non
 
     settings = LocalSettings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
     assert f"-XX:ErrorFile={tmp_path / 'state' / 'logs' / 'hs_err_pid%p.log'}" in Kafka(settings)._java()
+
+
+def test_flink_scratch_is_in_the_state_folder_not_tmp(tmp_path: Path) -> None:
+    """A killed TaskManager leaves its working dir behind: it must be where the next start empties it."""
+    flink = Flink(LocalSettings(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache"))
+    assert flink.config()["io.tmp.dirs"] == str(tmp_path / "state" / "flink" / "tmp")

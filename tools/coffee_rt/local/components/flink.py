@@ -58,6 +58,12 @@ class Flink(Component):
     def savepoint_dir(self) -> Path:
         return self.home / "savepoints"
 
+    @property
+    def tmp_dir(self) -> Path:
+        """The processes' scratch (TaskManager working dirs, blobs): inside the state folder, emptied at
+        each start. Under /tmp, every TaskManager that was killed left its working dir (hundreds of MB)."""
+        return self.home / "tmp"
+
     def ports(self) -> list[int]:
         p = self.settings.ports()
         return [p["flink_rest_port"], p["flink_rpc_port"], p["flink_blob_port"],
@@ -78,6 +84,7 @@ class Flink(Component):
             # the JobManager has no hot loop that needs C2's code. The TaskManager keeps both.
             "env.java.opts.jobmanager": "-XX:TieredStopAtLevel=1",
             "env.log.dir": str(self.settings.state_dir / "logs"),
+            "io.tmp.dirs": str(self.tmp_dir),
             "jobmanager.bind-host": s.host,
             "jobmanager.rpc.address": s.host,
             "jobmanager.rpc.port": p["flink_rpc_port"],
@@ -127,7 +134,8 @@ class Flink(Component):
         require_java(17)
         dist = flink_dist()
         connectors = maven_jars("flink", self.settings.cache_dir, progress)
-        for folder in (self.conf_dir, self.checkpoint_dir, self.savepoint_dir):
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)  # nothing runs: the last processes' scratch
+        for folder in (self.conf_dir, self.checkpoint_dir, self.savepoint_dir, self.tmp_dir):
             folder.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.lib_dir, ignore_errors=True)
         self.lib_dir.mkdir(parents=True)
