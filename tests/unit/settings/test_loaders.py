@@ -114,7 +114,8 @@ def test_operator_crd_durations_in_the_job_configs_units() -> None:
 def test_local_unknown_variable_is_refused_not_ignored() -> None:
     with pytest.raises(UsageError) as caught:
         LocalSettings.from_env({"COFFEE_RT_KAFKA_PROT": "29092"})
-    elsewhere = ("COFFEE_RT_AWAIT_READY_TIMEOUT", "COFFEE_RT_CACHE", "COFFEE_RT_FAILURE_MATRIX", "COFFEE_RT_STATE", "COFFEE_RT_TEST_KEEP", "COFFEE_RT_TEST_PORT_OFFSET")
+    elsewhere = ("COFFEE_RT_AWAIT_READY_TIMEOUT", "COFFEE_RT_CACHE", "COFFEE_RT_FAILURE_MATRIX", "COFFEE_RT_STATE",
+                 "COFFEE_RT_TEST_KEEP", "COFFEE_RT_TEST_PORT_OFFSET")
     assert str(caught.value) == (
         f"unknown setting COFFEE_RT_KAFKA_PROT; known: {known(LocalSettings, 'COFFEE_RT_', *elsewhere)}")
 
